@@ -1,0 +1,426 @@
+//! The size-classed pool: per-thread free lists in front of shared queues.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, Weak};
+
+use crossbeam_queue::ArrayQueue;
+
+use crate::buf::{Home, PoolBuf};
+use crate::local;
+use crate::{Pool, PoolStats};
+
+/// Limits of a [`SizedPool`]. All fields have defaults ([`Default`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SizedPoolConfig {
+    /// Smallest class, in bytes (rounded up to a power of two, at least 16).
+    /// Default 64.
+    pub min_class: usize,
+    /// Largest class, in bytes (rounded up to a power of two; at most 16
+    /// classes in all). Default 64 KiB.
+    pub max_class: usize,
+    /// Upper bound of the bytes held in the shared queues. Default 64 MiB.
+    pub max_shared_bytes: usize,
+    /// Upper bound of the bytes held in each thread's cache. Default 1 MiB.
+    pub max_local_bytes: usize,
+}
+
+impl Default for SizedPoolConfig {
+    fn default() -> Self {
+        SizedPoolConfig {
+            min_class: 64,
+            max_class: 64 * 1024,
+            max_shared_bytes: 64 << 20,
+            max_local_bytes: 1 << 20,
+        }
+    }
+}
+
+impl SizedPoolConfig {
+    /// Sets the smallest class.
+    pub fn min_class(mut self, bytes: usize) -> Self {
+        self.min_class = bytes;
+        self
+    }
+    /// Sets the largest class.
+    pub fn max_class(mut self, bytes: usize) -> Self {
+        self.max_class = bytes;
+        self
+    }
+    /// Sets the bound of the shared queues.
+    pub fn max_shared_bytes(mut self, bytes: usize) -> Self {
+        self.max_shared_bytes = bytes;
+        self
+    }
+    /// Sets the bound of each thread's cache.
+    pub fn max_local_bytes(mut self, bytes: usize) -> Self {
+        self.max_local_bytes = bytes;
+        self
+    }
+}
+
+/// A pool of power-of-two size classes with per-thread caches.
+///
+/// Allocation and return on a thread whose cache is warm touch no lock and
+/// no shared atomic. A buffer dropped on another thread lands in that
+/// thread's cache and overflows to a bounded shared queue per class, from
+/// which every thread refills. Memory held is bounded by
+/// [`SizedPoolConfig`]; returns beyond the bounds are freed and counted as
+/// `discarded`.
+///
+/// Each thread caches for one pool at a time (the one it used last), which
+/// is the intended use: one pool per process or per server. Threads that
+/// alternate between pools stay correct and pay the shared queues' cost.
+///
+/// Cloning the pool clones a handle to the same pool.
+#[derive(Clone)]
+pub struct SizedPool {
+    shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) id: u32,
+    pub(crate) min_shift: u32,
+    pub(crate) local_cap: Box<[u32]>,
+    pub(crate) queues: Box<[ArrayQueue<Vec<u8>>]>,
+    /// Counter blocks of the threads caching for this pool; a block is
+    /// folded into `retired` when its thread exits or switches pools.
+    threads: Mutex<Vec<Arc<Counters>>>,
+    pub(crate) retired: Counters,
+}
+
+/// Counters of one thread for one pool. Written only by that thread (a
+/// plain load and store, no read-modify-write), read by `stats()`.
+#[derive(Default, Debug)]
+pub(crate) struct Counters {
+    pub(crate) allocated: AtomicU64,
+    pub(crate) reused: AtomicU64,
+    pub(crate) oversize: AtomicU64,
+    pub(crate) discarded: AtomicU64,
+    pub(crate) released: AtomicU64,
+    /// Bytes that entered the pool minus bytes that left it; one block may
+    /// wrap below zero, only the sum over blocks means anything.
+    pub(crate) retained: AtomicU64,
+}
+
+impl Counters {
+    /// `counter += by` from the owning thread.
+    #[inline(always)]
+    pub(crate) fn bump(counter: &AtomicU64, by: u64) {
+        counter.store(counter.load(Relaxed).wrapping_add(by), Relaxed);
+    }
+
+    /// `counter += by` from any thread.
+    pub(crate) fn add(counter: &AtomicU64, by: u64) {
+        counter.fetch_add(by, Relaxed);
+    }
+
+    fn fields(&self) -> [&AtomicU64; 6] {
+        [
+            &self.allocated,
+            &self.reused,
+            &self.oversize,
+            &self.discarded,
+            &self.released,
+            &self.retained,
+        ]
+    }
+
+    fn fold_into(&self, other: &Counters) {
+        for (from, to) in self.fields().into_iter().zip(other.fields()) {
+            to.fetch_add(from.load(Relaxed), Relaxed);
+        }
+    }
+}
+
+static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+/// Pools by id, for returns on threads that never allocated from them.
+static REGISTRY: Mutex<Vec<(u32, Weak<Shared>)>> = Mutex::new(Vec::new());
+
+pub(crate) fn lookup(id: u32) -> Option<Arc<Shared>> {
+    let registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+    registry
+        .iter()
+        .find(|(i, _)| *i == id)
+        .and_then(|(_, w)| w.upgrade())
+}
+
+impl Shared {
+    pub(crate) fn class_size(&self, class: usize) -> usize {
+        1 << (self.min_shift as usize + class)
+    }
+
+    #[inline]
+    fn class_of(&self, size: usize) -> Option<usize> {
+        let shift = size
+            .max(1)
+            .next_power_of_two()
+            .trailing_zeros()
+            .max(self.min_shift);
+        let class = (shift - self.min_shift) as usize;
+        (class < self.queues.len()).then_some(class)
+    }
+
+    /// A counter block for a thread that starts caching for this pool.
+    pub(crate) fn register_thread(&self) -> Arc<Counters> {
+        let counters = Arc::new(Counters::default());
+        self.threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(counters.clone());
+        counters
+    }
+
+    /// Folds a thread's counter block into the totals and forgets it.
+    pub(crate) fn retire_thread(&self, counters: &Arc<Counters>) {
+        let mut threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
+        threads.retain(|c| !Arc::ptr_eq(c, counters));
+        counters.fold_into(&self.retired);
+    }
+
+    /// Puts a buffer of `class` in the shared queue, or frees it.
+    pub(crate) fn push_shared(&self, class: usize, buf: Vec<u8>, counters: &Counters) {
+        if self.queues[class].push(buf).is_err() {
+            Counters::add(&counters.discarded, 1);
+            Counters::add(
+                &counters.retained,
+                0u64.wrapping_sub(self.class_size(class) as u64),
+            );
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+        registry.retain(|(id, _)| *id != self.id);
+    }
+}
+
+impl SizedPool {
+    /// A pool with the default classes (64 B .. 64 KiB) and bounds.
+    pub fn new() -> Self {
+        SizedPool::with_config(SizedPoolConfig::default())
+    }
+
+    /// A pool with the given classes and bounds.
+    pub fn with_config(config: SizedPoolConfig) -> Self {
+        let min_shift = config
+            .min_class
+            .max(16)
+            .next_power_of_two()
+            .trailing_zeros();
+        let max_shift = config.max_class.max(1).next_power_of_two().trailing_zeros();
+        let max_shift = max_shift.clamp(min_shift, min_shift + local::MAX_CLASSES as u32 - 1);
+        let classes = (max_shift - min_shift + 1) as usize;
+        let count_for = |budget: usize, size: usize, lo: usize, hi: usize| {
+            (budget / classes / size).clamp(lo, hi)
+        };
+        let sizes: Vec<usize> = (0..classes)
+            .map(|c| 1usize << (min_shift as usize + c))
+            .collect();
+        let shared = Arc::new(Shared {
+            id: NEXT_ID.fetch_add(1, Relaxed),
+            min_shift,
+            local_cap: sizes
+                .iter()
+                .map(|&s| count_for(config.max_local_bytes, s, 2, 256) as u32)
+                .collect(),
+            queues: sizes
+                .iter()
+                .map(|&s| ArrayQueue::new(count_for(config.max_shared_bytes, s, 4, 4096)))
+                .collect(),
+            threads: Mutex::new(Vec::new()),
+            retired: Counters::default(),
+        });
+        REGISTRY
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((shared.id, Arc::downgrade(&shared)));
+        SizedPool { shared }
+    }
+
+    /// The capacity of the class serving `size`, or `None` above the largest.
+    pub fn class_size_for(&self, size: usize) -> Option<usize> {
+        self.shared
+            .class_of(size)
+            .map(|c| self.shared.class_size(c))
+    }
+}
+
+impl Default for SizedPool {
+    fn default() -> Self {
+        SizedPool::new()
+    }
+}
+
+impl Pool for SizedPool {
+    #[inline]
+    fn alloc(&self, capacity: usize) -> PoolBuf {
+        let shared = &self.shared;
+        let Some(class) = shared.class_of(capacity) else {
+            Counters::add(&shared.retired.oversize, 1);
+            return PoolBuf::unpooled(capacity);
+        };
+        let shift = (shared.min_shift as usize + class) as u8;
+        let home = Home::Sized {
+            pool: shared.id,
+            class: class as u8,
+            shift,
+        };
+        let buf = match local::pop(shared.id, class, 1 << shift) {
+            Some(buf) => buf,
+            None => local::alloc_slow(shared, class),
+        };
+        PoolBuf::new(buf, home)
+    }
+
+    fn stats(&self) -> PoolStats {
+        let total = Counters::default();
+        self.shared.retired.fold_into(&total);
+        for counters in self
+            .shared
+            .threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            counters.fold_into(&total);
+        }
+        let get = |c: &AtomicU64| c.load(Relaxed);
+        let pooled_out = get(&total.allocated) + get(&total.reused);
+        PoolStats {
+            allocated: get(&total.allocated),
+            reused: get(&total.reused),
+            oversize: get(&total.oversize),
+            discarded: get(&total.discarded),
+            // Oversize buffers are plain heap buffers: not counted out.
+            outstanding: pooled_out.wrapping_sub(get(&total.released)),
+            retained_bytes: get(&total.retained),
+        }
+    }
+}
+
+/// Takes back a buffer of pool `pool`, class `class` (size `1 << shift`).
+#[inline(always)]
+pub(crate) fn release(pool: u32, class: u8, shift: u8, buf: Vec<u8>) {
+    if let Err(buf) = local::push(pool, class as usize, 1 << shift, buf) {
+        local::release_slow(pool, class as usize, buf);
+    }
+}
+
+impl fmt::Debug for SizedPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SizedPool")
+            .field("id", &self.shared.id)
+            .field("classes", &self.shared.queues.len())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_round_up_to_powers_of_two() {
+        let pool = SizedPool::new();
+        assert_eq!(pool.class_size_for(0), Some(64));
+        assert_eq!(pool.class_size_for(65), Some(128));
+        assert_eq!(pool.class_size_for(1024), Some(1024));
+        assert_eq!(pool.class_size_for(64 * 1024), Some(64 * 1024));
+        assert_eq!(pool.class_size_for(64 * 1024 + 1), None);
+    }
+
+    /// BEHAVIOURS 62: a buffer returns when its last reference drops, and
+    /// comes back empty.
+    #[test]
+    fn b62_frozen_buffer_returns_on_last_clone_and_is_reset() {
+        let pool = SizedPool::new();
+        let mut buf = pool.alloc(1000);
+        buf.extend_from_slice(&[7; 900]);
+        let frozen = buf.freeze();
+        let clone = frozen.clone();
+        drop(frozen);
+        assert_eq!(pool.stats().outstanding, 1, "a clone is still alive");
+        drop(clone);
+        assert_eq!(pool.stats().outstanding, 0);
+        let again = pool.alloc(1000);
+        assert!(again.is_empty(), "reused buffer must be cleared");
+        assert_eq!(again.capacity(), 1024);
+        assert_eq!(pool.stats().reused, 1);
+        assert_eq!(pool.stats().allocated, 1);
+    }
+
+    #[test]
+    fn regrown_buffers_are_not_kept() {
+        let pool = SizedPool::new();
+        let mut buf = pool.alloc(64);
+        buf.extend_from_slice(&[0; 1000]);
+        drop(buf);
+        let stats = pool.stats();
+        assert_eq!(
+            (stats.discarded, stats.outstanding, stats.retained_bytes),
+            (1, 0, 0)
+        );
+    }
+
+    #[test]
+    fn oversize_goes_to_the_heap_and_is_counted() {
+        let pool = SizedPool::new();
+        let big = pool.alloc(1 << 20);
+        assert!(big.capacity() >= 1 << 20);
+        drop(big);
+        let stats = pool.stats();
+        assert_eq!(
+            (stats.oversize, stats.outstanding, stats.retained_bytes),
+            (1, 0, 0)
+        );
+    }
+
+    /// BEHAVIOURS 63: retained memory is bounded.
+    #[test]
+    fn b63_retention_is_bounded() {
+        let config = SizedPoolConfig::default()
+            .max_local_bytes(0)
+            .max_shared_bytes(0);
+        let pool = SizedPool::with_config(config);
+        let bufs: Vec<_> = (0..100).map(|_| pool.alloc(64 * 1024)).collect();
+        drop(bufs);
+        let stats = pool.stats();
+        // 2 in this thread's cache and 4 in the shared queue at most.
+        assert!(stats.retained_bytes <= 6 * 64 * 1024, "{stats:?}");
+        assert_eq!(stats.outstanding, 0);
+        assert!(stats.discarded >= 94, "{stats:?}");
+    }
+
+    #[test]
+    fn two_pools_on_one_thread_stay_separate_and_balanced() {
+        let a = SizedPool::new();
+        let b = SizedPool::new();
+        for _ in 0..10 {
+            let x = a.alloc(100);
+            let y = b.alloc(100);
+            drop(x);
+            drop(y);
+        }
+        for pool in [&a, &b] {
+            let stats = pool.stats();
+            assert_eq!(stats.outstanding, 0, "{stats:?}");
+            assert_eq!(stats.allocated + stats.reused, 10, "{stats:?}");
+        }
+    }
+
+    #[test]
+    fn a_dropped_pool_frees_its_returns() {
+        let pool = SizedPool::new();
+        let buf = pool.alloc(64);
+        drop(pool);
+        drop(buf); // no pool to return to: freed, no panic
+        let other = SizedPool::new();
+        drop(other.alloc(64)); // the thread cache moves on cleanly
+        assert_eq!(other.stats().outstanding, 0);
+    }
+}
