@@ -1,0 +1,163 @@
+//! The per-connection pipeline: framing, packet encoders, packet format.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use walle_codec::Code;
+
+use crate::packet::{Head, Packet};
+use crate::{FrameDecoder, Framing, PacketEncoder, PacketError, ProtocolWrapper};
+
+/// Everything a connection needs to turn packets into bytes and back:
+/// a [`ProtocolWrapper`], its [`Framing`] (replaceable) and any
+/// [`PacketEncoder`]s. Cheap to clone and share.
+///
+/// Receive: `framing -> encoders (last added first) -> format`.
+/// Send: `format -> encoders (first added first) -> framing`.
+#[derive(Clone)]
+pub struct Protocol {
+    wrapper: Arc<dyn ProtocolWrapper>,
+    framing: Framing,
+    encoders: Arc<[Arc<dyn PacketEncoder>]>,
+}
+
+impl Protocol {
+    /// The pipeline of `wrapper` with its own framing and no encoders.
+    pub fn new(wrapper: impl ProtocolWrapper) -> Self {
+        Protocol::from_arc(Arc::new(wrapper))
+    }
+
+    /// Like [`new`](Protocol::new), for a shared or dynamically chosen format.
+    pub fn from_arc(wrapper: Arc<dyn ProtocolWrapper>) -> Self {
+        let framing = wrapper.framing();
+        Protocol {
+            wrapper,
+            framing,
+            encoders: Arc::new([]),
+        }
+    }
+
+    /// Replaces the framing.
+    pub fn with_framing(mut self, framing: Framing) -> Self {
+        self.framing = framing;
+        self
+    }
+
+    /// Sets only the maximum frame size.
+    pub fn with_max_frame(mut self, max_frame: usize) -> Self {
+        self.framing.max_frame = max_frame;
+        self
+    }
+
+    /// Adds an encoder after those already added.
+    pub fn with_encoder(mut self, encoder: impl PacketEncoder) -> Self {
+        let mut encoders = self.encoders.to_vec();
+        encoders.push(Arc::new(encoder));
+        self.encoders = encoders.into();
+        self
+    }
+
+    /// The packet format.
+    pub fn wrapper(&self) -> &dyn ProtocolWrapper {
+        &*self.wrapper
+    }
+
+    /// The framing in use.
+    pub fn framing(&self) -> &Framing {
+        &self.framing
+    }
+
+    /// A fresh frame decoder for one stream.
+    pub fn decoder(&self) -> FrameDecoder {
+        self.framing.decoder()
+    }
+
+    /// Decodes one frame body (as cut by the [`FrameDecoder`]).
+    pub fn decode(&self, body: Bytes) -> Result<Packet, PacketError> {
+        let mut body = body;
+        for encoder in self.encoders.iter().rev() {
+            body = encoder
+                .decode(body)
+                .map_err(|source| PacketError::Encoder {
+                    name: encoder.name(),
+                    decoding: true,
+                    source,
+                })?;
+        }
+        self.wrapper.decode(body)
+    }
+
+    /// Appends one whole frame (length prefix included) to `dst`. On error
+    /// `dst` is unchanged.
+    pub fn encode(
+        &self,
+        head: &Head<'_>,
+        payload: &[u8],
+        dst: &mut Vec<u8>,
+    ) -> Result<(), PacketError> {
+        self.encode_with(dst, |body| self.wrapper.encode(head, payload, body))
+    }
+
+    /// Appends an error response frame answering with `code` and `desc`.
+    pub fn encode_error(
+        &self,
+        head: &Head<'_>,
+        code: Code,
+        desc: &str,
+        dst: &mut Vec<u8>,
+    ) -> Result<(), PacketError> {
+        let mut payload = Vec::with_capacity(8 + desc.len());
+        self.wrapper.encode_error(code, desc, &mut payload);
+        self.encode(&head.with_error(), &payload, dst)
+    }
+
+    /// Appends a heartbeat frame, if the format has one.
+    pub fn encode_heartbeat(
+        &self,
+        time: Option<i64>,
+        dst: &mut Vec<u8>,
+    ) -> Result<(), PacketError> {
+        self.encode_with(dst, |body| self.wrapper.encode_heartbeat(time, body))
+    }
+
+    fn encode_with(
+        &self,
+        dst: &mut Vec<u8>,
+        body: impl FnOnce(&mut Vec<u8>) -> Result<(), PacketError>,
+    ) -> Result<(), PacketError> {
+        if self.encoders.is_empty() {
+            return self.framing.encode(dst, body);
+        }
+        let mut plain = Vec::new();
+        body(&mut plain)?;
+        for encoder in self.encoders.iter() {
+            let mut out = Vec::with_capacity(plain.len() + 16);
+            encoder
+                .encode(&plain, &mut out)
+                .map_err(|source| PacketError::Encoder {
+                    name: encoder.name(),
+                    decoding: false,
+                    source,
+                })?;
+            plain = out;
+        }
+        self.framing.encode(dst, |d| {
+            d.extend_from_slice(&plain);
+            Ok(())
+        })
+    }
+}
+
+impl fmt::Debug for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Protocol")
+            .field("format", &self.wrapper.name())
+            .field("framing", &self.framing)
+            .field(
+                "encoders",
+                &self.encoders.iter().map(|e| e.name()).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
