@@ -18,22 +18,13 @@ const HEAD_ID: usize = 20;
 /// With [`with_ids`](WalleFormat::with_ids) (`walle-id`), the uri gives way
 /// to a numeric route: `uri_len` is 0 and a `u32 msg_id` follows
 /// `payload_len`. The two never mix on one connection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct WalleFormat {
     /// Numeric routes (`walle-id`) instead of string routes.
     pub ids: bool,
     /// Length prefix: 4 bytes, big-endian, 1 MiB maximum by default.
     pub framing: Framing,
-}
-
-impl Default for WalleFormat {
-    fn default() -> Self {
-        WalleFormat {
-            ids: false,
-            framing: Framing::default(),
-        }
-    }
 }
 
 impl WalleFormat {
