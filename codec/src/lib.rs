@@ -35,6 +35,7 @@
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
+#![warn(clippy::unwrap_used)]
 
 mod code;
 mod error;

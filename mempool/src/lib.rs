@@ -33,6 +33,7 @@
 //! assert_eq!((stats.allocated, stats.reused, stats.outstanding), (1, 1, 1));
 //! ```
 #![deny(missing_docs, missing_debug_implementations)]
+#![warn(clippy::unwrap_used)]
 
 mod buf;
 mod heap;
