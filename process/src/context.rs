@@ -1,0 +1,194 @@
+//! The per-request context handed to middleware and handlers.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tracing::debug;
+use walle_codec::{Code, Codec};
+use walle_packet::{Cmd, Head, MetadataView, Packet};
+
+use crate::core::Core;
+use crate::dispatch::LoadGuard;
+use crate::error::wire_error;
+use crate::{Error, HandlerError, Session};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// No answer yet.
+    Open,
+    /// Answered (or a notify, which is never answered).
+    Done,
+    /// Moved to another context by `defer`.
+    Deferred,
+}
+
+/// One inbound request or notify on its way through middleware to its
+/// handler: the packet (metadata, route, payload), the session, and the
+/// means to answer.
+///
+/// The context holds the request's place in the load count until it is
+/// dropped, however the handling ends (BEHAVIOURS 22). A request dropped
+/// without an answer is answered with code 7, so no caller waits for a
+/// response that will never come.
+pub struct Context {
+    core: Arc<Core>,
+    packet: Packet,
+    state: State,
+    aborted: bool,
+    _load: Option<LoadGuard>,
+}
+
+impl Context {
+    pub(crate) fn new(core: Arc<Core>, packet: Packet, load: Option<LoadGuard>) -> Self {
+        let state = match packet.cmd() {
+            Cmd::Request => State::Open,
+            _ => State::Done,
+        };
+        Context {
+            core,
+            packet,
+            state,
+            aborted: false,
+            _load: load,
+        }
+    }
+
+    pub(crate) fn core(&self) -> &Arc<Core> {
+        &self.core
+    }
+
+    /// The packet being handled.
+    pub fn packet(&self) -> &Packet {
+        &self.packet
+    }
+
+    /// Request or notify.
+    pub fn cmd(&self) -> Cmd {
+        self.packet.cmd()
+    }
+
+    /// The request's metadata (BEHAVIOURS 9).
+    pub fn metadata(&self) -> MetadataView<'_> {
+        self.packet.metadata()
+    }
+
+    /// The session the packet came in on; its values are shared by every
+    /// request of the session (BEHAVIOURS 9).
+    pub fn session(&self) -> &Session {
+        &self.core.session
+    }
+
+    /// True while a request is waiting for its answer.
+    pub fn awaits_response(&self) -> bool {
+        self.state == State::Open
+    }
+
+    /// True once [`abort`](Context::abort) was called.
+    pub fn is_aborted(&self) -> bool {
+        self.aborted
+    }
+
+    /// True for the shell left behind by [`defer`](Context::defer).
+    pub fn is_deferred(&self) -> bool {
+        self.state == State::Deferred
+    }
+
+    /// Answers the request with `msg`, encoded by `codec`. Answering a
+    /// notify, or answering twice, fails with code 7.
+    pub fn respond<C: Codec<M>, M>(&mut self, codec: &C, msg: &M) -> Result<(), Error> {
+        self.check_open()?;
+        let head = Head::response_to(&self.packet)?;
+        match codec.as_encoded(msg) {
+            Some(payload) => self.core.send_packet(&head, payload)?,
+            None => {
+                let mut buf = self.core.scratch();
+                codec.encode(msg, buf.as_mut_vec())?;
+                self.core.send_packet(&head, &buf)?;
+            }
+        }
+        self.state = State::Done;
+        Ok(())
+    }
+
+    /// Answers the request with an error.
+    pub fn respond_error(&mut self, code: Code, desc: &str) -> Result<(), Error> {
+        self.check_open()?;
+        let head = Head::response_to(&self.packet)?;
+        self.state = State::Done;
+        self.core.send_error(&head, code, desc)
+    }
+
+    fn check_open(&self) -> Result<(), Error> {
+        match self.state {
+            State::Open => Ok(()),
+            _ => Err(
+                walle_packet::PacketError::Unexpected("no request awaits an answer here").into(),
+            ),
+        }
+    }
+
+    /// Stops the chain: handlers and middleware not yet run are skipped,
+    /// and a request is answered with `error` (its code kept when it is a
+    /// [`Status`](crate::Status)). The load count is released as usual
+    /// (BEHAVIOURS 8).
+    pub fn abort(&mut self, error: impl Into<HandlerError>) {
+        self.aborted = true;
+        self.fail(&error.into());
+    }
+
+    /// Answers with the wire form of `error` if a request still awaits an
+    /// answer; logs a failed notify.
+    pub(crate) fn fail(&mut self, error: &HandlerError) {
+        let (code, desc) = wire_error(error);
+        if self.state == State::Open {
+            if let Err(e) = self.respond_error(code, &desc) {
+                debug!(error = %e, "could not send error response");
+            }
+        } else if self.packet.cmd() == Cmd::Notify {
+            debug!(route = ?self.packet.route(), %code, %desc, "notify handler failed");
+        }
+    }
+
+    /// Moves the request out of this context into the returned one, to
+    /// finish elsewhere (another thread, an async task). This context is
+    /// left as a shell: the chain stops here and nothing is answered from
+    /// it; the returned context answers.
+    pub fn defer(&mut self) -> Context {
+        let taken = Context {
+            core: self.core.clone(),
+            packet: self.packet.clone(),
+            state: self.state,
+            aborted: self.aborted,
+            _load: self._load.take(),
+        };
+        self.state = State::Deferred;
+        taken
+    }
+
+    /// The tokio runtime async work of this process goes to, if any.
+    pub fn runtime(&self) -> Option<tokio::runtime::Handle> {
+        self.core.runtime()
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        if self.state == State::Open {
+            if let Ok(head) = Head::response_to(&self.packet) {
+                let desc = "request dropped without an answer";
+                let _ = self.core.send_error(&head, Code::UNEXPECTED, desc);
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("session", &self.core.session.id())
+            .field("packet", &self.packet)
+            .field("state", &self.state)
+            .field("aborted", &self.aborted)
+            .finish()
+    }
+}

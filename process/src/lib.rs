@@ -1,0 +1,77 @@
+//! The walle process layer: what happens to a frame between the socket and
+//! the handler, and to a call between the caller and the socket.
+//!
+//! ```text
+//! frame -> [dispatch hook] -> packet encoders -> ProtocolWrapper -> Router
+//!       -> middleware -> handler -> response -> ProtocolWrapper -> Transport
+//! ```
+//!
+//! - [`Router`]: string and numeric routes, global and per-route
+//!   [`Middleware`], a fallback; sync and async handlers with typed
+//!   messages through a [`Codec`](walle_codec::Codec).
+//! - [`Context`]: the request, its metadata, the [`Session`] values, the
+//!   means to answer or abort.
+//! - [`Process`]: one connection's state: [`call`](Process::call),
+//!   [`async_call`](Process::async_call), [`notify`](Process::notify), the
+//!   pending-call table with timeouts, cleanup on close, the load limit,
+//!   and the [`Dispatch`] strategies `Inline`, `Pool(n)`, `Keyed(n)`, `Tokio`.
+//!
+//! Sans-io: no socket, no hidden clock. The io layer (or the in-memory
+//! [`mem`] link) hands frames in and writes what the [`Transport`] is given.
+//!
+//! Two processes back to back in memory:
+//!
+//! ```
+//! use bytes::Bytes;
+//! use std::sync::Arc;
+//! use std::task::{Context as Task, Poll, Waker};
+//! use walle_codec::RawCodec;
+//! use walle_packet::{Protocol, WalleFormat};
+//! use walle_process::mem::{MemPipe, MemTransport};
+//! use walle_process::{Context, Process, Router};
+//!
+//! let protocol = Protocol::new(WalleFormat::new());
+//! let mut router = Router::new(RawCodec);
+//! router.route("echo", |_: &mut Context, req: Bytes| Ok(req))?;
+//!
+//! let (to_server, to_client) = (Arc::new(MemTransport::new(1 << 20)), Arc::new(MemTransport::new(1 << 20)));
+//! let server = Process::builder(protocol.clone(), router).transport(to_client.clone()).build()?;
+//! let client = Process::builder(protocol.clone(), Router::new(RawCodec)).transport(to_server.clone()).build()?;
+//! let (mut up, mut down) = (MemPipe::new(&protocol), MemPipe::new(&protocol));
+//!
+//! let mut call = client.call::<Bytes, Bytes>("echo", &Bytes::from_static(b"hi"));
+//! up.pump(&to_server, &server)?; // the request reaches the server
+//! down.pump(&to_client, &client)?; // the response reaches the client
+//! let mut task = Task::from_waker(Waker::noop());
+//! let Poll::Ready(answer) = std::pin::Pin::new(&mut call).poll(&mut task) else { panic!() };
+//! assert_eq!(answer?, Bytes::from_static(b"hi"));
+//! # use std::future::Future;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs, missing_debug_implementations)]
+#![warn(clippy::unwrap_used)]
+
+mod context;
+mod core;
+mod dispatch;
+mod error;
+mod hook;
+pub mod mem;
+mod pending;
+mod process;
+mod router;
+mod session;
+mod time;
+mod transport;
+
+pub use context::Context;
+pub use core::ProcessStats;
+pub use dispatch::{DEFAULT_QUEUE, Dispatch, Dispatcher, KeyFn, LoadGuard, LoadLimit};
+pub use error::{Error, HandlerError, RouteError, Status};
+pub use hook::{DispatchHook, FrameNext};
+pub use process::{CallFuture, CallOptions, Process, ProcessBuilder, ProcessOptions};
+pub use router::{Middleware, Next, RouteHandle, Router, Routes};
+pub use session::Session;
+pub use time::{Clock, ManualClock, SystemClock, TimerKey, TimerWheel};
+pub use transport::Transport;

@@ -1,0 +1,222 @@
+//! The pending-call table: every outgoing request waits here for its
+//! response, its timeout, its cancellation or the session's close.
+
+use std::collections::HashMap;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+use walle_packet::Packet;
+
+use crate::Error;
+use crate::time::{TimerKey, TimerWheel};
+
+/// A callback of `async_call`.
+pub(crate) type Callback = Box<dyn FnOnce(Result<Packet, Error>) + Send>;
+
+enum Call {
+    /// A `call` future waiting; the waker of its last poll.
+    Waiting {
+        waker: Option<Waker>,
+        timer: TimerKey,
+    },
+    /// The outcome, for the future's next poll.
+    Done(Result<Packet, Error>),
+    /// An `async_call` callback.
+    Callback { callback: Callback, timer: TimerKey },
+}
+
+/// Work to do once the table's lock is released (BEHAVIOURS 18).
+pub(crate) enum Wakeup {
+    Wake(Waker),
+    Run(Callback, Result<Packet, Error>),
+}
+
+impl Wakeup {
+    pub(crate) fn fire(self) {
+        match self {
+            Wakeup::Wake(waker) => waker.wake(),
+            Wakeup::Run(callback, result) => callback(result),
+        }
+    }
+}
+
+/// How a pending call wants its outcome.
+pub(crate) enum Waiter {
+    Future,
+    Callback(Callback),
+}
+
+pub(crate) struct Pending {
+    next_seq: u64,
+    max_seq: u64,
+    calls: HashMap<u64, Call>,
+    timers: TimerWheel<u64>,
+    closed: bool,
+}
+
+impl Pending {
+    pub(crate) fn new(max_seq: u64, start: Instant, tick: Duration) -> Self {
+        Pending {
+            next_seq: 0,
+            max_seq,
+            calls: HashMap::new(),
+            timers: TimerWheel::new(start, tick),
+            closed: false,
+        }
+    }
+
+    /// Registers a call due at `deadline`; its sequence id is unique among
+    /// the pending calls (BEHAVIOURS 10).
+    pub(crate) fn begin(
+        &mut self,
+        deadline: Instant,
+        waiter: Waiter,
+    ) -> Result<u64, (Error, Waiter)> {
+        if self.closed {
+            return Err((Error::SessionClosed, waiter));
+        }
+        if self.max_seq == 0 {
+            return Err((
+                Error::NotSupported("calls need a sequence id; the format carries none"),
+                waiter,
+            ));
+        }
+        if self.calls.len() as u64 >= self.max_seq {
+            return Err((Error::Overloaded("no free sequence id"), waiter));
+        }
+        let seq = loop {
+            self.next_seq = if self.next_seq >= self.max_seq {
+                1
+            } else {
+                self.next_seq + 1
+            };
+            if !self.calls.contains_key(&self.next_seq) {
+                break self.next_seq;
+            }
+        };
+        let timer = self.timers.insert(deadline, seq);
+        let call = match waiter {
+            Waiter::Future => Call::Waiting { waker: None, timer },
+            Waiter::Callback(callback) => Call::Callback { callback, timer },
+        };
+        self.calls.insert(seq, call);
+        Ok(seq)
+    }
+
+    /// True when `seq` is pending.
+    pub(crate) fn contains(&self, seq: u64) -> bool {
+        self.calls.contains_key(&seq)
+    }
+
+    /// Settles call `seq`; its timer is released at once (BEHAVIOURS 17).
+    /// `None` when no such call is pending (BEHAVIOURS 21).
+    pub(crate) fn complete(
+        &mut self,
+        seq: u64,
+        result: Result<Packet, Error>,
+    ) -> Option<Option<Wakeup>> {
+        let call = self.calls.get_mut(&seq)?;
+        match call {
+            Call::Done(_) => None,
+            Call::Waiting { waker, timer } => {
+                let (waker, timer) = (waker.take(), *timer);
+                self.timers.cancel(timer);
+                *call = Call::Done(result);
+                Some(waker.map(Wakeup::Wake))
+            }
+            Call::Callback { timer, .. } => {
+                let timer = *timer;
+                self.timers.cancel(timer);
+                match self.calls.remove(&seq) {
+                    Some(Call::Callback { callback, .. }) => {
+                        Some(Some(Wakeup::Run(callback, result)))
+                    }
+                    _ => Some(None),
+                }
+            }
+        }
+    }
+
+    /// Fails every call due at or before `now` with a timeout
+    /// (BEHAVIOURS 13).
+    pub(crate) fn expire(&mut self, now: Instant, out: &mut Vec<Wakeup>) {
+        let mut due = Vec::new();
+        self.timers.expire(now, |seq| due.push(seq));
+        for seq in due {
+            if let Some(Some(wakeup)) = self.complete_expired(seq) {
+                out.push(wakeup);
+            }
+        }
+    }
+
+    fn complete_expired(&mut self, seq: u64) -> Option<Option<Wakeup>> {
+        // The timer has already fired: settle without cancelling it.
+        match self.calls.remove(&seq)? {
+            Call::Waiting { waker, .. } => {
+                self.calls.insert(seq, Call::Done(Err(Error::Timeout)));
+                Some(waker.map(Wakeup::Wake))
+            }
+            Call::Callback { callback, .. } => {
+                Some(Some(Wakeup::Run(callback, Err(Error::Timeout))))
+            }
+            done @ Call::Done(_) => {
+                self.calls.insert(seq, done);
+                Some(None)
+            }
+        }
+    }
+
+    /// Fails every call with `SessionClosed` and refuses new ones
+    /// (BEHAVIOURS 15, 31).
+    pub(crate) fn close(&mut self, out: &mut Vec<Wakeup>) {
+        self.closed = true;
+        let seqs: Vec<u64> = self.calls.keys().copied().collect();
+        for seq in seqs {
+            if let Some(Some(wakeup)) = self.complete(seq, Err(Error::SessionClosed)) {
+                out.push(wakeup);
+            }
+        }
+    }
+
+    /// The outcome of a `call` future, or `Pending` after noting its waker.
+    pub(crate) fn poll(&mut self, seq: u64, waker: &Waker) -> Poll<Result<Packet, Error>> {
+        match self.calls.get_mut(&seq) {
+            Some(Call::Waiting { waker: slot, .. }) => {
+                if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                    *slot = Some(waker.clone());
+                }
+                Poll::Pending
+            }
+            Some(Call::Done(_)) => match self.calls.remove(&seq) {
+                Some(Call::Done(result)) => Poll::Ready(result),
+                _ => Poll::Ready(Err(Error::SessionClosed)),
+            },
+            Some(Call::Callback { .. }) | None => Poll::Ready(Err(Error::SessionClosed)),
+        }
+    }
+
+    /// Forgets call `seq` (its future was dropped, or its write failed:
+    /// BEHAVIOURS 14, 16). Returns its callback, if it had one.
+    pub(crate) fn cancel(&mut self, seq: u64) -> Option<Callback> {
+        match self.calls.remove(&seq)? {
+            Call::Waiting { timer, .. } => {
+                self.timers.cancel(timer);
+                None
+            }
+            Call::Callback { callback, timer } => {
+                self.timers.cancel(timer);
+                Some(callback)
+            }
+            Call::Done(_) => None,
+        }
+    }
+
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.timers.next_deadline()
+    }
+
+    /// Calls pending, and timers set.
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        (self.calls.len(), self.timers.len())
+    }
+}

@@ -1,0 +1,110 @@
+//! Per-connection state shared by every request of the connection.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, RwLock};
+
+type CloseFn = Box<dyn FnOnce() + Send>;
+
+/// A connection's identity and values. Cheap to clone; every clone sees
+/// the same values.
+///
+/// Values are keyed by type, one per type:
+///
+/// ```
+/// use walle_process::Session;
+///
+/// #[derive(Clone, Debug, PartialEq)]
+/// struct UserId(u64);
+///
+/// let session = Session::new(1);
+/// session.insert(UserId(42));
+/// assert_eq!(session.get::<UserId>(), Some(UserId(42)));
+/// assert_eq!(session.get::<String>(), None);
+/// ```
+#[derive(Clone)]
+pub struct Session(Arc<Inner>);
+
+struct Inner {
+    id: u64,
+    values: RwLock<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
+    on_close: Mutex<Option<Vec<CloseFn>>>,
+}
+
+impl Session {
+    /// A session with id `id`.
+    pub fn new(id: u64) -> Self {
+        Session(Arc::new(Inner {
+            id,
+            values: RwLock::new(HashMap::new()),
+            on_close: Mutex::new(Some(Vec::new())),
+        }))
+    }
+
+    /// The session id.
+    pub fn id(&self) -> u64 {
+        self.0.id
+    }
+
+    /// Stores `value`, replacing any value of the same type.
+    pub fn insert<T: Send + Sync + 'static>(&self, value: T) {
+        let mut values = self.0.values.write().unwrap_or_else(|e| e.into_inner());
+        values.insert(TypeId::of::<T>(), Box::new(value));
+    }
+
+    /// A clone of the value of type `T`.
+    pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.with(|v: &T| v.clone())
+    }
+
+    /// Runs `f` on the value of type `T`, if any.
+    pub fn with<T: Send + Sync + 'static, R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
+        let values = self.0.values.read().unwrap_or_else(|e| e.into_inner());
+        values
+            .get(&TypeId::of::<T>())
+            .and_then(|v| v.downcast_ref::<T>())
+            .map(f)
+    }
+
+    /// Removes the value of type `T`.
+    pub fn remove<T: Send + Sync + 'static>(&self) -> Option<T> {
+        let mut values = self.0.values.write().unwrap_or_else(|e| e.into_inner());
+        values
+            .remove(&TypeId::of::<T>())
+            .and_then(|v| v.downcast::<T>().ok())
+            .map(|v| *v)
+    }
+
+    /// Runs `f` once when the session closes; at once if it already has.
+    pub fn on_close(&self, f: impl FnOnce() + Send + 'static) {
+        let mut callbacks = self.0.on_close.lock().unwrap_or_else(|e| e.into_inner());
+        match callbacks.as_mut() {
+            Some(list) => list.push(Box::new(f)),
+            None => {
+                drop(callbacks);
+                f();
+            }
+        }
+    }
+
+    /// Runs the close callbacks, once; later calls do nothing. True the
+    /// first time.
+    pub(crate) fn run_close(&self) -> bool {
+        let callbacks = self
+            .0
+            .on_close
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let first = callbacks.is_some();
+        callbacks.into_iter().flatten().for_each(|f| f());
+        first
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session").field("id", &self.0.id).finish()
+    }
+}

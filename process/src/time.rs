@@ -1,0 +1,277 @@
+//! Time as an input: a [`Clock`] the process asks, and a [`TimerWheel`]
+//! whose expiries are driven by the caller.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+/// Where a process reads the time. The io layer passes the real clock;
+/// tests pass a [`ManualClock`] and move time by hand.
+pub trait Clock: Send + Sync + 'static {
+    /// The current instant.
+    fn now(&self) -> Instant;
+}
+
+/// The monotonic system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+/// A clock that moves only when told to.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<Mutex<Instant>>);
+
+impl ManualClock {
+    /// A clock standing at the current instant.
+    pub fn new() -> Self {
+        ManualClock(Arc::new(Mutex::new(Instant::now())))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) += by;
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        ManualClock::new()
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Instant {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A handle to a scheduled timer, for [`TimerWheel::cancel`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimerKey {
+    index: usize,
+    id: u64,
+}
+
+struct Entry<T> {
+    id: u64,
+    tick: u64,
+    value: T,
+    prev: Option<usize>,
+    next: Option<usize>,
+}
+
+/// A hashed timing wheel: O(1) insert and cancel, expiry in time
+/// proportional to the ticks passed and the timers due.
+///
+/// Deadlines round up to the tick, so a timer never fires early. Entries
+/// live in a slab whose room is reused: steady-state insert and cancel do
+/// not allocate.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use walle_process::TimerWheel;
+///
+/// let start = Instant::now();
+/// let mut wheel = TimerWheel::new(start, Duration::from_millis(10));
+/// let a = wheel.insert(start + Duration::from_millis(25), "a");
+/// wheel.insert(start + Duration::from_millis(5), "b");
+/// assert_eq!(wheel.cancel(a), Some("a"));
+/// let mut fired = Vec::new();
+/// wheel.expire(start + Duration::from_millis(100), |v| fired.push(v));
+/// assert_eq!(fired, ["b"]);
+/// ```
+pub struct TimerWheel<T> {
+    start: Instant,
+    tick: Duration,
+    /// Ticks fully processed: every timer due at or before it has fired.
+    done: u64,
+    slots: Box<[Option<usize>]>,
+    entries: Slab<Entry<T>>,
+    next_id: u64,
+}
+
+const SLOTS: usize = 512;
+
+impl<T> TimerWheel<T> {
+    /// A wheel starting at `start`, with `tick` resolution.
+    pub fn new(start: Instant, tick: Duration) -> Self {
+        TimerWheel {
+            start,
+            tick: tick.max(Duration::from_micros(1)),
+            done: 0,
+            slots: vec![None; SLOTS].into_boxed_slice(),
+            entries: Slab::new(),
+            next_id: 0,
+        }
+    }
+
+    fn tick_of(&self, at: Instant) -> u64 {
+        let nanos = at.saturating_duration_since(self.start).as_nanos();
+        let tick = self.tick.as_nanos();
+        u64::try_from(nanos.div_ceil(tick)).unwrap_or(u64::MAX)
+    }
+
+    fn tick_floor(&self, at: Instant) -> u64 {
+        let nanos = at.saturating_duration_since(self.start).as_nanos();
+        u64::try_from(nanos / self.tick.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Schedules `value` to fire at `deadline` (or at the next expiry, if
+    /// that is already past).
+    pub fn insert(&mut self, deadline: Instant, value: T) -> TimerKey {
+        let tick = self.tick_of(deadline).max(self.done + 1);
+        let slot = (tick % SLOTS as u64) as usize;
+        let id = self.next_id;
+        self.next_id += 1;
+        let head = self.slots[slot];
+        let index = self.entries.insert(Entry {
+            id,
+            tick,
+            value,
+            prev: None,
+            next: head,
+        });
+        if let Some(head) = head {
+            self.entries[head].prev = Some(index);
+        }
+        self.slots[slot] = Some(index);
+        TimerKey { index, id }
+    }
+
+    fn unlink(&mut self, index: usize) -> T {
+        let entry = self.entries.remove(index);
+        match entry.prev {
+            Some(prev) => self.entries[prev].next = entry.next,
+            None => self.slots[(entry.tick % SLOTS as u64) as usize] = entry.next,
+        }
+        if let Some(next) = entry.next {
+            self.entries[next].prev = entry.prev;
+        }
+        entry.value
+    }
+
+    /// Cancels a timer, returning its value if it had not fired.
+    pub fn cancel(&mut self, key: TimerKey) -> Option<T> {
+        match self.entries.get(key.index) {
+            Some(entry) if entry.id == key.id => Some(self.unlink(key.index)),
+            _ => None,
+        }
+    }
+
+    /// Fires, in no particular order, every timer due at or before `now`.
+    pub fn expire(&mut self, now: Instant, mut fire: impl FnMut(T)) {
+        let target = self.tick_floor(now);
+        if target <= self.done {
+            return;
+        }
+        // Past a full turn every slot is visited once.
+        let first = self.done + 1;
+        let last = target.min(self.done + SLOTS as u64);
+        for tick in first..=last {
+            let mut cursor = self.slots[(tick % SLOTS as u64) as usize];
+            while let Some(index) = cursor {
+                cursor = self.entries[index].next;
+                if self.entries[index].tick <= target {
+                    fire(self.unlink(index));
+                }
+            }
+        }
+        self.done = target;
+    }
+
+    /// The earliest deadline, if any timer is set. Exact, in time linear
+    /// in the slots up to it (bounded by one turn of the wheel).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let mut best: Option<u64> = None;
+        for offset in 1..=SLOTS as u64 {
+            let tick = self.done + offset;
+            let mut cursor = self.slots[(tick % SLOTS as u64) as usize];
+            while let Some(index) = cursor {
+                let entry = &self.entries[index];
+                best = Some(best.map_or(entry.tick, |b| b.min(entry.tick)));
+                cursor = entry.next;
+            }
+            if best.is_some_and(|b| b <= tick) {
+                break;
+            }
+        }
+        let tick = best?;
+        let nanos = u64::try_from(self.tick.as_nanos())
+            .unwrap_or(u64::MAX)
+            .saturating_mul(tick);
+        Some(self.start + Duration::from_nanos(nanos))
+    }
+
+    /// Timers set.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when no timer is set.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+impl<T> std::fmt::Debug for TimerWheel<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TimerWheel")
+            .field("tick", &self.tick)
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timers_never_fire_early_and_all_fire_eventually() {
+        let start = Instant::now();
+        let ms = Duration::from_millis;
+        let mut wheel = TimerWheel::new(start, ms(1));
+        let deadlines = [3u64, 1, 700, 512, 513, 1025, 2];
+        for d in deadlines {
+            wheel.insert(start + ms(d), d);
+        }
+        let mut fired = Vec::new();
+        for now in 0..1100u64 {
+            wheel.expire(start + ms(now), |d| {
+                assert!(d <= now, "{d} fired at {now}");
+                fired.push(d)
+            });
+        }
+        fired.sort();
+        let mut want = deadlines.to_vec();
+        want.sort();
+        assert_eq!(fired, want);
+        assert!(wheel.is_empty());
+    }
+
+    #[test]
+    fn big_jumps_and_cancel_after_reuse() {
+        let start = Instant::now();
+        let ms = Duration::from_millis;
+        let mut wheel = TimerWheel::new(start, ms(1));
+        let a = wheel.insert(start + ms(10), 'a');
+        assert_eq!(wheel.next_deadline(), Some(start + ms(10)));
+        let mut fired = Vec::new();
+        wheel.expire(start + ms(5000), |v| fired.push(v));
+        assert_eq!(fired, ['a']);
+        let b = wheel.insert(start + ms(6000), 'b'); // may reuse a's slab room
+        assert_eq!(wheel.cancel(a), None, "a stale key cancels nothing");
+        assert_eq!(wheel.next_deadline(), Some(start + ms(6000)));
+        assert_eq!(wheel.cancel(b), Some('b'));
+        assert_eq!(wheel.next_deadline(), None);
+    }
+}
