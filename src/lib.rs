@@ -1,1 +1,45 @@
-//! walle: placeholder
+//! walle: a layered network-process framework for game servers and
+//! microservices.
+//!
+//! ```text
+//!          app        ordered startup/shutdown, signals, graceful drain
+//!           |
+//!   process layer     frame -> ProtocolWrapper -> Router -> middleware -> handler
+//!           |          (Codec for payloads, Pool for buffers, pending-call table)
+//!       io layer      backends: evloop (mio), tcp (tokio), kcp, ws
+//! ```
+//!
+//! This crate re-exports the layers; each is its own crate:
+//! [`mempool`] (buffer pools), [`codec`] (message codecs), [`packet`]
+//! (framing and the `walle`, `walle-proto` and `due` wire formats) and
+//! [`process`] (router, middleware, calls, dispatch).
+//!
+//! ```
+//! use walle::prelude::*;
+//!
+//! let mut router = Router::new(RawCodec);
+//! router.route("echo", |_ctx: &mut Context, req: Bytes| Ok(req))?;
+//! let routes = router.into_routes(); // shared by every connection
+//! let protocol = Protocol::new(WalleFormat::new());
+//! # let _ = (routes, protocol);
+//! # Ok::<(), walle::process::RouteError>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs, missing_debug_implementations)]
+
+pub use walle_codec as codec;
+pub use walle_mempool as mempool;
+pub use walle_packet as packet;
+pub use walle_process as process;
+
+/// The names most programs need.
+pub mod prelude {
+    pub use bytes::Bytes;
+    pub use walle_codec::{Code, Codec, JsonCodec, MsgPackCodec, ProstCodec, RawCodec};
+    pub use walle_mempool::{Pool, SizedPool};
+    pub use walle_packet::{DueFormat, ProtoFormat, Protocol, ProtocolWrapper, Route, WalleFormat};
+    pub use walle_process::{
+        CallOptions, Context, Dispatch, Dispatcher, Error, HandlerError, Next, Process, Router,
+        Session, Status,
+    };
+}

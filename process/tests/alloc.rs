@@ -58,7 +58,9 @@ fn round_trip(link: &mut Link, payload: &Bytes) {
 #[test]
 fn steady_state_round_trip_allocations() {
     let mut router = Router::new(RawCodec);
-    router.route("echo", |_: &mut Context, req: Bytes| Ok(req)).unwrap();
+    router
+        .route("echo", |_: &mut Context, req: Bytes| Ok(req))
+        .unwrap();
     let mut link = Link::new(walle(), router);
     for size in [64usize, 1024] {
         let payload = Bytes::from(vec![7u8; size]);
@@ -74,7 +76,9 @@ fn steady_state_round_trip_allocations() {
         ON.with(|on| on.set(false));
         let allocs = COUNT.with(Cell::get);
         let per_trip = allocs as f64 / N as f64;
-        println!("{size} B payload: {allocs} allocations in {N} round trips = {per_trip:.3} per round trip");
+        println!(
+            "{size} B payload: {allocs} allocations in {N} round trips = {per_trip:.3} per round trip"
+        );
         assert!(per_trip <= 2.0, "{per_trip} allocations per round trip");
     }
 }

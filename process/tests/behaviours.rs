@@ -12,13 +12,15 @@ use util::{Link, body, bytes, drain, poll, ready, walle};
 use walle_codec::{Code, RawCodec};
 use walle_packet::{Cmd, DueFormat, Head, Metadata, PacketEncoder, ProtoFormat, Protocol, Route};
 use walle_process::{
-    CallOptions, Context, DispatchHook, Error, FrameNext, HandlerError, LoadLimit, Next, RouteError, Router,
-    Session, Status,
+    CallOptions, Context, DispatchHook, Error, FrameNext, HandlerError, LoadLimit, Next,
+    RouteError, Router, Session, Status,
 };
 
 fn echo_router() -> Router<RawCodec> {
     let mut router = Router::new(RawCodec);
-    router.route("echo", |_: &mut Context, req: Bytes| Ok(req)).unwrap();
+    router
+        .route("echo", |_: &mut Context, req: Bytes| Ok(req))
+        .unwrap();
     router
 }
 
@@ -90,7 +92,13 @@ fn b01_inbound_order_and_unwinding() {
         r
     });
     let hook = Arc::new(LogHook(log.clone()));
-    let mut link = Link::with(protocol, Router::new(RawCodec), router, |b| b, |b| b.hook(hook));
+    let mut link = Link::with(
+        protocol,
+        Router::new(RawCodec),
+        router,
+        |b| b,
+        |b| b.hook(hook),
+    );
     let mut call = link.client.call::<Bytes, Bytes>("x", &bytes("q"));
     link.pump();
     assert_eq!(ready(&mut call).unwrap(), bytes("q"));
@@ -134,7 +142,9 @@ impl DispatchHook for ModeHook {
                 Ok(next.run(util::body(&protocol, &head, b"rewritten"))?)
             }
             HookMode::Defer => {
-                std::thread::spawn(move || next.run(frame).unwrap()).join().unwrap();
+                std::thread::spawn(move || next.run(frame).unwrap())
+                    .join()
+                    .unwrap();
                 Ok(())
             }
             HookMode::Fail => Err("refused by hook".into()),
@@ -146,15 +156,30 @@ impl DispatchHook for ModeHook {
 /// error stops the frame and is reported.
 #[test]
 fn b02_dispatch_hook_drop_defer_rewrite_error() {
-    for mode in [HookMode::Drop, HookMode::Rewrite, HookMode::Defer, HookMode::Fail] {
+    for mode in [
+        HookMode::Drop,
+        HookMode::Rewrite,
+        HookMode::Defer,
+        HookMode::Fail,
+    ] {
         let name = format!("{mode:?}");
         let hook = Arc::new(ModeHook(mode));
-        let mut link = Link::with(walle(), Router::new(RawCodec), echo_router(), |b| b, |b| b.hook(hook));
+        let mut link = Link::with(
+            walle(),
+            Router::new(RawCodec),
+            echo_router(),
+            |b| b,
+            |b| b.hook(hook),
+        );
         let mut call = link.client.call::<Bytes, Bytes>("echo", &bytes("orig"));
         let frame = {
             let packets = drain(&walle(), &link.to_server);
             assert_eq!(packets.len(), 1);
-            body(&walle(), &Head::request(Route::Uri("echo"), packets[0].seq()), b"orig")
+            body(
+                &walle(),
+                &Head::request(Route::Uri("echo"), packets[0].seq()),
+                b"orig",
+            )
         };
         let result = link.server.handle_frame(frame);
         link.pump();
@@ -199,17 +224,34 @@ fn b04_unknown_route() {
 fn b05_numeric_then_uri_then_fallback() {
     let protocol = Protocol::new(ProtoFormat::new());
     let mut router = Router::new(RawCodec);
-    router.route("by-name", |_: &mut Context, _: Bytes| Ok(bytes("name"))).unwrap();
-    router.route_id(9, |_: &mut Context, _: Bytes| Ok(bytes("id"))).unwrap();
-    router.fallback(|_: &mut Context, _: Bytes| Ok(bytes("fallback"))).unwrap();
+    router
+        .route("by-name", |_: &mut Context, _: Bytes| Ok(bytes("name")))
+        .unwrap();
+    router
+        .route_id(9, |_: &mut Context, _: Bytes| Ok(bytes("id")))
+        .unwrap();
+    router
+        .fallback(|_: &mut Context, _: Bytes| Ok(bytes("fallback")))
+        .unwrap();
     let link = Link::new(protocol.clone(), router);
-    let cases = [("by-name", 9, "id"), ("by-name", 0, "name"), ("", 0, "fallback"), ("other", 0, "fallback")];
+    let cases = [
+        ("by-name", 9, "id"),
+        ("by-name", 0, "name"),
+        ("", 0, "fallback"),
+        ("other", 0, "fallback"),
+    ];
     for (seq, (uri, id, want)) in cases.into_iter().enumerate() {
         let mut head = Head::request(Route::Uri(uri), seq as u64 + 1);
         head.id = id;
-        link.server.handle_frame(body(&protocol, &head, b"")).unwrap();
+        link.server
+            .handle_frame(body(&protocol, &head, b""))
+            .unwrap();
         let out = drain(&protocol, &link.to_client);
-        assert_eq!(&out[0].payload()[..], want.as_bytes(), "uri {uri:?} id {id}");
+        assert_eq!(
+            &out[0].payload()[..],
+            want.as_bytes(),
+            "uri {uri:?} id {id}"
+        );
     }
 }
 
@@ -221,9 +263,18 @@ fn b06_duplicate_registrations_fail() {
     router.route("a", h).unwrap();
     router.route_id(1, h).unwrap();
     router.fallback(h).unwrap();
-    assert_eq!(router.route("a", h).unwrap_err(), RouteError::DuplicateName("a".into()));
-    assert_eq!(router.route_id(1, h).unwrap_err(), RouteError::DuplicateId(1));
-    assert_eq!(router.fallback(h).unwrap_err(), RouteError::DuplicateFallback);
+    assert_eq!(
+        router.route("a", h).unwrap_err(),
+        RouteError::DuplicateName("a".into())
+    );
+    assert_eq!(
+        router.route_id(1, h).unwrap_err(),
+        RouteError::DuplicateId(1)
+    );
+    assert_eq!(
+        router.fallback(h).unwrap_err(),
+        RouteError::DuplicateFallback
+    );
     assert_eq!(router.route_id(0, h).unwrap_err(), RouteError::ZeroId);
     assert_eq!(router.route("", h).unwrap_err(), RouteError::EmptyName);
 }
@@ -234,13 +285,17 @@ fn b06_duplicate_registrations_fail() {
 fn b07_global_middleware_covers_every_route() {
     let seen = Arc::new(AtomicUsize::new(0));
     let mut router = Router::new(RawCodec);
-    router.route("before", |_: &mut Context, r: Bytes| Ok(r)).unwrap();
+    router
+        .route("before", |_: &mut Context, r: Bytes| Ok(r))
+        .unwrap();
     let s = seen.clone();
     router.middleware(move |ctx: &mut Context, next: Next| {
         s.fetch_add(1, Ordering::SeqCst);
         next.run(ctx)
     });
-    router.route("after", |_: &mut Context, r: Bytes| Ok(r)).unwrap();
+    router
+        .route("after", |_: &mut Context, r: Bytes| Ok(r))
+        .unwrap();
     let mut link = Link::new(walle(), router);
     let mut a = link.client.call::<Bytes, Bytes>("before", &bytes("1"));
     let mut b = link.client.call::<Bytes, Bytes>("after", &bytes("2"));
@@ -258,11 +313,12 @@ fn b08_b22_abort_stops_chain_and_releases_load() {
     let ran = Arc::new(AtomicUsize::new(0));
     let mut router = Router::new(RawCodec);
     let r = ran.clone();
-    router.route("guarded", move |_: &mut Context, q: Bytes| {
-        r.fetch_add(1, Ordering::SeqCst);
-        Ok(q)
-    })
-    .unwrap();
+    router
+        .route("guarded", move |_: &mut Context, q: Bytes| {
+            r.fetch_add(1, Ordering::SeqCst);
+            Ok(q)
+        })
+        .unwrap();
     let l = load.clone();
     router.middleware(move |ctx: &mut Context, next: Next| {
         assert_eq!(l.current(), 1, "the request holds its place while handled");
@@ -271,19 +327,32 @@ fn b08_b22_abort_stops_chain_and_releases_load() {
         }
         next.run(ctx) // does nothing after abort
     });
-    let mut link = Link::with(walle(), Router::new(RawCodec), router, |b| b, |b| b.load_limit(load.clone()));
+    let mut link = Link::with(
+        walle(),
+        Router::new(RawCodec),
+        router,
+        |b| b,
+        |b| b.load_limit(load.clone()),
+    );
     let mut call = link.client.call::<Bytes, Bytes>("guarded", &bytes("x"));
     link.pump();
     match ready(&mut call) {
-        Err(Error::Remote { code, desc }) => assert_eq!((code, desc.as_str()), (Code(1003), "no token")),
+        Err(Error::Remote { code, desc }) => {
+            assert_eq!((code, desc.as_str()), (Code(1003), "no token"))
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(ran.load(Ordering::SeqCst), 0, "the handler must not run");
     assert_eq!(load.current(), 0, "the load count is released");
 
     let md: Metadata = [("token", "t")].into_iter().collect();
-    let options = CallOptions { metadata: Some(&md), ..CallOptions::default() };
-    let mut call = link.client.call_with::<Bytes, Bytes>("guarded", &bytes("y"), options);
+    let options = CallOptions {
+        metadata: Some(&md),
+        ..CallOptions::default()
+    };
+    let mut call = link
+        .client
+        .call_with::<Bytes, Bytes>("guarded", &bytes("y"), options);
     link.pump();
     assert_eq!(ready(&mut call).unwrap(), bytes("y"));
     assert_eq!((ran.load(Ordering::SeqCst), load.current()), (1, 0));
@@ -300,15 +369,30 @@ fn b09_session_values_and_metadata_in_context() {
         .route("whoami", |ctx: &mut Context, _: Bytes| {
             let user = ctx.session().get::<UserId>().ok_or("no user")?;
             let lang = ctx.metadata().get("lang").unwrap_or("?");
-            Ok(Bytes::from(format!("{} {lang} {}", user.0, ctx.session().id())))
+            Ok(Bytes::from(format!(
+                "{} {lang} {}",
+                user.0,
+                ctx.session().id()
+            )))
         })
         .unwrap();
     let session = Session::new(77);
     session.insert(UserId(5));
-    let mut link = Link::with(walle(), Router::new(RawCodec), router, |b| b, |b| b.session(session));
+    let mut link = Link::with(
+        walle(),
+        Router::new(RawCodec),
+        router,
+        |b| b,
+        |b| b.session(session),
+    );
     let md: Metadata = [("lang", "fr")].into_iter().collect();
-    let options = CallOptions { metadata: Some(&md), ..CallOptions::default() };
-    let mut call = link.client.call_with::<Bytes, Bytes>("whoami", &Bytes::new(), options);
+    let options = CallOptions {
+        metadata: Some(&md),
+        ..CallOptions::default()
+    };
+    let mut call = link
+        .client
+        .call_with::<Bytes, Bytes>("whoami", &Bytes::new(), options);
     link.pump();
     assert_eq!(ready(&mut call).unwrap(), bytes("5 fr 77"));
 }
@@ -334,7 +418,9 @@ fn b10_unique_sequence_ids() {
     assert_eq!(held.len(), 20_000);
     assert!(seqs.iter().all(|&s| (1..=32767).contains(&s)));
     // Past the format's range: refused, not duplicated.
-    let mut rest: Vec<_> = (0..20_000).map(|_| link.client.call::<Bytes, Bytes>(1u32, &Bytes::new())).collect();
+    let mut rest: Vec<_> = (0..20_000)
+        .map(|_| link.client.call::<Bytes, Bytes>(1u32, &Bytes::new()))
+        .collect();
     let _ = drain(link.client.protocol(), &link.to_server);
     let mut refused = 0;
     for call in rest.iter_mut() {
@@ -357,7 +443,11 @@ fn ready_or<F: std::future::Future + Unpin>(f: &mut F) -> Option<F::Output> {
 #[test]
 fn b12_error_responses() {
     let mut router = Router::new(RawCodec);
-    router.route("app", |_: &mut Context, _: Bytes| -> Result<Bytes, _> { Err(Status::new(1042, "bad move").into()) }).unwrap();
+    router
+        .route("app", |_: &mut Context, _: Bytes| -> Result<Bytes, _> {
+            Err(Status::new(1042, "bad move").into())
+        })
+        .unwrap();
     router
         .route("io", |_: &mut Context, _: Bytes| -> Result<Bytes, _> {
             Err(std::io::Error::other("disk on fire").into())
@@ -375,7 +465,9 @@ fn b12_error_responses() {
         other => panic!("{other:?}"),
     }
     match ready(&mut io) {
-        Err(Error::Remote { code, desc }) => assert_eq!((code, desc.as_str()), (Code::UNKNOWN, "disk on fire")),
+        Err(Error::Remote { code, desc }) => {
+            assert_eq!((code, desc.as_str()), (Code::UNKNOWN, "disk on fire"))
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -385,8 +477,13 @@ fn b12_error_responses() {
 #[test]
 fn b13_timeout() {
     let link = Link::new(walle(), Router::new(RawCodec));
-    let options = CallOptions { timeout: Some(Duration::from_millis(50)), ..CallOptions::default() };
-    let mut call = link.client.call_with::<Bytes, Bytes>("silent", &Bytes::new(), options);
+    let options = CallOptions {
+        timeout: Some(Duration::from_millis(50)),
+        ..CallOptions::default()
+    };
+    let mut call = link
+        .client
+        .call_with::<Bytes, Bytes>("silent", &Bytes::new(), options);
     assert!(poll(&mut call).is_pending());
     link.advance(Duration::from_millis(49));
     assert!(poll(&mut call).is_pending(), "not before its deadline");
@@ -415,12 +512,26 @@ fn b14_b21_cancelled_call_and_stray_response() {
     let protocol = walle();
     let mut call = link.client.call::<Bytes, Bytes>("echo", &bytes("y"));
     let seq = call.seq().unwrap();
-    let request = link.client.protocol().decode(body(&protocol, &Head::request(Route::Uri("echo"), seq), b"")).unwrap();
+    let request = link
+        .client
+        .protocol()
+        .decode(body(
+            &protocol,
+            &Head::request(Route::Uri("echo"), seq),
+            b"",
+        ))
+        .unwrap();
     let response = Head::response_to(&request).unwrap();
-    link.client.handle_frame(body(&protocol, &response, b"first")).unwrap();
-    link.client.handle_frame(body(&protocol, &response, b"second")).unwrap();
+    link.client
+        .handle_frame(body(&protocol, &response, b"first"))
+        .unwrap();
+    link.client
+        .handle_frame(body(&protocol, &response, b"second"))
+        .unwrap();
     assert_eq!(ready(&mut call).unwrap(), bytes("first"));
-    link.client.handle_frame(body(&protocol, &response, b"third")).unwrap();
+    link.client
+        .handle_frame(body(&protocol, &response, b"third"))
+        .unwrap();
     assert_eq!(link.client.stats().stray_responses, 3);
 }
 
@@ -437,15 +548,26 @@ fn b15_close_fails_pending_promptly() {
     let mut call = link.client.call::<Bytes, Bytes>("never", &Bytes::new());
     let result = Arc::new(Mutex::new(None));
     let r = result.clone();
-    link.client.async_call::<Bytes, Bytes, _>("never", &Bytes::new(), CallOptions::default(), move |res| {
-        *r.lock().unwrap() = Some(res.map(|_| ()));
-    });
+    link.client.async_call::<Bytes, Bytes, _>(
+        "never",
+        &Bytes::new(),
+        CallOptions::default(),
+        move |res| {
+            *r.lock().unwrap() = Some(res.map(|_| ()));
+        },
+    );
     link.client.close();
     link.client.close();
     assert!(matches!(ready(&mut call), Err(Error::SessionClosed)));
-    assert!(matches!(*result.lock().unwrap(), Some(Err(Error::SessionClosed))));
+    assert!(matches!(
+        *result.lock().unwrap(),
+        Some(Err(Error::SessionClosed))
+    ));
     assert_eq!(closed.load(Ordering::SeqCst), 1, "close callbacks run once");
-    assert!(matches!(link.client.notify("x", &Bytes::new()), Err(Error::SessionClosed)));
+    assert!(matches!(
+        link.client.notify("x", &Bytes::new()),
+        Err(Error::SessionClosed)
+    ));
     let mut late = link.client.call::<Bytes, Bytes>("x", &Bytes::new());
     assert!(matches!(ready(&mut late), Err(Error::SessionClosed)));
     assert_eq!(link.client.stats().pending_calls, 0);
@@ -457,12 +579,18 @@ fn b15_close_fails_pending_promptly() {
 fn b16_failed_write_leaves_no_entry() {
     let protocol = walle().with_max_frame(64);
     let link = Link::new(protocol, Router::new(RawCodec));
-    let mut call = link.client.call::<Bytes, Bytes>("echo", &Bytes::from(vec![0u8; 100]));
+    let mut call = link
+        .client
+        .call::<Bytes, Bytes>("echo", &Bytes::from(vec![0u8; 100]));
     let err = ready(&mut call).unwrap_err();
     assert_eq!(err.code(), Code::PACKET_SIZE, "{err}");
     let stats = link.client.stats();
     assert_eq!((stats.pending_calls, stats.timers), (0, 0));
-    assert_eq!(link.to_server.queued(), 0, "nothing was sent (BEHAVIOURS 25)");
+    assert_eq!(
+        link.to_server.queued(),
+        0,
+        "nothing was sent (BEHAVIOURS 25)"
+    );
 }
 
 /// BEHAVIOURS 17 and 18: async_call's callback runs exactly once (response,
@@ -474,25 +602,50 @@ fn b17_b18_async_call_callbacks() {
     let runs = Arc::new(Mutex::new(Vec::new()));
     let client = link.client.clone();
     let r = runs.clone();
-    link.client.async_call::<Bytes, Bytes, _>("echo", &bytes("one"), CallOptions::default(), move |res| {
-        r.lock().unwrap().push(format!("{:?}", res.map(|b| b.to_vec())));
-        // A call from inside a callback: would deadlock if a lock were held.
-        let r2 = r.clone();
-        client.async_call::<Bytes, Bytes, _>("echo", &bytes("two"), CallOptions::default(), move |res| {
-            r2.lock().unwrap().push(format!("{:?}", res.map(|b| b.to_vec())));
-        });
-    });
+    link.client.async_call::<Bytes, Bytes, _>(
+        "echo",
+        &bytes("one"),
+        CallOptions::default(),
+        move |res| {
+            r.lock()
+                .unwrap()
+                .push(format!("{:?}", res.map(|b| b.to_vec())));
+            // A call from inside a callback: would deadlock if a lock were held.
+            let r2 = r.clone();
+            client.async_call::<Bytes, Bytes, _>(
+                "echo",
+                &bytes("two"),
+                CallOptions::default(),
+                move |res| {
+                    r2.lock()
+                        .unwrap()
+                        .push(format!("{:?}", res.map(|b| b.to_vec())));
+                },
+            );
+        },
+    );
     link.pump();
-    assert_eq!(*runs.lock().unwrap(), ["Ok([111, 110, 101])", "Ok([116, 119, 111])"]);
-    assert_eq!(link.client.stats().timers, 0, "early responses release their timers");
+    assert_eq!(
+        *runs.lock().unwrap(),
+        ["Ok([111, 110, 101])", "Ok([116, 119, 111])"]
+    );
+    assert_eq!(
+        link.client.stats().timers,
+        0,
+        "early responses release their timers"
+    );
 
     let timeouts = Arc::new(AtomicUsize::new(0));
     let t = timeouts.clone();
-    let options = CallOptions { timeout: Some(Duration::from_millis(10)), ..CallOptions::default() };
-    link.client.async_call::<Bytes, Bytes, _>("echo", &bytes("late"), options, move |res| {
-        assert!(matches!(res, Err(Error::Timeout)));
-        t.fetch_add(1, Ordering::SeqCst);
-    });
+    let options = CallOptions {
+        timeout: Some(Duration::from_millis(10)),
+        ..CallOptions::default()
+    };
+    link.client
+        .async_call::<Bytes, Bytes, _>("echo", &bytes("late"), options, move |res| {
+            assert!(matches!(res, Err(Error::Timeout)));
+            t.fetch_add(1, Ordering::SeqCst);
+        });
     link.advance(Duration::from_millis(20));
     link.pump(); // the answer arrives after the timeout: a stray, not a second run
     link.advance(Duration::from_secs(10));
@@ -536,7 +689,9 @@ fn b20_respond_to_notify_is_code_7() {
         })
         .unwrap();
     let link = Link::new(walle(), router);
-    link.server.handle_frame(body(&walle(), &Head::notify(Route::Uri("n")), b"")).unwrap();
+    link.server
+        .handle_frame(body(&walle(), &Head::notify(Route::Uri("n")), b""))
+        .unwrap();
     assert_eq!(*result.lock().unwrap(), Some(Err(Code::UNEXPECTED)));
 }
 
@@ -546,20 +701,37 @@ fn b20_respond_to_notify_is_code_7() {
 fn b22_b23_load_limit() {
     let load = LoadLimit::new(1);
     let mut router = Router::new(RawCodec);
-    router.route("fail", |_: &mut Context, _: Bytes| -> Result<Bytes, _> { Err("boom".into()) }).unwrap();
-    let link = Link::with(walle(), Router::new(RawCodec), router, |b| b, |b| b.load_limit(load.clone()));
+    router
+        .route("fail", |_: &mut Context, _: Bytes| -> Result<Bytes, _> {
+            Err("boom".into())
+        })
+        .unwrap();
+    let link = Link::with(
+        walle(),
+        Router::new(RawCodec),
+        router,
+        |b| b,
+        |b| b.load_limit(load.clone()),
+    );
 
     // An error ends the request: the count is released.
-    link.server.handle_frame(body(&walle(), &Head::request(Route::Uri("fail"), 1), b"")).unwrap();
+    link.server
+        .handle_frame(body(&walle(), &Head::request(Route::Uri("fail"), 1), b""))
+        .unwrap();
     assert_eq!(load.current(), 0);
 
     // Hold the only place, then send another request.
     let guard = load.try_acquire().unwrap();
-    link.server.handle_frame(body(&walle(), &Head::request(Route::Uri("fail"), 2), b"")).unwrap();
+    link.server
+        .handle_frame(body(&walle(), &Head::request(Route::Uri("fail"), 2), b""))
+        .unwrap();
     let out = drain(&walle(), &link.to_client);
     let refused = out.iter().find(|p| p.seq() == 2).unwrap();
     assert!(refused.is_error());
-    let (code, _) = walle().wrapper().decode_error(refused.payload_ref()).unwrap();
+    let (code, _) = walle()
+        .wrapper()
+        .decode_error(refused.payload_ref())
+        .unwrap();
     assert_eq!(code, Code::OVERLOADED);
     assert_eq!(load.current(), 1, "the refusal took no place");
     drop(guard);

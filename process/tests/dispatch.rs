@@ -33,18 +33,29 @@ fn router(log: Arc<Mutex<Vec<(String, u64)>>>) -> Router<RawCodec> {
 
 fn link(dispatcher: Dispatcher, log: Arc<Mutex<Vec<(String, u64)>>>, session: u64) -> Link {
     let dispatcher = Arc::new(dispatcher);
-    Link::with(walle(), Router::new(RawCodec), router(log), |b| b, |b| {
-        b.dispatcher(dispatcher).session(Session::new(session))
-    })
+    Link::with(
+        walle(),
+        Router::new(RawCodec),
+        router(log),
+        |b| b,
+        |b| b.dispatcher(dispatcher).session(Session::new(session)),
+    )
 }
 
 #[test]
 fn every_strategy_answers_the_same() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let strategies = [Dispatch::Inline, Dispatch::Pool(3), Dispatch::Keyed(3), Dispatch::Tokio];
+    let strategies = [
+        Dispatch::Inline,
+        Dispatch::Pool(3),
+        Dispatch::Keyed(3),
+        Dispatch::Tokio,
+    ];
     for strategy in strategies {
         let log = Arc::default();
-        let dispatcher = Dispatcher::new(strategy, 64).unwrap().with_runtime(runtime.handle().clone());
+        let dispatcher = Dispatcher::new(strategy, 64)
+            .unwrap()
+            .with_runtime(runtime.handle().clone());
         let mut link = link(dispatcher, log, 1);
         for i in 0..50u32 {
             let payload = Bytes::from(i.to_be_bytes().to_vec());
@@ -61,7 +72,11 @@ fn every_strategy_answers_the_same() {
 #[test]
 fn pool_runs_on_workers_and_inline_on_the_caller() {
     let log: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
-    let mut link = link(Dispatcher::new(Dispatch::Pool(2), 64).unwrap(), log.clone(), 1);
+    let mut link = link(
+        Dispatcher::new(Dispatch::Pool(2), 64).unwrap(),
+        log.clone(),
+        1,
+    );
     let mut call = link.client.call::<Bytes, Bytes>("echo", &bytes("x"));
     link.drive(&mut call, WALL).unwrap().unwrap();
     assert!(log.lock().unwrap()[0].0.starts_with("walle-worker-"));
@@ -98,13 +113,19 @@ fn keyed_keeps_per_key_order() {
             })
             .unwrap();
         let d = dispatcher.clone();
-        links.push(Link::with(walle(), Router::new(RawCodec), router, |b| b, |b| {
-            b.dispatcher(d).session(Session::new(session))
-        }));
+        links.push(Link::with(
+            walle(),
+            Router::new(RawCodec),
+            router,
+            |b| b,
+            |b| b.dispatcher(d).session(Session::new(session)),
+        ));
     }
     for n in 0..200u32 {
         for link in &links {
-            link.client.notify("step", &Bytes::from(n.to_be_bytes().to_vec())).unwrap();
+            link.client
+                .notify("step", &Bytes::from(n.to_be_bytes().to_vec()))
+                .unwrap();
         }
     }
     for link in &mut links {
@@ -120,7 +141,11 @@ fn keyed_keeps_per_key_order() {
     for session in 0..8u64 {
         let steps: Vec<_> = seen.iter().filter(|(s, ..)| *s == session).collect();
         let order: Vec<u32> = steps.iter().map(|(_, n, _)| *n).collect();
-        assert_eq!(order, (0..200).collect::<Vec<_>>(), "session {session} out of order");
+        assert_eq!(
+            order,
+            (0..200).collect::<Vec<_>>(),
+            "session {session} out of order"
+        );
         let on: std::collections::HashSet<_> = steps.iter().map(|(.., w)| w.clone()).collect();
         assert_eq!(on.len(), 1, "one key, one worker");
         workers.extend(on);
@@ -142,8 +167,16 @@ fn full_queue_answers_overloaded() {
         })
         .unwrap();
     let dispatcher = Arc::new(Dispatcher::new(Dispatch::Pool(1), 2).unwrap());
-    let mut link = Link::with(walle(), Router::new(RawCodec), router, |b| b, |b| b.dispatcher(dispatcher));
-    let mut calls: Vec<_> = (0..10).map(|_| link.client.call::<Bytes, Bytes>("slow", &bytes("x"))).collect();
+    let mut link = Link::with(
+        walle(),
+        Router::new(RawCodec),
+        router,
+        |b| b,
+        |b| b.dispatcher(dispatcher),
+    );
+    let mut calls: Vec<_> = (0..10)
+        .map(|_| link.client.call::<Bytes, Bytes>("slow", &bytes("x")))
+        .collect();
     link.pump();
     // One running, two queued, the rest refused at once.
     let mut refused = 0;

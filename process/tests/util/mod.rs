@@ -60,15 +60,29 @@ impl<C: Clone + Send + Sync + 'static> Link<C> {
         )
         .build()
         .expect("server");
-        Link { client, server, to_server, to_client, up: MemPipe::new(&protocol), down: MemPipe::new(&protocol), clock }
+        Link {
+            client,
+            server,
+            to_server,
+            to_client,
+            up: MemPipe::new(&protocol),
+            down: MemPipe::new(&protocol),
+            clock,
+        }
     }
 
     /// Moves bytes both ways until nothing moves; returns frames delivered.
     pub fn pump(&mut self) -> usize {
         let mut total = 0;
         loop {
-            let up = self.up.pump(&self.to_server, &self.server).expect("server accepts");
-            let down = self.down.pump(&self.to_client, &self.client).expect("client accepts");
+            let up = self
+                .up
+                .pump(&self.to_server, &self.server)
+                .expect("server accepts");
+            let down = self
+                .down
+                .pump(&self.to_client, &self.client)
+                .expect("client accepts");
             total += up + down;
             if up + down == 0 {
                 return total;
@@ -136,6 +150,8 @@ pub fn drain(protocol: &Protocol, transport: &MemTransport) -> Vec<walle_packet:
 /// Encodes one frame body (no length prefix) for `head`.
 pub fn body(protocol: &Protocol, head: &walle_packet::Head<'_>, payload: &[u8]) -> Bytes {
     let mut wire = Vec::new();
-    protocol.encode(head, payload, &mut wire).expect("encodable");
+    protocol
+        .encode(head, payload, &mut wire)
+        .expect("encodable");
     Bytes::from(wire).slice(usize::from(protocol.framing().len_width)..)
 }
