@@ -8,6 +8,8 @@
 //!     [--dispatch inline|pool|keyed|tokio] [--calls 200000] [--size 64] [--depth 16]
 //! ```
 
+#![allow(clippy::print_stdout)] // a command-line program: its output is the point
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
