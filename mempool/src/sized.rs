@@ -10,8 +10,10 @@ use crate::buf::{Home, PoolBuf};
 use crate::local;
 use crate::{Pool, PoolStats};
 
-/// Limits of a [`SizedPool`]. All fields have defaults ([`Default`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Limits of a [`SizedPool`]. All fields have defaults, so a file needs
+/// only the ones it changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct SizedPoolConfig {
     /// Smallest class, in bytes (rounded up to a power of two, at least 16).

@@ -67,27 +67,21 @@ impl Dispatcher {
             kind,
             ..Dispatcher::inline()
         };
-        let (threads, shared) = match kind {
-            Dispatch::Inline | Dispatch::Tokio => (0, false),
-            Dispatch::Pool(n) => (n.max(1), true),
-            Dispatch::Keyed(n) => (n.max(1), false),
+        // Pool: n workers on one queue. Keyed: one queue per worker.
+        let (workers, queues) = match kind {
+            Dispatch::Inline | Dispatch::Tokio => (0, 0),
+            Dispatch::Pool(n) => (n.max(1), 1),
+            Dispatch::Keyed(n) => (n.max(1), n.max(1)),
         };
-        let mut shared_rx = None;
-        for i in 0..threads {
-            let rx = if shared {
-                if shared_rx.is_none() {
-                    let (tx, rx) = bounded::<Context>(queue.max(1));
-                    dispatcher.queues.push(tx);
-                    shared_rx = Some(rx);
-                }
-                shared_rx
-                    .clone()
-                    .ok_or_else(|| std::io::Error::other("no queue"))?
-            } else {
+        let receivers: Vec<_> = (0..queues)
+            .map(|_| {
                 let (tx, rx) = bounded::<Context>(queue.max(1));
                 dispatcher.queues.push(tx);
                 rx
-            };
+            })
+            .collect();
+        for i in 0..workers {
+            let rx = receivers[i % queues].clone();
             thread::Builder::new()
                 .name(format!("walle-worker-{i}"))
                 .spawn(move || {

@@ -738,3 +738,42 @@ fn b22_b23_load_limit() {
     assert_eq!(load.current(), 0);
     assert_eq!(link.server.stats().rejected, 1);
 }
+
+/// DESIGN: middleware can move the rest of the chain to another executor;
+/// the request is answered from there, and its errors too.
+#[test]
+fn middleware_moves_the_chain_to_another_thread() {
+    let mut router = Router::new(RawCodec);
+    router
+        .route("where", |_: &mut Context, _: Bytes| {
+            Ok(Bytes::from(
+                std::thread::current().name().unwrap_or("?").to_string(),
+            ))
+        })
+        .unwrap();
+    router
+        .route("fails", |_: &mut Context, _: Bytes| -> Result<Bytes, _> {
+            Err(Status::new(1500, "no").into())
+        })
+        .unwrap();
+    router.middleware(|ctx: &mut Context, next: Next| {
+        let mut owned = ctx.defer();
+        std::thread::Builder::new()
+            .name("elsewhere".into())
+            .spawn(move || {
+                if let Err(e) = next.run(&mut owned) {
+                    owned.abort(e);
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        Ok(())
+    });
+    let mut link = Link::new(walle(), router);
+    let mut here = link.client.call::<Bytes, Bytes>("where", &Bytes::new());
+    let mut fails = link.client.call::<Bytes, Bytes>("fails", &Bytes::new());
+    link.pump();
+    assert_eq!(ready(&mut here).unwrap(), bytes("elsewhere"));
+    assert_eq!(ready(&mut fails).unwrap_err().code(), Code(1500));
+}
