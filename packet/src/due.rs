@@ -4,7 +4,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::packet::{Cmd, FLAG_ERROR, Head, Packet};
-use crate::{Framing, PacketError, ProtocolWrapper, span};
+use crate::{Framing, PacketError, ProtocolWrapper, fits_u32, span};
 
 /// The due packet.
 ///
@@ -117,12 +117,7 @@ impl ProtocolWrapper for DueFormat {
         let Some(&header) = body.first() else {
             return Err(PacketError::truncated("due header", 1, 0));
         };
-        if u32::try_from(len).is_err() {
-            return Err(PacketError::TooLarge {
-                len,
-                max: u32::MAX as usize,
-            });
-        }
+        fits_u32(len)?;
         let order = self.framing.order;
         let mut packet = Packet::empty(body.clone(), Cmd::Notify);
         if header & HEARTBEAT != 0 {

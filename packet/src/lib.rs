@@ -121,6 +121,18 @@ pub trait ProtocolWrapper: Send + Sync + 'static {
 /// The Go walle spelling of [`ProtocolWrapper`], for users coming from it.
 pub use ProtocolWrapper as ProtocolWraper;
 
+/// Packet views index their body with `u32`s: a body must fit. The framing
+/// limit keeps stream frames well below; this guards direct callers.
+pub(crate) fn fits_u32(len: usize) -> Result<(), PacketError> {
+    match u32::try_from(len) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(PacketError::TooLarge {
+            len,
+            max: u32::MAX as usize,
+        }),
+    }
+}
+
 /// Offset of `part` within `whole` as `(start, end)`; both must be slices
 /// of the same body, which every decoder guarantees.
 pub(crate) fn span(start: usize, len: usize) -> (u32, u32) {

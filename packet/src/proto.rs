@@ -8,7 +8,7 @@ use walle_codec::Code;
 
 use crate::metadata::{MetaKind, proto_entry};
 use crate::packet::{Cmd, Head, Packet};
-use crate::{ByteOrder, Framing, PacketError, ProtocolWrapper, pb, span};
+use crate::{ByteOrder, Framing, PacketError, ProtocolWrapper, fits_u32, pb, span};
 
 /// The protobuf packet of the older Go walle.
 ///
@@ -70,12 +70,7 @@ impl ProtocolWrapper for ProtoFormat {
 
     fn decode(&self, body: Bytes) -> Result<Packet, PacketError> {
         let len = body.len();
-        if u32::try_from(len).is_err() {
-            return Err(PacketError::TooLarge {
-                len,
-                max: u32::MAX as usize,
-            });
-        }
+        fits_u32(len)?;
         let mut packet = Packet::empty(body.clone(), Cmd::Notify);
         let mut cmd = 0u64;
         let mut pos = 0;

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::metadata::{MetaKind, validate_walle};
 use crate::packet::{Cmd, Head, Packet};
-use crate::{Framing, PacketError, ProtocolWrapper, span};
+use crate::{Framing, PacketError, ProtocolWrapper, fits_u32, span};
 
 const HEAD: usize = 16;
 const HEAD_ID: usize = 20;
@@ -71,12 +71,7 @@ impl ProtocolWrapper for WalleFormat {
         if len < head {
             return Err(PacketError::truncated("walle header", head, len));
         }
-        if u32::try_from(len).is_err() {
-            return Err(PacketError::TooLarge {
-                len,
-                max: u32::MAX as usize,
-            });
-        }
+        fits_u32(len)?;
         let cmd = match body[0] {
             0 => Cmd::Notify,
             1 => Cmd::Request,
