@@ -71,7 +71,8 @@ struct Entry<T> {
 ///
 /// Deadlines round up to the tick, so a timer never fires early. Entries
 /// live in a slab whose room is reused: steady-state insert and cancel do
-/// not allocate.
+/// not allocate. The slots are allocated on the first insert, so a wheel
+/// that never holds a timer (a connection that never calls) costs nothing.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -105,7 +106,7 @@ impl<T> TimerWheel<T> {
             start,
             tick: tick.max(Duration::from_micros(1)),
             done: 0,
-            slots: vec![None; SLOTS].into_boxed_slice(),
+            slots: Box::new([]),
             entries: Slab::new(),
             next_id: 0,
         }
@@ -125,6 +126,9 @@ impl<T> TimerWheel<T> {
     /// Schedules `value` to fire at `deadline` (or at the next expiry, if
     /// that is already past).
     pub fn insert(&mut self, deadline: Instant, value: T) -> TimerKey {
+        if self.slots.is_empty() {
+            self.slots = vec![None; SLOTS].into_boxed_slice();
+        }
         let tick = self.tick_of(deadline).max(self.done + 1);
         let slot = (tick % SLOTS as u64) as usize;
         let id = self.next_id;
@@ -168,6 +172,10 @@ impl<T> TimerWheel<T> {
     pub fn expire(&mut self, now: Instant, mut fire: impl FnMut(T)) {
         let target = self.tick_floor(now);
         if target <= self.done {
+            return;
+        }
+        if self.entries.is_empty() {
+            self.done = target;
             return;
         }
         // Past a full turn every slot is visited once.
