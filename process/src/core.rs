@@ -89,6 +89,16 @@ impl Core {
             .send(&mut |dst| protocol.encode_error(head, code, desc, dst))
     }
 
+    /// Writes a heartbeat.
+    pub(crate) fn send_heartbeat(&self, time: Option<i64>) -> Result<(), Error> {
+        if self.closed.load(Relaxed) {
+            return Err(Error::SessionClosed);
+        }
+        let protocol = &self.protocol;
+        self.transport
+            .send(&mut |dst| protocol.encode_heartbeat(time, dst))
+    }
+
     /// Entry point for one frame body: the dispatch hook if any, then
     /// [`dispatch`](Core::dispatch).
     pub(crate) fn handle_frame(self: &Arc<Self>, body: Bytes) -> Result<(), Error> {
@@ -106,6 +116,9 @@ impl Core {
         let packet = self.protocol.decode(body)?;
         if packet.is_heartbeat() {
             trace!(session = self.session.id(), "heartbeat");
+            if self.options.echo_heartbeat {
+                self.send_heartbeat(packet.heartbeat_time())?;
+            }
             return Ok(());
         }
         let is_response = match packet.cmd() {

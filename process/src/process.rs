@@ -36,6 +36,9 @@ pub struct ProcessOptions {
     /// Size of the pooled buffer a payload is first encoded into (it grows
     /// when needed). Default 1 KiB.
     pub encode_buffer: usize,
+    /// Answer each heartbeat the peer sends with one (the "echo the
+    /// client" heartbeat mode). Formats without heartbeats ignore it.
+    pub echo_heartbeat: bool,
 }
 
 impl Default for ProcessOptions {
@@ -44,6 +47,7 @@ impl Default for ProcessOptions {
             call_timeout: Duration::from_secs(5),
             timer_tick: Duration::from_millis(1),
             encode_buffer: 1024,
+            echo_heartbeat: false,
         }
     }
 }
@@ -62,6 +66,11 @@ impl ProcessOptions {
     /// Sets the initial size of payload encoding buffers.
     pub fn encode_buffer(mut self, bytes: usize) -> Self {
         self.encode_buffer = bytes;
+        self
+    }
+    /// Answers heartbeats with heartbeats.
+    pub fn echo_heartbeat(mut self, echo: bool) -> Self {
+        self.echo_heartbeat = echo;
         self
     }
 }
@@ -264,6 +273,38 @@ impl<C: Clone + Send + Sync + 'static> Process<C> {
         self.core.closed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Sends a heartbeat (formats that have them), with `time` if given.
+    pub fn send_heartbeat(&self, time: Option<i64>) -> Result<(), Error> {
+        self.core.send_heartbeat(time)
+    }
+
+    /// Writes one already-encoded frame, such as a broadcast encoded once.
+    pub fn send_frame(&self, frame: &Bytes) -> Result<(), Error> {
+        if self.is_closed() {
+            return Err(Error::SessionClosed);
+        }
+        self.core.transport.send_frame(frame)
+    }
+
+    /// Encodes a one-way packet to `route` into a whole frame, once, for
+    /// [`send_frame`](Process::send_frame) to many sessions.
+    pub fn encode_notify<'r, M>(&self, route: impl Into<Route<'r>>, msg: &M) -> Result<Bytes, Error>
+    where
+        C: Codec<M>,
+    {
+        let head = Head::notify(route.into());
+        let mut frame = Vec::new();
+        match self.codec.as_encoded(msg) {
+            Some(payload) => self.core.protocol.encode(&head, payload, &mut frame)?,
+            None => {
+                let mut buf = self.core.scratch();
+                self.codec.encode(msg, buf.as_mut_vec())?;
+                self.core.protocol.encode(&head, &buf, &mut frame)?;
+            }
+        }
+        Ok(Bytes::from(frame))
+    }
+
     /// The session of this process.
     pub fn session(&self) -> &Session {
         &self.core.session
@@ -385,7 +426,10 @@ impl<C: Clone + Send + Sync + 'static> Process<C> {
         let mut head = Head::request(route, seq);
         head.metadata = options.metadata;
         match self.send(&head, req) {
-            Ok(()) => Ok(seq),
+            Ok(()) => {
+                self.core.transport.timer_hint(deadline);
+                Ok(seq)
+            }
             Err(error) => {
                 let callback = self.core.pending().cancel(seq);
                 Err((error, callback.map_or(Waiter::Future, Waiter::Callback)))

@@ -17,6 +17,24 @@ pub trait Transport: Send + Sync + 'static {
         write: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), PacketError>,
     ) -> Result<(), Error>;
 
+    /// Appends one already-encoded frame (a broadcast encoded once and
+    /// shared by every session). The default copies it through
+    /// [`send`](Transport::send).
+    fn send_frame(&self, frame: &bytes::Bytes) -> Result<(), Error> {
+        self.send(&mut |dst| {
+            dst.extend_from_slice(frame);
+            Ok(())
+        })
+    }
+
+    /// Tells the io layer that a call now waits until `deadline`, so that
+    /// it drives [`Process::handle_timeout`](crate::Process::handle_timeout)
+    /// by then. Called when a call starts; the default ignores it (the io
+    /// layer then polls [`Process::poll_timeout`](crate::Process::poll_timeout)).
+    fn timer_hint(&self, deadline: std::time::Instant) {
+        let _ = deadline;
+    }
+
     /// Asks the io layer to close the connection. Idempotent.
     fn close(&self) {}
 }

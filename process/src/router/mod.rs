@@ -341,6 +341,13 @@ pub struct Routes<C> {
     pub(crate) table: Arc<Table>,
 }
 
+impl<C> Routes<C> {
+    /// The codec handlers' messages go through.
+    pub fn codec(&self) -> &C {
+        &self.codec
+    }
+}
+
 impl<C: Clone> Clone for Routes<C> {
     fn clone(&self) -> Self {
         Routes {

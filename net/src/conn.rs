@@ -1,0 +1,57 @@
+//! What a backend connection needs from the layers above it, and the
+//! bookkeeping both backends share.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use walle_process::{Error, Process, Transport};
+
+/// The process side of a connection, as a backend drives it. Implemented
+/// by every [`Process`]; backends stay free of the codec type.
+pub(crate) trait Handler: Send + Sync {
+    /// One frame body arrived. An error closes the connection.
+    fn frame(&self, body: Bytes) -> Result<(), Error>;
+    /// Time passed: expire calls due by `now`.
+    fn timeout(&self, now: Instant);
+    /// The next call deadline.
+    fn next_timeout(&self) -> Option<Instant>;
+    /// Time to send a heartbeat.
+    fn heartbeat(&self) -> Result<(), Error>;
+    /// The connection is gone: fail calls, run close callbacks.
+    fn closed(&self);
+    /// The session id, for logs.
+    fn id(&self) -> u64;
+    /// How frames are cut from the stream.
+    fn framing(&self) -> walle_packet::Framing;
+}
+
+impl<C: Clone + Send + Sync + 'static> Handler for Process<C> {
+    fn frame(&self, body: Bytes) -> Result<(), Error> {
+        self.handle_frame(body)
+    }
+    fn timeout(&self, now: Instant) {
+        self.handle_timeout(now)
+    }
+    fn next_timeout(&self) -> Option<Instant> {
+        self.poll_timeout()
+    }
+    fn heartbeat(&self) -> Result<(), Error> {
+        self.send_heartbeat(None)
+    }
+    fn closed(&self) {
+        self.close()
+    }
+    fn id(&self) -> u64 {
+        self.session().id()
+    }
+    fn framing(&self) -> walle_packet::Framing {
+        *self.protocol().framing()
+    }
+}
+
+/// Turns a fresh connection's transport into its handler, or refuses the
+/// connection (`None`: the backend closes it at once).
+pub(crate) type Attach =
+    Arc<dyn Fn(Arc<dyn Transport>, SocketAddr) -> Option<Arc<dyn Handler>> + Send + Sync>;

@@ -1,0 +1,151 @@
+//! The acceptor thread: one listener, new connections spread over the
+//! reactors.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+use tracing::{debug, warn};
+
+use super::{Cmd, LoopHandle};
+use crate::conn::Attach;
+use crate::options::{Balance, ConnOptions};
+
+const LISTENER: Token = Token(0);
+const WAKER: Token = Token(1);
+
+/// A non-blocking listener with SO_REUSEADDR (and SO_REUSEPORT when asked).
+fn listener(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+    let domain = socket2::Domain::for_address(addr);
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
+/// One of the listeners of SO_REUSEPORT mode, all on one port.
+pub(crate) fn reuse_port_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    listener(addr, true)
+}
+
+pub(crate) struct Acceptor {
+    local: SocketAddr,
+    waker: Arc<Waker>,
+    stopping: Arc<AtomicBool>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Acceptor {
+    pub(crate) fn start(
+        addr: SocketAddr,
+        balance: Balance,
+        loops: Vec<LoopHandle>,
+        attach: Attach,
+        conn: Arc<ConnOptions>,
+    ) -> io::Result<Acceptor> {
+        let mut listener = listener(addr, false)?;
+        let local = listener.local_addr()?;
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let stopping = Arc::new(AtomicBool::new(false));
+        let stop = stopping.clone();
+        let thread = std::thread::Builder::new()
+            .name("walle-acceptor".into())
+            .spawn(move || accept_loop(poll, listener, balance, loops, attach, conn, stop))?;
+        Ok(Acceptor {
+            local,
+            waker,
+            stopping,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Stops accepting and closes the listener.
+    pub(crate) fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        let _ = self.waker.wake();
+        if let Some(thread) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn pick(balance: Balance, loops: &[LoopHandle], turn: &mut usize, peer: &SocketAddr) -> usize {
+    match balance {
+        Balance::RoundRobin => {
+            *turn = turn.wrapping_add(1);
+            *turn % loops.len()
+        }
+        Balance::LeastConnections => (0..loops.len())
+            .min_by_key(|&i| loops[i].conns())
+            .unwrap_or(0),
+        Balance::SourceHash => {
+            let mut hasher = DefaultHasher::new();
+            peer.ip().hash(&mut hasher);
+            (hasher.finish() % loops.len() as u64) as usize
+        }
+    }
+}
+
+fn accept_loop(
+    mut poll: Poll,
+    listener: TcpListener,
+    balance: Balance,
+    loops: Vec<LoopHandle>,
+    attach: Attach,
+    conn: Arc<ConnOptions>,
+    stopping: Arc<AtomicBool>,
+) {
+    let mut events = Events::with_capacity(64);
+    let mut turn = 0usize;
+    while !stopping.load(Ordering::Acquire) {
+        // A timeout too: after an accept error (out of descriptors), the
+        // backlog is tried again without waiting for a new connection.
+        if let Err(e) = poll.poll(&mut events, Some(std::time::Duration::from_millis(100))) {
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            warn!(error = %e, "acceptor poll failed");
+            return;
+        }
+        loop {
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    let i = pick(balance, &loops, &mut turn, &peer);
+                    loops[i].send(Cmd::Adopt {
+                        stream,
+                        peer,
+                        attach: attach.clone(),
+                        conn: conn.clone(),
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // Out of descriptors and the like: log and keep serving
+                    // the connections already open.
+                    debug!(error = %e, "accept failed");
+                    break;
+                }
+            }
+        }
+    }
+}

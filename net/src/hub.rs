@@ -1,0 +1,142 @@
+//! The sessions of a server: lookup, user binding, broadcast, admission.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use bytes::Bytes;
+use tracing::info;
+
+use crate::NetError;
+use crate::session::{SessionHandle, UserId};
+
+/// A place under the accept limit, given back when dropped (when the
+/// session closes, or at once when the connection is refused).
+#[derive(Debug)]
+pub(crate) struct Admission(Arc<AtomicUsize>);
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+pub(crate) struct Hub<C> {
+    sessions: RwLock<HashMap<u64, SessionHandle<C>>>,
+    users: Mutex<HashMap<u64, u64>>,
+    admitted: Arc<AtomicUsize>,
+    max: usize,
+}
+
+impl<C: Clone + Send + Sync + 'static> Hub<C> {
+    pub(crate) fn new(max: usize) -> Self {
+        Hub {
+            sessions: RwLock::new(HashMap::new()),
+            users: Mutex::new(HashMap::new()),
+            admitted: Arc::new(AtomicUsize::new(0)),
+            max,
+        }
+    }
+
+    /// A place for one more session, or `None` at the limit. The count
+    /// rises first and falls back on refusal, so racing accepts cannot
+    /// exceed it (BEHAVIOURS 34).
+    pub(crate) fn admit(&self) -> Option<Admission> {
+        let before = self.admitted.fetch_add(1, Ordering::AcqRel);
+        let admission = Admission(self.admitted.clone());
+        (self.max == 0 || before < self.max).then_some(admission)
+    }
+
+    pub(crate) fn admitted(&self) -> usize {
+        self.admitted.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn insert(&self, handle: SessionHandle<C>) {
+        let mut sessions = self.sessions.write().unwrap_or_else(|e| e.into_inner());
+        sessions.insert(handle.id(), handle);
+    }
+
+    /// Forgets a closed session and its user binding.
+    pub(crate) fn remove(&self, id: u64) {
+        let removed = self
+            .sessions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        if let Some(user) = removed.and_then(|h| h.user()) {
+            let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+            if users.get(&user) == Some(&id) {
+                users.remove(&user);
+            }
+        }
+    }
+
+    pub(crate) fn get(&self, id: u64) -> Option<SessionHandle<C>> {
+        self.sessions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
+    }
+
+    pub(crate) fn by_user(&self, user: u64) -> Option<SessionHandle<C>> {
+        let id = *self
+            .users
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&user)?;
+        self.get(id)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.sessions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    pub(crate) fn all(&self) -> Vec<SessionHandle<C>> {
+        self.sessions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Binds `user` to session `id`; a session bound to `user` before is
+    /// unbound and closed (BEHAVIOURS 37).
+    pub(crate) fn bind(&self, user: u64, id: u64) -> Result<(), NetError> {
+        let handle = self.get(id).ok_or(NetError::NoSession(id))?;
+        handle.session().insert(UserId(user));
+        let old = self
+            .users
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(user, id);
+        if let Some(old) = old.filter(|&old| old != id).and_then(|old| self.get(old)) {
+            info!(
+                user,
+                old = old.id(),
+                new = id,
+                "user bound to a new session: kicking the old one"
+            );
+            old.session().remove::<UserId>();
+            old.close();
+        }
+        Ok(())
+    }
+
+    /// Writes `frame` to every session `filter` keeps; returns how many.
+    pub(crate) fn broadcast(
+        &self,
+        frame: &Bytes,
+        filter: impl Fn(&SessionHandle<C>) -> bool,
+    ) -> usize {
+        let targets: Vec<_> = self.all().into_iter().filter(|h| filter(h)).collect();
+        targets
+            .iter()
+            .filter(|h| h.send_frame(frame).is_ok())
+            .count()
+    }
+}

@@ -1,0 +1,23 @@
+//! walle's io layer.
+#![forbid(unsafe_code)]
+#![deny(missing_docs, missing_debug_implementations)]
+#![warn(clippy::unwrap_used)]
+
+mod client;
+mod conn;
+mod error;
+mod evloop;
+mod hub;
+mod options;
+mod server;
+mod session;
+mod tcp;
+
+pub use client::{Client, ClientBuilder, ClientOptions};
+pub use error::NetError;
+pub use options::{
+    Backend, Balance, ConnOptions, EvloopOptions, HeartbeatMode, ServerOptions, TcpOptions,
+    WriteMode,
+};
+pub use server::{Server, ServerBuilder, SessionHook};
+pub use session::{SessionHandle, UserId};

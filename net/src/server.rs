@@ -1,0 +1,355 @@
+//! Servers: one builder, any backend.
+
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tracing::{info, warn};
+use walle_codec::Codec;
+use walle_mempool::Pool;
+use walle_packet::{Head, Protocol, Route, WalleFormat};
+use walle_process::{Dispatcher, HandlerError, LoadLimit, Process, Routes, Session, Transport};
+
+use crate::conn::{Attach, Handler};
+use crate::hub::Hub;
+use crate::options::{Backend, HeartbeatMode, ServerOptions};
+use crate::session::SessionHandle;
+use crate::{NetError, evloop, tcp};
+
+/// Decides on each new session: `Err` refuses it (the connection is
+/// closed, the reason logged); `Ok` admits it, perhaps with values set.
+pub type SessionHook<C> = Arc<dyn Fn(&SessionHandle<C>) -> Result<(), HandlerError> + Send + Sync>;
+
+/// A running backend.
+pub(crate) trait Running: Send + Sync {
+    fn local_addr(&self) -> SocketAddr;
+    /// Stops accepting, flushes queued writes for at most `drain`, closes
+    /// every connection, and returns when the backend's threads are done.
+    fn stop(&self, drain: Duration);
+}
+
+struct Shared<C> {
+    hub: Hub<C>,
+    protocol: Protocol,
+    routes: Routes<C>,
+    pool: Option<Arc<dyn Pool>>,
+    dispatcher: Option<Arc<Dispatcher>>,
+    load: Option<Arc<LoadLimit>>,
+    options: ServerOptions,
+    on_session: Option<SessionHook<C>>,
+    next_id: AtomicU64,
+}
+
+/// Builds a [`Server`]: a backend, a format, a codec (through the routes),
+/// a pool, a router and a dispatch strategy.
+pub struct ServerBuilder<C> {
+    routes: Routes<C>,
+    backend: Backend,
+    protocol: Protocol,
+    pool: Option<Arc<dyn Pool>>,
+    dispatcher: Option<Arc<Dispatcher>>,
+    load: Option<Arc<LoadLimit>>,
+    options: ServerOptions,
+    on_session: Option<SessionHook<C>>,
+}
+
+impl<C: Clone + Send + Sync + 'static> ServerBuilder<C> {
+    /// The io backend (default: the event loop).
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+    /// The wire format pipeline (default: `walle`).
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = protocol;
+        self
+    }
+    /// The buffer pool.
+    pub fn pool(mut self, pool: Arc<dyn Pool>) -> Self {
+        self.pool = Some(pool);
+        self
+    }
+    /// Where handlers run (default: inline on the io threads).
+    pub fn dispatcher(mut self, dispatcher: Arc<Dispatcher>) -> Self {
+        self.dispatcher = Some(dispatcher);
+        self
+    }
+    /// A bound on requests in flight across all sessions.
+    pub fn load_limit(mut self, load: Arc<LoadLimit>) -> Self {
+        self.load = Some(load);
+        self
+    }
+    /// Settings.
+    pub fn options(mut self, options: ServerOptions) -> Self {
+        self.options = options;
+        self
+    }
+    /// A hook run for each new session (BEHAVIOURS 35).
+    pub fn on_session(
+        mut self,
+        hook: impl Fn(&SessionHandle<C>) -> Result<(), HandlerError> + Send + Sync + 'static,
+    ) -> Self {
+        self.on_session = Some(Arc::new(hook));
+        self
+    }
+
+    /// Binds `addr` and starts serving.
+    pub fn bind(self, addr: impl ToSocketAddrs) -> Result<Server<C>, NetError> {
+        let addr = addr
+            .to_socket_addrs()?
+            .next()
+            .ok_or(NetError::Config("no address to bind"))?;
+        let conn = self.options.conn.clone();
+        let shared = Arc::new(Shared {
+            hub: Hub::new(self.options.max_sessions),
+            protocol: self.protocol,
+            routes: self.routes,
+            pool: self.pool,
+            dispatcher: self.dispatcher,
+            load: self.load,
+            options: self.options,
+            on_session: self.on_session,
+            next_id: AtomicU64::new(1),
+        });
+        let attach = attach(Arc::downgrade(&shared));
+        let running: Box<dyn Running> = match &self.backend {
+            Backend::Evloop(opts) => Box::new(evloop::serve(addr, opts, conn, attach)?),
+            Backend::Tcp(opts) => Box::new(tcp::serve(addr, opts, conn, attach)?),
+        };
+        info!(addr = %running.local_addr(), backend = self.backend.name(), format = shared.protocol.wrapper().name(), "serving");
+        Ok(Server {
+            shared,
+            running,
+            backend: self.backend,
+        })
+    }
+}
+
+/// Builds the process of each accepted connection, or refuses it.
+fn attach<C: Clone + Send + Sync + 'static>(shared: Weak<Shared<C>>) -> Attach {
+    Arc::new(move |transport: Arc<dyn Transport>, peer: SocketAddr| {
+        let shared = shared.upgrade()?;
+        let Some(admission) = shared.hub.admit() else {
+            warn!(%peer, limit = shared.options.max_sessions, "connection refused: accept limit reached");
+            return None;
+        };
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let session = Session::new(id);
+        let mut options = shared.options.conn.process.clone();
+        options.echo_heartbeat = !shared.options.conn.heartbeat.is_zero()
+            && shared.options.conn.heartbeat_mode == HeartbeatMode::Echo;
+        let mut builder = Process::builder(shared.protocol.clone(), shared.routes.clone())
+            .transport(transport)
+            .session(session.clone())
+            .options(options);
+        if let Some(pool) = &shared.pool {
+            builder = builder.pool(pool.clone());
+        }
+        if let Some(dispatcher) = &shared.dispatcher {
+            builder = builder.dispatcher(dispatcher.clone());
+        }
+        if let Some(load) = &shared.load {
+            builder = builder.load_limit(load.clone());
+        }
+        let process = builder.build().ok()?;
+        let handle = SessionHandle {
+            process: process.clone(),
+        };
+        shared.hub.insert(handle.clone());
+        let weak = Arc::downgrade(&shared);
+        session.on_close(move || {
+            if let Some(shared) = weak.upgrade() {
+                shared.hub.remove(id);
+            }
+            drop(admission);
+        });
+        if let Some(hook) = &shared.on_session {
+            if let Err(reason) = hook(&handle) {
+                warn!(%peer, session = id, %reason, "connection refused by the session hook");
+                handle.close();
+                return None;
+            }
+        }
+        tracing::debug!(%peer, session = id, "session open");
+        Some(Arc::new(process) as Arc<dyn Handler>)
+    })
+}
+
+/// A running server. Dropping it stops it gracefully.
+pub struct Server<C: Clone + Send + Sync + 'static> {
+    shared: Arc<Shared<C>>,
+    running: Box<dyn Running>,
+    backend: Backend,
+}
+
+impl<C: Clone + Send + Sync + 'static> Server<C> {
+    /// Starts building a server dispatching to `routes`.
+    pub fn builder(routes: impl Into<Routes<C>>) -> ServerBuilder<C> {
+        ServerBuilder {
+            routes: routes.into(),
+            backend: Backend::default(),
+            protocol: Protocol::new(WalleFormat::new()),
+            pool: None,
+            dispatcher: None,
+            load: None,
+            options: ServerOptions::default(),
+            on_session: None,
+        }
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.running.local_addr()
+    }
+
+    /// The backend serving.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// Open sessions.
+    pub fn session_count(&self) -> usize {
+        self.shared.hub.len()
+    }
+
+    /// Places taken under the accept limit (sessions being set up count).
+    pub fn admitted(&self) -> usize {
+        self.shared.hub.admitted()
+    }
+
+    /// The session with id `id`.
+    pub fn session(&self, id: u64) -> Option<SessionHandle<C>> {
+        self.shared.hub.get(id)
+    }
+
+    /// The session bound to `user`.
+    pub fn session_of_user(&self, user: u64) -> Option<SessionHandle<C>> {
+        self.shared.hub.by_user(user)
+    }
+
+    /// Every open session.
+    pub fn sessions(&self) -> Vec<SessionHandle<C>> {
+        self.shared.hub.all()
+    }
+
+    /// Binds `user` to session `id`; the user's previous session, if any,
+    /// is closed (BEHAVIOURS 37).
+    pub fn bind_user(&self, user: u64, id: u64) -> Result<(), NetError> {
+        self.shared.hub.bind(user, id)
+    }
+
+    /// Encodes a push to `route` once, as one frame shared by every target.
+    pub fn encode_push<'r, M>(
+        &self,
+        route: impl Into<Route<'r>>,
+        msg: &M,
+    ) -> Result<Bytes, NetError>
+    where
+        C: Codec<M>,
+    {
+        let codec = self.shared.routes.codec();
+        let head = Head::notify(route.into());
+        let mut frame = Vec::new();
+        let protocol = &self.shared.protocol;
+        match codec.as_encoded(msg) {
+            Some(payload) => protocol.encode(&head, payload, &mut frame),
+            None => {
+                let mut payload = Vec::new();
+                codec
+                    .encode(msg, &mut payload)
+                    .map_err(walle_process::Error::from)?;
+                protocol.encode(&head, &payload, &mut frame)
+            }
+        }
+        .map_err(walle_process::Error::from)?;
+        Ok(Bytes::from(frame))
+    }
+
+    /// Pushes `msg` to every session `filter` keeps, encoding it once
+    /// (BEHAVIOURS 36). Returns how many sessions took it.
+    pub fn broadcast<'r, M>(
+        &self,
+        route: impl Into<Route<'r>>,
+        msg: &M,
+        filter: impl Fn(&SessionHandle<C>) -> bool,
+    ) -> Result<usize, NetError>
+    where
+        C: Codec<M>,
+    {
+        let frame = self.encode_push(route, msg)?;
+        Ok(self.shared.hub.broadcast(&frame, filter))
+    }
+
+    /// Pushes `msg` to the sessions with the given ids, encoding it once.
+    pub fn multicast<'r, M>(
+        &self,
+        ids: &[u64],
+        route: impl Into<Route<'r>>,
+        msg: &M,
+    ) -> Result<usize, NetError>
+    where
+        C: Codec<M>,
+    {
+        let frame = self.encode_push(route, msg)?;
+        let sent = ids
+            .iter()
+            .filter_map(|&id| self.shared.hub.get(id))
+            .filter(|h| h.send_frame(&frame).is_ok());
+        Ok(sent.count())
+    }
+
+    /// Pushes `msg` to the sessions bound to the given users.
+    pub fn multicast_users<'r, M>(
+        &self,
+        users: &[u64],
+        route: impl Into<Route<'r>>,
+        msg: &M,
+    ) -> Result<usize, NetError>
+    where
+        C: Codec<M>,
+    {
+        let frame = self.encode_push(route, msg)?;
+        let sent = users
+            .iter()
+            .filter_map(|&u| self.shared.hub.by_user(u))
+            .filter(|h| h.send_frame(&frame).is_ok());
+        Ok(sent.count())
+    }
+
+    /// Stops gracefully: no new connections, queued writes flushed (for
+    /// at most the drain timeout), every session closed (BEHAVIOURS 38).
+    pub fn stop(&self) {
+        self.running.stop(self.shared.options.drain_timeout);
+        for session in self.shared.hub.all() {
+            session.close();
+        }
+    }
+}
+
+impl<C: Clone + Send + Sync + 'static> Drop for Server<C> {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl<C: Clone + Send + Sync + 'static> fmt::Debug for Server<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.local_addr())
+            .field("backend", &self.backend.name())
+            .field("sessions", &self.session_count())
+            .finish()
+    }
+}
+
+impl<C> fmt::Debug for ServerBuilder<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("backend", &self.backend)
+            .field("options", &self.options)
+            .finish()
+    }
+}

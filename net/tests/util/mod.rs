@@ -1,0 +1,115 @@
+//! Shared by the socket tests: servers on 127.0.0.1:0 for either backend,
+//! clients, a runtime to await calls on, raw sockets for bad peers.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use walle_codec::RawCodec;
+use walle_net::{Backend, Client, ClientOptions, Server, ServerOptions};
+use walle_packet::{Head, Protocol, Route, WalleFormat};
+use walle_process::{Context, Router};
+
+pub fn backends() -> [Backend; 2] {
+    [Backend::evloop(), Backend::tcp()]
+}
+
+pub fn echo_router() -> Router<RawCodec> {
+    let mut router = Router::new(RawCodec);
+    router
+        .route("echo", |_: &mut Context, req: Bytes| Ok(req))
+        .unwrap();
+    router
+}
+
+pub fn server(
+    backend: &Backend,
+    router: Router<RawCodec>,
+    options: ServerOptions,
+) -> Server<RawCodec> {
+    Server::builder(router)
+        .backend(backend.clone())
+        .options(options)
+        .bind("127.0.0.1:0")
+        .expect("bind")
+}
+
+pub fn client(backend: &Backend, addr: SocketAddr, options: ClientOptions) -> Client<RawCodec> {
+    client_with(backend, addr, Router::new(RawCodec), options)
+}
+
+pub fn client_with(
+    backend: &Backend,
+    addr: SocketAddr,
+    router: Router<RawCodec>,
+    options: ClientOptions,
+) -> Client<RawCodec> {
+    Client::builder(addr, router)
+        .backend(backend.clone())
+        .options(options)
+        .build()
+        .expect("client")
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Waits for `cond`, up to 10 s.
+pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// A whole `walle` request frame.
+pub fn request_frame(uri: &str, seq: u64, payload: &[u8]) -> Vec<u8> {
+    let mut wire = Vec::new();
+    Protocol::new(WalleFormat::new())
+        .encode(&Head::request(Route::Uri(uri), seq), payload, &mut wire)
+        .unwrap();
+    wire
+}
+
+/// True when the server closed `stream` (EOF or reset) within 10 s.
+pub fn closed_by_server(stream: &mut TcpStream) -> bool {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+/// Writes a request on a raw socket and reads one whole response frame.
+pub fn raw_round_trip(stream: &mut TcpStream, seq: u64, payload: &[u8]) -> Vec<u8> {
+    stream
+        .write_all(&request_frame("echo", seq, payload))
+        .unwrap();
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).unwrap();
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    stream.read_exact(&mut body).unwrap();
+    body
+}
