@@ -1,0 +1,676 @@
+//! BEHAVIOURS 24-41 (and 43: the same code for every backend), over real
+//! loopback sockets, run against the event-loop and the tokio backends.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use util::*;
+use walle_codec::{Code, RawCodec};
+use walle_net::{Backend, ClientOptions, ConnOptions, HeartbeatMode, ServerOptions, WriteMode};
+use walle_packet::{DueFormat, Protocol, WalleFormat};
+use walle_process::{Context, Dispatch, Dispatcher, Error, Router};
+
+/// BEHAVIOURS 24: frames split across reads or coalesced in one read are
+/// each delivered once, in order.
+#[test]
+fn b24_split_and_coalesced_frames() {
+    for backend in backends() {
+        let server = server(&backend, echo_router(), ServerOptions::default());
+        let mut raw = TcpStream::connect(server.local_addr()).unwrap();
+        raw.set_nodelay(true).unwrap();
+        let mut wire = Vec::new();
+        for seq in 1..=3u64 {
+            wire.extend(request_frame("echo", seq, &[seq as u8; 300]));
+        }
+        for byte in &wire {
+            raw.write_all(std::slice::from_ref(byte)).unwrap(); // one byte at a time
+        }
+        let mut coalesced = Vec::new();
+        for seq in 4..=6u64 {
+            coalesced.extend(request_frame("echo", seq, &[seq as u8; 10]));
+        }
+        raw.write_all(&coalesced).unwrap(); // three frames in one write
+        let protocol = Protocol::new(WalleFormat::new());
+        for seq in 1..=6u64 {
+            let mut len = [0u8; 4];
+            raw.read_exact(&mut len).unwrap();
+            let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+            raw.read_exact(&mut body).unwrap();
+            let p = protocol.decode(Bytes::from(body)).unwrap();
+            assert_eq!(p.seq(), seq, "{}", backend.name());
+            assert!(p.payload().iter().all(|&b| b == seq as u8));
+        }
+    }
+}
+
+/// BEHAVIOURS 25: a frame over the maximum fails at encode with code 6;
+/// nothing is sent.
+#[test]
+fn b25_oversized_send_fails_with_code_6() {
+    for backend in backends() {
+        let server = server(&backend, echo_router(), ServerOptions::default());
+        let client = Client_max(&backend, server.local_addr());
+        let rt = runtime();
+        let big = Bytes::from(vec![0u8; 4096]);
+        let err = rt
+            .block_on(client.call::<Bytes, Bytes>("echo", &big))
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PACKET_SIZE, "{}", backend.name());
+        // The connection is intact: nothing partial was sent.
+        let ok: Bytes = rt
+            .block_on(client.call("echo", &Bytes::from_static(b"small")))
+            .unwrap();
+        assert_eq!(ok, Bytes::from_static(b"small"));
+    }
+}
+
+#[allow(non_snake_case)]
+fn Client_max(backend: &Backend, addr: std::net::SocketAddr) -> walle_net::Client<RawCodec> {
+    walle_net::Client::builder(addr, Router::new(RawCodec))
+        .backend(backend.clone())
+        .protocol(Protocol::new(WalleFormat::new()).with_max_frame(1024))
+        .build()
+        .unwrap()
+}
+
+/// BEHAVIOURS 26: a length over the maximum closes the connection, on the
+/// server and on the client, without harming other connections.
+#[test]
+fn b26_oversized_length_closes_only_that_connection() {
+    for backend in backends() {
+        let server = server(&backend, echo_router(), ServerOptions::default());
+        let mut good = TcpStream::connect(server.local_addr()).unwrap();
+        let mut bad = TcpStream::connect(server.local_addr()).unwrap();
+        bad.write_all(&[0xff, 0xff, 0xff, 0xf0, 1, 2, 3]).unwrap();
+        assert!(closed_by_server(&mut bad), "{}", backend.name());
+        assert_eq!(
+            raw_round_trip(&mut good, 1, b"still here").len(),
+            16 + 4 + 10
+        );
+
+        // Client side: a "server" that announces 4 GiB.
+        let evil = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = evil.local_addr().unwrap();
+        let client = client(&backend, addr, ClientOptions::default());
+        let (mut conn, _) = evil.accept().unwrap();
+        let rt = runtime();
+        eventually("connected", || client.is_connected());
+        let call = client
+            .process()
+            .unwrap()
+            .call::<Bytes, Bytes>("echo", &Bytes::new());
+        conn.write_all(&[0xff, 0xff, 0xff, 0xff]).unwrap();
+        let err = rt.block_on(call).unwrap_err();
+        assert!(
+            matches!(err, Error::SessionClosed),
+            "{}: {err}",
+            backend.name()
+        );
+        eventually("client disconnect", || !client.is_connected());
+    }
+}
+
+/// Reads everything `server` pushes to one raw client, for `count` pushes.
+fn pushed_bytes(backend: &Backend, mode: WriteMode, count: usize) -> Vec<u8> {
+    let conn = ConnOptions::default()
+        .write_mode(mode)
+        .send_queue_frames(8192)
+        .send_queue_bytes(64 << 20);
+    let options = ServerOptions::default().conn(conn);
+    let server = server(backend, echo_router(), options);
+    let mut raw = TcpStream::connect(server.local_addr()).unwrap();
+    eventually("session", || server.session_count() == 1);
+    let session = server.sessions().pop().unwrap();
+    let mut expected_len = 0;
+    for i in 0..count {
+        let msg = Bytes::from(vec![i as u8; i % 700]);
+        session.notify("push", &msg).unwrap();
+        expected_len += 4 + 16 + "push".len() + msg.len();
+    }
+    let mut got = vec![0u8; expected_len];
+    raw.read_exact(&mut got).unwrap();
+    got
+}
+
+/// BEHAVIOURS 27 and 28: sync and async writes put identical bytes on the
+/// wire, on every backend; queued frames all arrive, in order.
+#[test]
+fn b27_b28_write_modes_put_identical_bytes() {
+    let reference = pushed_bytes(&Backend::tcp(), WriteMode::Async, 2000);
+    assert_eq!(
+        pushed_bytes(&Backend::tcp(), WriteMode::Sync, 2000),
+        reference
+    );
+    assert_eq!(
+        pushed_bytes(&Backend::evloop(), WriteMode::Async, 2000),
+        reference
+    );
+}
+
+/// BEHAVIOURS 29: a full send queue returns an error; it neither blocks
+/// for ever nor grows without bound.
+#[test]
+fn b29_full_send_queue_is_an_error() {
+    for backend in backends() {
+        let conn = ConnOptions::default()
+            .send_queue_bytes(256 * 1024)
+            .send_queue_frames(256);
+        let server = server(&backend, echo_router(), ServerOptions::default().conn(conn));
+        let _silent = TcpStream::connect(server.local_addr()).unwrap(); // never reads
+        eventually("session", || server.session_count() == 1);
+        let session = server.sessions().pop().unwrap();
+        let msg = Bytes::from(vec![0u8; 16 * 1024]);
+        let started = Instant::now();
+        let mut sent = 0;
+        let err = loop {
+            match session.notify("flood", &msg) {
+                Ok(()) => sent += 1,
+                Err(e) => break e,
+            }
+            assert!(sent < 100_000, "{}: the queue never filled", backend.name());
+        };
+        assert!(
+            matches!(err, Error::Overloaded(_)),
+            "{}: {err}",
+            backend.name()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "sends must not block"
+        );
+    }
+}
+
+/// BEHAVIOURS 30: writes after close fail with SessionClosed; writes
+/// racing a close never panic.
+#[test]
+fn b30_writes_after_and_during_close() {
+    for backend in backends() {
+        let server = server(&backend, echo_router(), ServerOptions::default());
+        let _peer = TcpStream::connect(server.local_addr()).unwrap();
+        eventually("session", || server.session_count() == 1);
+        let session = server.sessions().pop().unwrap();
+        let writers: Vec<_> = (0..4)
+            .map(|_| {
+                let s = session.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..2000 {
+                        let _ = s.notify("x", &Bytes::from_static(b"racing"));
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(2));
+        session.close();
+        for w in writers {
+            w.join().expect("no panic while racing close");
+        }
+        let err = session.notify("x", &Bytes::new()).unwrap_err();
+        assert!(
+            matches!(err, Error::SessionClosed),
+            "{}: {err}",
+            backend.name()
+        );
+    }
+}
+
+/// BEHAVIOURS 31: close runs the close callbacks once, fails pending
+/// calls, and releases the socket.
+#[test]
+fn b31_close_callbacks_pending_calls_socket() {
+    for backend in backends() {
+        let server = server(&backend, echo_router(), ServerOptions::default());
+        // A client that never answers the server's call: its handler waits.
+        let gate = Arc::new(Mutex::new(()));
+        let held = gate.lock().unwrap();
+        let mut router = Router::new(RawCodec);
+        let g = gate.clone();
+        router
+            .route("slow", move |_: &mut Context, q: Bytes| {
+                drop(g.lock());
+                Ok(q)
+            })
+            .unwrap();
+        let dispatcher = Arc::new(Dispatcher::new(Dispatch::Pool(1), 16).unwrap());
+        let client = walle_net::Client::builder(server.local_addr(), router)
+            .backend(backend.clone())
+            .dispatcher(dispatcher)
+            .build()
+            .unwrap();
+        eventually("session", || server.session_count() == 1);
+        let session = server.sessions().pop().unwrap();
+        let closes = Arc::new(AtomicUsize::new(0));
+        let c = closes.clone();
+        session.on_close(move || {
+            c.fetch_add(1, Ordering::SeqCst);
+        });
+        let rt = runtime();
+        let call = session.call::<Bytes, Bytes>("slow", &Bytes::new());
+        std::thread::sleep(Duration::from_millis(20));
+        session.close();
+        session.close();
+        let err = rt.block_on(call).unwrap_err();
+        assert!(
+            matches!(err, Error::SessionClosed),
+            "{}: {err}",
+            backend.name()
+        );
+        assert_eq!(closes.load(Ordering::SeqCst), 1);
+        eventually("client sees the socket closed", || !client.is_connected());
+        eventually("session forgotten", || server.session_count() == 0);
+        drop(held);
+    }
+}
+
+/// BEHAVIOURS 32: a connection silent for the read timeout is closed.
+#[test]
+fn b32_idle_connection_is_closed() {
+    for backend in backends() {
+        let conn = ConnOptions::default().read_timeout(Duration::from_millis(150));
+        let server = server(&backend, echo_router(), ServerOptions::default().conn(conn));
+        let mut talker = TcpStream::connect(server.local_addr()).unwrap();
+        let mut idle = TcpStream::connect(server.local_addr()).unwrap();
+        let started = Instant::now();
+        // The talker keeps talking past the timeout and stays.
+        for seq in 0..6 {
+            raw_round_trip(&mut talker, seq, b"hi");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(closed_by_server(&mut idle), "{}", backend.name());
+        assert!(started.elapsed() >= Duration::from_millis(150));
+        raw_round_trip(&mut talker, 99, b"still open");
+    }
+}
+
+/// BEHAVIOURS 33: heartbeats are sent (server tick) or echoed, and a peer
+/// silent past the allowed misses is dropped.
+#[test]
+fn b33_heartbeats() {
+    let due = || Protocol::new(DueFormat::new());
+    for backend in backends() {
+        let every = Duration::from_millis(40);
+        // Server tick: a silent raw peer gets heartbeats, then is dropped.
+        let conn = ConnOptions::default().heartbeat(every, HeartbeatMode::ServerTick);
+        let server = walle_net::Server::builder(echo_router())
+            .backend(backend.clone())
+            .protocol(due())
+            .options(ServerOptions::default().conn(conn))
+            .bind("127.0.0.1:0")
+            .unwrap();
+        let mut raw = TcpStream::connect(server.local_addr()).unwrap();
+        let mut beat = [0u8; 5];
+        raw.read_exact(&mut beat).unwrap();
+        assert_eq!(beat, [0, 0, 0, 1, 0x80], "{}", backend.name());
+        assert!(
+            closed_by_server(&mut raw),
+            "silent peer dropped after 3 missed intervals"
+        );
+
+        // Echo: the server answers each heartbeat the client sends.
+        let conn = ConnOptions::default().heartbeat(every, HeartbeatMode::Echo);
+        let server = walle_net::Server::builder(echo_router())
+            .backend(backend.clone())
+            .protocol(due())
+            .options(ServerOptions::default().conn(conn))
+            .bind("127.0.0.1:0")
+            .unwrap();
+        let mut raw = TcpStream::connect(server.local_addr()).unwrap();
+        raw.write_all(&[0, 0, 0, 1, 0x80]).unwrap();
+        raw.read_exact(&mut beat).unwrap();
+        assert_eq!(beat, [0, 0, 0, 1, 0x80]);
+        // A client in echo mode ticks, so it stays connected past the limit.
+        let opts = ClientOptions::default()
+            .conn(ConnOptions::default().heartbeat(every, HeartbeatMode::Echo));
+        let client = walle_net::Client::builder(server.local_addr(), Router::new(RawCodec))
+            .backend(backend.clone())
+            .protocol(due())
+            .options(opts)
+            .build()
+            .unwrap();
+        std::thread::sleep(every * 6);
+        assert!(
+            client.is_connected(),
+            "{}: a ticking client stays",
+            backend.name()
+        );
+    }
+}
+
+/// BEHAVIOURS 34: the accept limit refuses connection N+1, frees its place
+/// on close, and holds against racing connects.
+#[test]
+fn b34_accept_limit() {
+    for backend in backends() {
+        let server = server(
+            &backend,
+            echo_router(),
+            ServerOptions::default().max_sessions(3),
+        );
+        let mut kept: Vec<TcpStream> = (0..3)
+            .map(|_| TcpStream::connect(server.local_addr()).unwrap())
+            .collect();
+        eventually("three sessions", || server.session_count() == 3);
+        let mut refused = TcpStream::connect(server.local_addr()).unwrap();
+        assert!(
+            closed_by_server(&mut refused),
+            "{}: connection 4 refused",
+            backend.name()
+        );
+        assert_eq!(server.admitted(), 3, "a refusal leaks no place");
+        drop(kept.pop());
+        eventually("place freed", || server.admitted() == 2);
+        let mut again = TcpStream::connect(server.local_addr()).unwrap();
+        raw_round_trip(&mut again, 1, b"in");
+        drop(kept);
+        drop(again);
+        eventually("all gone", || server.admitted() == 0);
+
+        // Racing connects never exceed the limit.
+        let peak = Arc::new(AtomicUsize::new(0));
+        let racers: Vec<_> = (0..30)
+            .map(|_| {
+                let addr = server.local_addr();
+                std::thread::spawn(move || TcpStream::connect(addr).ok())
+            })
+            .collect();
+        let streams: Vec<_> = racers
+            .into_iter()
+            .filter_map(|r| r.join().unwrap())
+            .collect();
+        for _ in 0..50 {
+            peak.fetch_max(server.session_count(), Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(peak.load(Ordering::SeqCst) <= 3, "{}", backend.name());
+        drop(streams);
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Greeting(&'static str);
+
+/// BEHAVIOURS 35: the new-session hook refuses connections or attaches
+/// values to them.
+#[test]
+fn b35_new_session_hook() {
+    for backend in backends() {
+        let mut router = Router::new(RawCodec);
+        router
+            .route("hello", |ctx: &mut Context, _: Bytes| {
+                Ok(Bytes::from(
+                    ctx.session().get::<Greeting>().map_or("none", |g| g.0),
+                ))
+            })
+            .unwrap();
+        let seen = Arc::new(AtomicUsize::new(0));
+        let s = seen.clone();
+        let server = walle_net::Server::builder(router)
+            .backend(backend.clone())
+            .on_session(move |session| {
+                if s.fetch_add(1, Ordering::SeqCst) == 1 {
+                    return Err("every second connection is refused".into());
+                }
+                session.session().insert(Greeting("welcome"));
+                Ok(())
+            })
+            .bind("127.0.0.1:0")
+            .unwrap();
+        let mut first = TcpStream::connect(server.local_addr()).unwrap();
+        let body = raw_round_trip_to(&mut first, "hello");
+        assert!(body.ends_with(b"welcome"), "{}", backend.name());
+        let mut second = TcpStream::connect(server.local_addr()).unwrap();
+        assert!(closed_by_server(&mut second));
+        eventually("refused session gone", || server.admitted() == 1);
+    }
+}
+
+fn raw_round_trip_to(stream: &mut TcpStream, uri: &str) -> Vec<u8> {
+    stream.write_all(&request_frame(uri, 1, b"")).unwrap();
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).unwrap();
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    stream.read_exact(&mut body).unwrap();
+    body
+}
+
+fn push_router(log: Arc<Mutex<Vec<String>>>, name: &'static str) -> Router<RawCodec> {
+    let mut router = Router::new(RawCodec);
+    router
+        .route("news", move |_: &mut Context, msg: Bytes| {
+            log.lock()
+                .unwrap()
+                .push(format!("{name}:{}", String::from_utf8_lossy(&msg)));
+            Ok(Bytes::new())
+        })
+        .unwrap();
+    router
+}
+
+/// BEHAVIOURS 36, 37 and 41: broadcast (encoded once, with a filter),
+/// multicast to sessions and users, a re-bind kicking the old session,
+/// and client routers handling what the server pushes.
+#[test]
+fn b36_b37_b41_broadcast_multicast_bind() {
+    for backend in backends() {
+        let server = server(&backend, echo_router(), ServerOptions::default());
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let clients: Vec<_> = ["a", "b", "c"]
+            .into_iter()
+            .map(|name| {
+                client_with(
+                    &backend,
+                    server.local_addr(),
+                    push_router(log.clone(), name),
+                    ClientOptions::default(),
+                )
+            })
+            .collect();
+        eventually("three sessions", || server.session_count() == 3);
+        let mut ids: Vec<u64> = server.sessions().iter().map(|s| s.id()).collect();
+        ids.sort();
+        let n = server
+            .broadcast("news", &Bytes::from_static(b"all"), |_| true)
+            .unwrap();
+        assert_eq!(n, 3);
+        let n = server
+            .broadcast("news", &Bytes::from_static(b"some"), |s| s.id() != ids[0])
+            .unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(
+            server
+                .multicast(&ids[..1], "news", &Bytes::from_static(b"one"))
+                .unwrap(),
+            1
+        );
+        eventually("pushes handled", || log.lock().unwrap().len() == 6);
+        let got = log.lock().unwrap().clone();
+        for name in ["a", "b", "c"] {
+            assert!(
+                got.contains(&format!("{name}:all")),
+                "{}: {got:?}",
+                backend.name()
+            );
+        }
+        assert_eq!(got.iter().filter(|l| l.ends_with(":some")).count(), 2);
+        assert_eq!(got.iter().filter(|l| l.ends_with(":one")).count(), 1);
+
+        // Users: bind, multicast by user, re-bind kicks.
+        server.bind_user(42, ids[0]).unwrap();
+        assert_eq!(
+            server
+                .multicast_users(&[42, 7], "news", &Bytes::from_static(b"user"))
+                .unwrap(),
+            1
+        );
+        server.bind_user(42, ids[1]).unwrap();
+        eventually("old session kicked", || server.session(ids[0]).is_none());
+        assert_eq!(server.session_of_user(42).map(|s| s.id()), Some(ids[1]));
+        eventually("a client lost its connection", || {
+            clients.iter().filter(|c| !c.is_connected()).count() == 1
+        });
+        assert!(server.bind_user(9, 999_999).is_err());
+    }
+}
+
+/// BEHAVIOURS 38: stop refuses new connections, flushes queued writes and
+/// closes every session.
+#[test]
+fn b38_graceful_stop_flushes_and_closes() {
+    for backend in backends() {
+        let server = server(&backend, echo_router(), ServerOptions::default());
+        let addr = server.local_addr();
+        let mut raw = TcpStream::connect(addr).unwrap();
+        eventually("session", || server.session_count() == 1);
+        let session = server.sessions().pop().unwrap();
+        let msg = Bytes::from(vec![7u8; 1000]);
+        for _ in 0..500 {
+            session.notify("bye", &msg).unwrap();
+        }
+        let reader = std::thread::spawn(move || {
+            let mut all = Vec::new();
+            raw.read_to_end(&mut all).map(|_| all.len())
+        });
+        server.stop();
+        let received = reader.join().unwrap().unwrap_or(0);
+        // len + header + uri "bye" + payload
+        assert_eq!(
+            received,
+            500 * (4 + 16 + 3 + 1000),
+            "{}: every queued frame flushed",
+            backend.name()
+        );
+        assert_eq!(server.session_count(), 0);
+        let refused = TcpStream::connect(addr).and_then(|mut s| {
+            s.set_read_timeout(Some(Duration::from_secs(2)))?;
+            s.write_all(&request_frame("echo", 1, b""))?;
+            let mut b = [0u8; 1];
+            s.read(&mut b)
+        });
+        assert!(
+            !matches!(refused, Ok(n) if n > 0),
+            "{}: a stopped server answers nothing",
+            backend.name()
+        );
+    }
+}
+
+/// A free loopback port, for servers started after their clients.
+fn free_addr() -> std::net::SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// BEHAVIOURS 39: lazy or eager dial; while not connected, calls fail at
+/// once or wait for the connection, as configured.
+#[test]
+fn b39_lazy_eager_and_waiting_calls() {
+    for backend in backends() {
+        let server = server(&backend, echo_router(), ServerOptions::default());
+        let lazy = client(
+            &backend,
+            server.local_addr(),
+            ClientOptions::default().lazy(true),
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(
+            server.session_count(),
+            0,
+            "{}: lazy clients do not dial at build",
+            backend.name()
+        );
+        let rt = runtime();
+        // Fail-fast: the first call finds no connection (dial starts).
+        let first = rt.block_on(lazy.call::<Bytes, Bytes>("echo", &Bytes::new()));
+        assert!(matches!(first, Err(Error::SessionClosed)));
+        eventually("lazy dial", || lazy.is_connected());
+        let eager = client(&backend, server.local_addr(), ClientOptions::default());
+        assert!(eager.is_connected(), "eager clients are connected at build");
+        eventually("two sessions", || server.session_count() == 2);
+
+        // Waiting: a lazy client of a server that is not up yet.
+        let addr = free_addr();
+        let opts = ClientOptions::default()
+            .lazy(true)
+            .reconnect(-1, Duration::from_millis(20))
+            .wait_connected(Duration::from_secs(5));
+        let waiting = client(&backend, addr, opts);
+        let late = std::thread::spawn({
+            let backend = backend.clone();
+            move || {
+                std::thread::sleep(Duration::from_millis(200));
+                walle_net::Server::builder(echo_router())
+                    .backend(backend)
+                    .bind(addr)
+                    .unwrap()
+            }
+        });
+        let answer: Bytes = rt
+            .block_on(waiting.call("echo", &Bytes::from_static(b"waited")))
+            .unwrap();
+        assert_eq!(answer, Bytes::from_static(b"waited"));
+        drop(late.join().unwrap());
+    }
+}
+
+/// BEHAVIOURS 40: on disconnect pending calls fail at once; the client
+/// reconnects as configured (0 never, N times, negative for ever).
+#[test]
+fn b40_reconnect_and_pending_calls_fail_at_once() {
+    for backend in backends() {
+        let gate = Arc::new(Mutex::new(()));
+        let held = gate.lock().unwrap();
+        let mut router = echo_router();
+        let g = gate.clone();
+        router
+            .route("stuck", move |_: &mut Context, q: Bytes| {
+                drop(g.lock());
+                Ok(q)
+            })
+            .unwrap();
+        let dispatcher = Arc::new(Dispatcher::new(Dispatch::Pool(1), 16).unwrap());
+        let server = walle_net::Server::builder(router)
+            .backend(backend.clone())
+            .dispatcher(dispatcher)
+            .bind("127.0.0.1:0")
+            .unwrap();
+        let opts = ClientOptions::default().reconnect(-1, Duration::from_millis(20));
+        let forever = client(&backend, server.local_addr(), opts);
+        let never = client(&backend, server.local_addr(), ClientOptions::default());
+        eventually("two sessions", || server.session_count() == 2);
+        let rt = runtime();
+        let pending = forever
+            .process()
+            .unwrap()
+            .call::<Bytes, Bytes>("stuck", &Bytes::new());
+        let started = Instant::now();
+        for s in server.sessions() {
+            s.close();
+        }
+        let err = rt.block_on(pending).unwrap_err();
+        assert!(
+            matches!(err, Error::SessionClosed),
+            "{}: {err}",
+            backend.name()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "failed at once, not by timeout"
+        );
+        drop(held); // free the server's one worker
+        eventually("reconnected", || forever.is_connected());
+        let again: Bytes = rt
+            .block_on(forever.call("echo", &Bytes::from_static(b"back")))
+            .unwrap();
+        assert_eq!(again, Bytes::from_static(b"back"));
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!never.is_connected(), "reconnect 0 never reconnects");
+    }
+}
