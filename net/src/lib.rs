@@ -21,3 +21,16 @@ pub use options::{
 };
 pub use server::{Server, ServerBuilder, SessionHook};
 pub use session::{SessionHandle, UserId};
+
+/// Counters of an io backend.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IoStats {
+    /// Open connections.
+    pub connections: usize,
+    /// Read buffers held by connections: one per connection with a partial
+    /// frame; an idle connection holds none.
+    pub read_buffers_held: usize,
+    /// Bytes of idle read buffers kept for reuse (bounded per loop).
+    pub spare_read_bytes: usize,
+}

@@ -26,6 +26,10 @@ pub type SessionHook<C> = Arc<dyn Fn(&SessionHandle<C>) -> Result<(), HandlerErr
 /// A running backend.
 pub(crate) trait Running: Send + Sync {
     fn local_addr(&self) -> SocketAddr;
+    /// Counters of the backend.
+    fn io_stats(&self) -> crate::IoStats {
+        crate::IoStats::default()
+    }
     /// Stops accepting, flushes queued writes for at most `drain`, closes
     /// every connection, and returns when the backend's threads are done.
     fn stop(&self, drain: Duration);
@@ -203,6 +207,11 @@ impl<C: Clone + Send + Sync + 'static> Server<C> {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.running.local_addr()
+    }
+
+    /// The io backend's counters (the event loop's read buffers).
+    pub fn io_stats(&self) -> crate::IoStats {
+        self.running.io_stats()
     }
 
     /// The backend serving.

@@ -71,6 +71,10 @@ pub(crate) struct LoopShared {
     inbox: Mutex<Vec<Cmd>>,
     /// Connections on this reactor (for least-connections balancing).
     conns: AtomicUsize,
+    /// Read buffers held by connections (a partial frame each).
+    held: AtomicUsize,
+    /// Capacity of the idle read buffers kept for reuse, in bytes.
+    spare_bytes: AtomicUsize,
     /// The reactor's time origin, for deadlines kept in atomics.
     epoch: Instant,
 }
@@ -219,6 +223,17 @@ impl Loops {
         &self.handles
     }
 
+    /// Counters summed over the reactors.
+    pub(crate) fn stats(&self) -> crate::IoStats {
+        let mut stats = crate::IoStats::default();
+        for h in &self.handles {
+            stats.connections += h.0.conns.load(Ordering::Relaxed);
+            stats.read_buffers_held += h.0.held.load(Ordering::Relaxed);
+            stats.spare_read_bytes += h.0.spare_bytes.load(Ordering::Relaxed);
+        }
+        stats
+    }
+
     /// Asks every reactor to stop by `deadline` and waits for them.
     pub(crate) fn stop(&self, deadline: Instant) {
         for handle in &self.handles {
@@ -278,6 +293,10 @@ pub(crate) fn serve(
 impl Running for EvServer {
     fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    fn io_stats(&self) -> crate::IoStats {
+        self.loops.stats()
     }
 
     fn stop(&self, drain: Duration) {

@@ -86,6 +86,8 @@ impl Reactor {
             waker,
             inbox: Mutex::new(Vec::with_capacity(256)),
             conns: AtomicUsize::new(0),
+            held: AtomicUsize::new(0),
+            spare_bytes: AtomicUsize::new(0),
             epoch,
         }));
         let reactor = Reactor {
@@ -332,6 +334,7 @@ impl Reactor {
             scratch,
             spare,
             again,
+            handle,
             ..
         } = self;
         let Some(conn) = conns.get_mut(token) else {
@@ -352,9 +355,10 @@ impl Reactor {
                 Ok(n) => {
                     reads += 1;
                     conn.last_read = now;
-                    let buf = conn
-                        .inbound
-                        .get_or_insert_with(|| spare.pop().unwrap_or_default());
+                    let buf = conn.inbound.get_or_insert_with(|| {
+                        handle.0.held.fetch_add(1, Ordering::Relaxed);
+                        take_spare(spare, handle)
+                    });
                     buf.extend_from_slice(&scratch[..n]);
                     if let Err(reason) = deliver(conn) {
                         closing = Some(Closing::Bad(reason));
@@ -372,9 +376,8 @@ impl Reactor {
         // An idle connection holds no read buffer.
         if conn.inbound.as_ref().is_some_and(BytesMut::is_empty) {
             if let Some(buf) = conn.inbound.take() {
-                if spare.len() < SPARE_BUFFERS {
-                    spare.push(buf);
-                }
+                handle.0.held.fetch_sub(1, Ordering::Relaxed);
+                give_spare(spare, handle, buf);
             }
         }
         if let Some(closing) = closing {
@@ -436,10 +439,9 @@ impl Reactor {
         }
         conn.handler.closed();
         if let Some(mut buf) = conn.inbound.take() {
-            if self.spare.len() < SPARE_BUFFERS {
-                buf.clear();
-                self.spare.push(buf);
-            }
+            self.handle.0.held.fetch_sub(1, Ordering::Relaxed);
+            buf.clear();
+            give_spare(&mut self.spare, &self.handle, buf);
         }
     }
 
@@ -479,6 +481,31 @@ impl Reactor {
             }
         }
         self.fired = fired;
+    }
+}
+
+/// An idle read buffer, or a new empty one.
+fn take_spare(spare: &mut Vec<BytesMut>, handle: &LoopHandle) -> BytesMut {
+    match spare.pop() {
+        Some(buf) => {
+            handle
+                .0
+                .spare_bytes
+                .fetch_sub(buf.capacity(), Ordering::Relaxed);
+            buf
+        }
+        None => BytesMut::new(),
+    }
+}
+
+/// Keeps an emptied read buffer for reuse, up to a bound.
+fn give_spare(spare: &mut Vec<BytesMut>, handle: &LoopHandle, buf: BytesMut) {
+    if spare.len() < SPARE_BUFFERS {
+        handle
+            .0
+            .spare_bytes
+            .fetch_add(buf.capacity(), Ordering::Relaxed);
+        spare.push(buf);
     }
 }
 
