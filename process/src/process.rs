@@ -93,6 +93,18 @@ fn default_pool() -> Arc<dyn Pool> {
     POOL.get_or_init(|| Arc::new(SizedPool::new())).clone()
 }
 
+/// The unlimited load bound used when a builder is given none.
+fn no_limit() -> Arc<LoadLimit> {
+    static NONE: OnceLock<Arc<LoadLimit>> = OnceLock::new();
+    NONE.get_or_init(|| LoadLimit::new(0)).clone()
+}
+
+/// The system clock, shared.
+fn system_clock() -> Arc<dyn Clock> {
+    static CLOCK: OnceLock<Arc<dyn Clock>> = OnceLock::new();
+    CLOCK.get_or_init(|| Arc::new(SystemClock)).clone()
+}
+
 /// The process-wide inline dispatcher used when a builder is given none.
 fn inline_dispatcher() -> Arc<Dispatcher> {
     static INLINE: OnceLock<Arc<Dispatcher>> = OnceLock::new();
@@ -162,7 +174,7 @@ impl<C> ProcessBuilder<C> {
         let transport = self
             .transport
             .ok_or(Error::NotSupported("a process needs a transport"))?;
-        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let clock = self.clock.unwrap_or_else(system_clock);
         let max_seq = self.protocol.wrapper().max_seq();
         let pending = Pending::new(max_seq, clock.now(), self.options.timer_tick);
         let core = Core {
@@ -172,7 +184,7 @@ impl<C> ProcessBuilder<C> {
             table: self.routes.table,
             clock,
             dispatcher: self.dispatcher.unwrap_or_else(inline_dispatcher),
-            load: self.load.unwrap_or_else(|| LoadLimit::new(0)),
+            load: self.load.unwrap_or_else(no_limit),
             hook: self.hook,
             session: self.session.unwrap_or_else(|| Session::new(0)),
             options: self.options,

@@ -1,22 +1,29 @@
-//! A connection's outbound queue: owned chunks that frames are encoded
+//! A connection's outbound queue: pooled chunks that frames are encoded
 //! into, and shared frames (broadcasts) queued without a copy. Written out
-//! with vectored writes.
+//! with vectored writes. A written chunk goes back to its pool at once, so
+//! an idle connection holds no write buffer either.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
+use std::sync::{Arc, OnceLock};
 
 use bytes::{Buf, Bytes};
+use walle_mempool::{Pool, PoolBuf, SizedPool};
 
-/// Chunks up to this size take more frames before a new one is started.
-const CHUNK: usize = 64 * 1024;
-/// Emptied chunks kept for reuse.
-const SPARE: usize = 4;
+/// Size of a pooled chunk; a chunk takes frames until it is this full.
+const CHUNK: usize = 16 * 1024;
 /// Slices per vectored write.
 const SLICES: usize = 64;
 
+/// The pool outbound chunks come from, shared by every reactor.
+fn chunk_pool() -> &'static Arc<dyn Pool> {
+    static POOL: OnceLock<Arc<dyn Pool>> = OnceLock::new();
+    POOL.get_or_init(|| Arc::new(SizedPool::new()))
+}
+
 enum Chunk {
     /// Encoded frames; the first `usize` bytes are already written.
-    Owned(Vec<u8>, usize),
+    Owned(PoolBuf, usize),
     /// A frame shared with other connections.
     Shared(Bytes),
 }
@@ -24,7 +31,6 @@ enum Chunk {
 #[derive(Default)]
 pub(crate) struct Outbound {
     chunks: VecDeque<Chunk>,
-    spare: Vec<Vec<u8>>,
     queued: usize,
 }
 
@@ -43,11 +49,11 @@ impl Outbound {
     pub(crate) fn tail(&mut self) -> &mut Vec<u8> {
         let reuse = matches!(self.chunks.back(), Some(Chunk::Owned(v, _)) if v.len() < CHUNK);
         if !reuse {
-            let fresh = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(4096));
-            self.chunks.push_back(Chunk::Owned(fresh, 0));
+            self.chunks
+                .push_back(Chunk::Owned(chunk_pool().alloc(CHUNK), 0));
         }
         match self.chunks.back_mut() {
-            Some(Chunk::Owned(v, _)) => v,
+            Some(Chunk::Owned(v, _)) => v.as_mut_vec(),
             _ => unreachable!("an owned chunk was just ensured"),
         }
     }
@@ -105,19 +111,13 @@ impl Outbound {
                 return;
             }
             n -= left;
-            if let Some(Chunk::Owned(mut v, _)) = self.chunks.pop_front() {
-                if self.spare.len() < SPARE && v.capacity() <= 4 * CHUNK {
-                    v.clear();
-                    self.spare.push(v);
-                }
-            }
+            self.chunks.pop_front(); // a pooled chunk returns to its pool
         }
     }
 
     /// Drops everything queued (the connection is gone).
     pub(crate) fn clear(&mut self) {
         self.chunks.clear();
-        self.spare.clear();
         self.queued = 0;
     }
 }
