@@ -21,3 +21,80 @@ async fn fixture() -> Mem {
 }
 
 conformance!(fixture);
+
+/// A watcher that falls out of the store's change history is not left with
+/// a silent gap: it gets a fresh snapshot and then the changes after it.
+#[tokio::test]
+async fn b47_lagging_watcher_resyncs_with_a_snapshot() {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+    use walle_kvstore::{MemOptions, WatchEvent};
+
+    let options = MemOptions {
+        watch_history: 4,
+        watch_buffer: 1,
+    };
+    let store = MemStore::with_options(options);
+    let mut watch = store.watch_tree("/lag").await.unwrap();
+    for i in 0..50 {
+        let value = bytes::Bytes::from(i.to_string());
+        store
+            .put(&format!("/lag/{i:02}"), value, None)
+            .await
+            .unwrap();
+    }
+    let mut state = BTreeMap::new();
+    let mut snapshots = 0;
+    while state.len() < 50 {
+        let event = tokio::time::timeout(Duration::from_secs(5), watch.next());
+        match event.await.unwrap().unwrap() {
+            WatchEvent::Snapshot { pairs, .. } => {
+                snapshots += 1;
+                state = pairs.into_iter().map(|p| (p.key, p.value)).collect();
+            }
+            WatchEvent::Put(pair) => {
+                state.insert(pair.key, pair.value);
+            }
+            WatchEvent::Delete { key, .. } => {
+                state.remove(&key);
+            }
+        }
+    }
+    assert!(snapshots >= 2, "the watcher lagged and was resynced");
+    let listed: BTreeMap<_, _> = store
+        .list("/lag")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.key, p.value))
+        .collect();
+    assert_eq!(state, listed);
+}
+
+/// Lease expiry runs on tokio's clock: with time paused, a dead client's
+/// TTL key lives exactly until its deadline.
+#[tokio::test(start_paused = true)]
+async fn b46_mem_ttl_follows_the_tokio_clock() {
+    use std::time::Duration;
+
+    let store = MemStore::new();
+    let owner = store.client();
+    owner
+        .put(
+            "/clock/k",
+            bytes::Bytes::from_static(b"x"),
+            Some(Duration::from_secs(5)),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    assert!(
+        store.exists("/clock/k").await.unwrap(),
+        "refreshed while its owner lives"
+    );
+    drop(owner);
+    tokio::time::sleep(Duration::from_millis(4_999)).await;
+    assert!(store.exists("/clock/k").await.unwrap());
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    assert!(!store.exists("/clock/k").await.unwrap());
+}

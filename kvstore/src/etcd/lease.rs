@@ -44,9 +44,17 @@ pub(super) fn ttl_secs(ttl: Duration) -> i64 {
     i64::try_from(secs.max(1)).unwrap_or(i64::MAX)
 }
 
+/// Whether etcd said the lease does not exist (any more).
 fn lease_not_found(error: &Error) -> bool {
-    matches!(error, Error::Etcd(etcd_client::Error::GRpcStatus(status))
-        if status.message().contains("lease not found"))
+    match error {
+        Error::Etcd(etcd_client::Error::GRpcStatus(status)) => {
+            status.message().contains("lease not found")
+        }
+        Error::Etcd(etcd_client::Error::LeaseKeepAliveError(message)) => {
+            message.contains("lease not found")
+        }
+        _ => false,
+    }
 }
 
 impl Leases {
@@ -219,7 +227,8 @@ impl Drop for Leases {
 
 type KeepAlive = (LeaseKeeper, LeaseKeepAliveStream);
 
-/// One keep-alive round trip; the remaining TTL, 0 if the lease is gone.
+/// One keep-alive round trip; the remaining TTL (or 1 when not told), 0
+/// if the lease is gone.
 async fn refresh(
     client: &Client,
     stream: &mut Option<KeepAlive>,
@@ -232,12 +241,17 @@ async fn refresh(
     {
         *stream = None;
     }
-    let (keeper, responses) = match stream {
-        Some(open) => open,
-        None => {
-            let mut leases = client.lease_client();
-            stream.insert(timed("lease keep-alive", after, leases.keep_alive(lease)).await?)
-        }
+    let Some((keeper, responses)) = stream else {
+        // Opening the stream is itself one keep-alive round trip.
+        let mut leases = client.lease_client();
+        return match timed("lease keep-alive", after, leases.keep_alive(lease)).await {
+            Ok(open) => {
+                *stream = Some(open);
+                Ok(1)
+            }
+            Err(error) if lease_not_found(&error) => Ok(0),
+            Err(error) => Err(error),
+        };
     };
     timed("lease keep-alive", after, keeper.keep_alive()).await?;
     match timed("lease keep-alive", after, responses.message()).await? {
