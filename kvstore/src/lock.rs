@@ -1,13 +1,16 @@
 use std::fmt;
+use std::future::Future;
+use std::task::{Context, Waker};
 
 use crate::{BoxFuture, Result};
 
 type Release = Box<dyn FnOnce() -> BoxFuture<'static, Result<()>> + Send + Sync>;
 
 /// A held lock from [`Store::lock`](crate::Store::lock). Release it with
-/// [`unlock`](Lock::unlock); dropping it releases it in the background
-/// (when a tokio runtime is there to run the release), and if the process
-/// dies the lock's lease expires and frees it.
+/// [`unlock`](Lock::unlock); dropping it releases it in the background (on
+/// the current tokio runtime; without one, only a release that needs no
+/// I/O, such as `MemStore`'s, completes), and if the process dies the
+/// lock's lease expires and frees it.
 pub struct Lock {
     key: String,
     release: Option<Release>,
@@ -37,14 +40,20 @@ impl Lock {
 
 impl Drop for Lock {
     fn drop(&mut self) {
-        if let Some(release) = self.release.take() {
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                let key = std::mem::take(&mut self.key);
-                runtime.spawn(async move {
-                    if let Err(error) = release().await {
-                        tracing::warn!(%key, %error, "releasing a dropped lock failed");
-                    }
-                });
+        let Some(release) = self.release.take() else {
+            return;
+        };
+        let key = std::mem::take(&mut self.key);
+        let released = async move {
+            if let Err(error) = release().await {
+                tracing::warn!(%key, %error, "releasing a dropped lock failed");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(released)),
+            Err(_) => {
+                let mut task = Context::from_waker(Waker::noop());
+                let _ = std::pin::pin!(released).poll(&mut task);
             }
         }
     }

@@ -3,7 +3,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch as signal};
 use tokio::task::JoinHandle;
 
 use crate::KvPair;
@@ -45,8 +45,8 @@ impl WatchEvent {
 
 /// A stream of [`WatchEvent`]s from [`Store::watch`](crate::Store::watch)
 /// or [`Store::watch_tree`](crate::Store::watch_tree). It ends only when
-/// dropped or when its store is closed; lost connections are retried
-/// inside it.
+/// its store is [closed](crate::Store::close) (dropping the store's
+/// handles does not end it); lost connections are retried inside it.
 pub struct Watch {
     events: mpsc::Receiver<WatchEvent>,
     task: JoinHandle<()>,
@@ -84,5 +84,13 @@ impl fmt::Debug for Watch {
         f.debug_struct("Watch")
             .field("queued", &self.events.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// Returns when the store's closed flag turns true; never if the store is
+/// dropped without closing (its watches go on).
+pub(crate) async fn until_closed(closed: &mut signal::Receiver<bool>) {
+    if closed.wait_for(|closed| *closed).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }

@@ -98,3 +98,28 @@ async fn b46_mem_ttl_follows_the_tokio_clock() {
     tokio::time::sleep(Duration::from_millis(2)).await;
     assert!(!store.exists("/clock/k").await.unwrap());
 }
+
+/// A `MemStore` lock dropped where no runtime runs is still released: its
+/// release needs no I/O.
+#[test]
+fn b49_mem_lock_dropped_outside_a_runtime_is_released() {
+    use std::time::Duration;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = MemStore::new();
+    let held = runtime
+        .block_on(store.lock("/locks/sync", Duration::from_secs(60)))
+        .unwrap();
+    drop(held);
+    let again = runtime.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(1),
+            store.lock("/locks/sync", Duration::from_secs(60)),
+        )
+        .await
+    });
+    again.expect("released at drop").unwrap();
+}

@@ -3,8 +3,9 @@
 //! lease is gone (it expired while the process could not reach etcd), a new
 //! one is granted and the keys put again (BEHAVIOURS 50).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -24,7 +25,27 @@ struct Slot {
     /// The current lease id; held across a put so that a new grant waits
     /// for the puts on the old lease to be recorded.
     lease: tokio::sync::Mutex<i64>,
+    /// Some keys are not yet back on the current lease (a put back failed).
+    missing: AtomicBool,
 }
+
+impl Slot {
+    fn new(secs: i64, lease: i64) -> Arc<Slot> {
+        Arc::new(Slot {
+            secs,
+            lease: tokio::sync::Mutex::new(lease),
+            missing: AtomicBool::new(false),
+        })
+    }
+
+    /// Puts the owned keys back on `lease`, noting whether some are missing.
+    async fn put_back(&self, client: &Client, options: &EtcdOptions, owned: &Owned, lease: i64) {
+        let complete = put_back(client, options, owned, self.secs, lease).await;
+        self.missing.store(!complete, Ordering::Release);
+    }
+}
+
+type Owned = Mutex<HashMap<String, (i64, Bytes)>>;
 
 /// The store's leases and the TTL keys it owns.
 pub(super) struct Leases {
@@ -32,9 +53,55 @@ pub(super) struct Leases {
     options: EtcdOptions,
     slots: tokio::sync::Mutex<HashMap<i64, Arc<Slot>>>,
     /// key -> (TTL seconds, value): what to put again on a new lease.
-    owned: Arc<Mutex<HashMap<String, (i64, Bytes)>>>,
+    owned: Arc<Owned>,
     /// Every keep-alive task, stopped with the store.
     keepers: Mutex<Vec<AbortHandle>>,
+    /// The leases of held locks, revoked with the store.
+    locks: Arc<Mutex<HashSet<i64>>>,
+}
+
+/// A lease of its own (a lock's), kept alive by its own task. Dropped
+/// without [`revoke`](OwnLease::revoke) (a lock wait given up), it stops
+/// the keep-alive and revokes the lease in the background, so no stale
+/// contender stays behind.
+pub(super) struct OwnLease {
+    client: Client,
+    id: i64,
+    keeper: JoinHandle<()>,
+    after: Duration,
+    locks: Arc<Mutex<HashSet<i64>>>,
+    armed: bool,
+}
+
+impl OwnLease {
+    pub(super) fn id(&self) -> i64 {
+        self.id
+    }
+
+    /// Stops the keep-alive and revokes the lease.
+    pub(super) async fn revoke(mut self) -> Result<()> {
+        self.armed = false;
+        self.keeper.abort();
+        lock(&self.locks).remove(&self.id);
+        let mut leases = self.client.lease_client();
+        timed("lease revoke", self.after, leases.revoke(self.id))
+            .await
+            .map(drop)
+    }
+}
+
+impl Drop for OwnLease {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        self.keeper.abort();
+        lock(&self.locks).remove(&self.id);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (mut leases, id, after) = (self.client.lease_client(), self.id, self.after);
+            runtime.spawn(async move { timed("lease revoke", after, leases.revoke(id)).await });
+        }
+    }
 }
 
 /// etcd counts TTLs in whole seconds: round up, at least one (etcd itself
@@ -65,6 +132,7 @@ impl Leases {
             slots: tokio::sync::Mutex::new(HashMap::new()),
             owned: Arc::new(Mutex::new(HashMap::new())),
             keepers: Mutex::new(Vec::new()),
+            locks: Arc::new(Mutex::new(HashSet::new())),
         }
     }
 
@@ -88,7 +156,8 @@ impl Leases {
             Err(error) if lease_not_found(&error) => {
                 tracing::warn!(lease = *lease, "lease gone: granting a new one");
                 *lease = self.grant(slot.secs).await?;
-                self.put_back(slot.secs, *lease).await;
+                slot.put_back(&self.client, &self.options, &self.owned, *lease)
+                    .await;
                 write(*lease).await?
             }
             other => other?,
@@ -107,18 +176,23 @@ impl Leases {
         lock(&self.owned).retain(|key, _| !key.starts_with(prefix));
     }
 
-    /// A lease of its own, kept alive until the returned task is aborted
-    /// or the store stops (for a lock: it is not granted again if lost).
-    pub(super) async fn own_lease(&self, ttl: Duration) -> Result<(i64, JoinHandle<()>)> {
+    /// A lease of its own for a lock: kept alive until revoked, dropped or
+    /// the store stops; not granted again if lost.
+    pub(super) async fn own_lease(&self, ttl: Duration) -> Result<OwnLease> {
         let secs = ttl_secs(ttl);
         let id = self.grant(secs).await?;
-        let slot = Arc::new(Slot {
-            secs,
-            lease: tokio::sync::Mutex::new(id),
-        });
+        let slot = Slot::new(secs, id);
         let keeper = tokio::spawn(self.keeper(slot, false));
         self.track(&keeper);
-        Ok((id, keeper))
+        lock(&self.locks).insert(id);
+        Ok(OwnLease {
+            client: self.client.clone(),
+            id,
+            keeper,
+            after: self.options.request_timeout(),
+            locks: self.locks.clone(),
+            armed: true,
+        })
     }
 
     /// Stops the keep-alives and revokes the leases: the TTL keys go now.
@@ -126,8 +200,11 @@ impl Leases {
         self.stop();
         lock(&self.owned).clear();
         let slots: Vec<Arc<Slot>> = self.slots.lock().await.drain().map(|(_, s)| s).collect();
+        let mut ids: Vec<i64> = lock(&self.locks).drain().collect();
         for slot in slots {
-            let id = *slot.lease.lock().await;
+            ids.push(*slot.lease.lock().await);
+        }
+        for id in ids {
             let mut lease = self.client.lease_client();
             let after = self.options.request_timeout();
             if let Err(error) = timed("lease revoke", after, lease.revoke(id)).await {
@@ -149,10 +226,7 @@ impl Leases {
             return Ok(slot.clone());
         }
         let id = self.grant(secs).await?;
-        let slot = Arc::new(Slot {
-            secs,
-            lease: tokio::sync::Mutex::new(id),
-        });
+        let slot = Slot::new(secs, id);
         self.track(&tokio::spawn(self.keeper(slot.clone(), true)));
         slots.insert(secs, slot.clone());
         Ok(slot)
@@ -166,10 +240,6 @@ impl Leases {
 
     async fn grant(&self, secs: i64) -> Result<i64> {
         grant(&self.client, &self.options, secs).await
-    }
-
-    async fn put_back(&self, secs: i64, lease: i64) {
-        put_back(&self.client, &self.options, &self.owned, secs, lease).await;
     }
 
     /// The task that keeps `slot`'s lease alive; with `regrant`, a lost
@@ -188,7 +258,12 @@ impl Leases {
                 tokio::time::sleep(wait).await;
                 let mut lease = slot.lease.lock().await;
                 match refresh(&client, &mut stream, *lease, period).await {
-                    Ok(ttl) if ttl > 0 => wait = period,
+                    Ok(ttl) if ttl > 0 => {
+                        if slot.missing.load(Ordering::Acquire) {
+                            slot.put_back(&client, &options, &owned, *lease).await;
+                        }
+                        wait = period;
+                    }
                     Ok(_) if !regrant => {
                         tracing::warn!(lease = *lease, "a lock's lease was lost");
                         return;
@@ -199,7 +274,7 @@ impl Leases {
                         match grant(&client, &options, slot.secs).await {
                             Ok(id) => {
                                 *lease = id;
-                                put_back(&client, &options, &owned, slot.secs, id).await;
+                                slot.put_back(&client, &options, &owned, id).await;
                                 wait = period;
                             }
                             Err(error) => {
@@ -271,20 +346,22 @@ async fn grant(client: &Client, options: &EtcdOptions, secs: i64) -> Result<i64>
 }
 
 /// Puts the owned keys of TTL `secs` back on `lease`, each only if it is
-/// gone: a key another client wrote meanwhile is theirs now.
+/// gone: a key another client wrote meanwhile is theirs now. False if some
+/// could not be written (to be tried again).
 async fn put_back(
     client: &Client,
     options: &EtcdOptions,
-    owned: &Mutex<HashMap<String, (i64, Bytes)>>,
+    owned: &Owned,
     secs: i64,
     lease: i64,
-) {
+) -> bool {
     let keys: Vec<(String, Bytes)> = lock(owned)
         .iter()
         .filter(|(_, (s, _))| *s == secs)
         .map(|(key, (_, value))| (key.clone(), value.clone()))
         .collect();
     let mut kv = client.kv_client();
+    let mut complete = true;
     for (key, value) in keys {
         let put = TxnOp::put(
             key.as_str(),
@@ -300,9 +377,13 @@ async fn put_back(
                 tracing::warn!(%key, "key written by another client meanwhile: not put back");
                 lock(owned).remove(&key);
             }
-            Err(error) => tracing::warn!(%key, %error, "putting a key back failed"),
+            Err(error) => {
+                tracing::warn!(%key, %error, "putting a key back failed; will retry");
+                complete = false;
+            }
         }
     }
+    complete
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

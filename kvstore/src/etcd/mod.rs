@@ -37,7 +37,8 @@ use crate::{BoxFuture, Error, KvPair, Lock, Result, Store, Watch, normalize_key,
 /// - Locks use etcd's lock service, on a lease of their own.
 ///
 /// Dropping the store without [`close`](Store::close) stops the
-/// keep-alives: its TTL keys then expire, as when the process dies.
+/// keep-alives: its TTL keys then expire, as when the process dies. Its
+/// watches go on until dropped.
 /// Cloning shares the connection and the leases.
 #[derive(Clone)]
 pub struct EtcdStore {
@@ -194,12 +195,23 @@ impl EtcdStore {
     }
 
     async fn snapshot(&self, key: &str, prefix: bool) -> Result<(Vec<KvPair>, u64)> {
-        let mut kv = self.open()?.client.kv_client();
-        let options = prefix.then(|| GetOptions::new().with_prefix());
-        let got = self.call("get", kv.get(key, options)).await?;
-        let pairs = got.kvs().iter().map(to_pair).collect();
-        Ok((pairs, header_revision(got.header())))
+        let inner = self.open()?;
+        snapshot(&inner.client, inner.options.request_timeout(), key, prefix).await
     }
+}
+
+/// The key (or the keys under the prefix) and the store revision.
+pub(super) async fn snapshot(
+    client: &Client,
+    after: Duration,
+    key: &str,
+    prefix: bool,
+) -> Result<(Vec<KvPair>, u64)> {
+    let mut kv = client.kv_client();
+    let options = prefix.then(|| GetOptions::new().with_prefix());
+    let got = timed("get", after, kv.get(key, options)).await?;
+    let pairs = got.kvs().iter().map(to_pair).collect();
+    Ok((pairs, header_revision(got.header())))
 }
 
 impl fmt::Debug for EtcdStore {

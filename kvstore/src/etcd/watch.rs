@@ -3,18 +3,22 @@
 
 use std::time::Duration;
 
-use etcd_client::{EventType, WatchOptions, WatchResponse};
+use etcd_client::{Client, EventType, WatchOptions, WatchResponse};
 use tokio::sync::mpsc;
 
-use super::{EtcdStore, revision, timed, to_pair};
+use super::{EtcdOptions, EtcdStore, revision, signal, snapshot, timed, to_pair};
+use crate::watch::until_closed;
 use crate::{Result, Watch, WatchEvent};
 
 /// The most a watch waits between two attempts to reopen.
 const MAX_RETRY: Duration = Duration::from_secs(1);
 
-/// What one watch watches, and from where it goes on.
+/// What one watch watches, and from where it goes on. It holds the
+/// connection, not the store: dropping the store still stops its leases.
 struct Resume {
-    store: EtcdStore,
+    client: Client,
+    options: EtcdOptions,
+    closed: signal::Receiver<bool>,
     key: String,
     prefix: bool,
     /// The first revision not yet delivered.
@@ -39,7 +43,9 @@ impl EtcdStore {
         // The channel is new and has room for one event.
         let _ = tx.try_send(WatchEvent::Snapshot { pairs, revision });
         let resume = Resume {
-            store: self.clone(),
+            client: self.inner.client.clone(),
+            options: self.inner.options.clone(),
+            closed: self.inner.closed.subscribe(),
             key,
             prefix,
             next: revision + 1,
@@ -51,13 +57,13 @@ impl EtcdStore {
 
 impl Resume {
     async fn run(mut self) {
-        let mut closed = self.store.inner.closed.subscribe();
-        let first = self.store.inner.options.retry();
+        let mut closed = self.closed.clone();
+        let first = self.options.retry();
         let mut pause = first;
         let watcher = self.tx.clone();
         loop {
             let stopped = tokio::select! {
-                _ = closed.wait_for(|closed| *closed) => Stopped::Done,
+                () = until_closed(&mut closed) => Stopped::Done,
                 () = watcher.closed() => Stopped::Done,
                 stopped = self.follow(&mut pause, first) => stopped,
             };
@@ -75,8 +81,8 @@ impl Resume {
         if self.prefix {
             options = options.with_prefix();
         }
-        let mut watches = self.store.inner.client.watch_client();
-        let after = self.store.inner.options.request_timeout();
+        let mut watches = self.client.watch_client();
+        let after = self.options.request_timeout();
         let opened = timed(
             "watch",
             after,
@@ -115,10 +121,12 @@ impl Resume {
                 compacted = response.compact_revision(),
                 "changes compacted away: resync with a snapshot"
             );
-            let (pairs, revision) = match self.store.snapshot(&self.key, self.prefix).await {
-                Ok(snapshot) => snapshot,
-                Err(_) => return Some(Stopped::Broken),
-            };
+            let after = self.options.request_timeout();
+            let (pairs, revision) =
+                match snapshot(&self.client, after, &self.key, self.prefix).await {
+                    Ok(snapshot) => snapshot,
+                    Err(_) => return Some(Stopped::Broken),
+                };
             self.next = revision + 1;
             let sent = self.tx.send(WatchEvent::Snapshot { pairs, revision }).await;
             return Some(if sent.is_ok() {

@@ -10,6 +10,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::MemStore;
 use super::backend::Backend;
+use crate::watch::until_closed;
 use crate::{Error, Lock, Result, normalize_key};
 
 /// Revokes the contender's lease unless disarmed: a waiter that gives up
@@ -67,7 +68,7 @@ impl MemStore {
                 break;
             }
             tokio::select! {
-                _ = closed.wait_for(|closed| *closed) => return Err(Error::Closed),
+                () = until_closed(&mut closed) => return Err(Error::Closed),
                 received = changes.recv() => match received {
                     Ok(_) | Err(RecvError::Lagged(_)) => {}
                     Err(RecvError::Closed) => return Err(Error::Closed),

@@ -9,6 +9,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::backend::Backend;
 use super::state::{Change, State};
 use super::{MemStore, signal};
+use crate::watch::until_closed;
 use crate::{Result, Watch, WatchEvent};
 
 /// What a watch selects.
@@ -65,7 +66,7 @@ async fn forward(
 ) {
     loop {
         let received = tokio::select! {
-            _ = closed.wait_for(|closed| *closed) => return,
+            () = until_closed(&mut closed) => return,
             received = changes.recv() => received,
         };
         let events = match received {

@@ -31,6 +31,7 @@ macro_rules! conformance {
             b46_close_revokes_ttl_keys,
             b47_watch_tree_snapshot_then_changes,
             b47_watch_ends_only_when_stopped,
+            b47_watch_outlives_the_dropped_store_handle,
             b48_watch_key_value_then_changes,
             b49_compare_and_swap,
             b49_compare_and_delete,
@@ -167,9 +168,12 @@ pub async fn b46_ttl_key_lives_with_its_owner_and_dies_after_it(f: &dyn Fixture)
     // Refreshed while its owner lives: still there well past the TTL.
     tokio::time::sleep(ttl + Duration::from_secs(2)).await;
     assert!(f.store().exists("/ttl/n1").await.unwrap());
-    // The owner dies without closing: the key goes within TTL (+ slack).
+    // The owner dies without closing (a watch it opened still running does
+    // not keep it alive): the key goes within TTL (+ slack).
+    let watch = owner.watch_tree("/ttl").await.unwrap();
     drop(owner);
     gone_within(f.store(), "/ttl/n1", ttl + Duration::from_secs(2)).await;
+    drop(watch);
 }
 
 pub async fn b46_close_revokes_ttl_keys(f: &dyn Fixture) {
@@ -234,6 +238,15 @@ pub async fn b47_watch_ends_only_when_stopped(f: &dyn Fixture) {
     watcher.close().await.unwrap();
     let ended = tokio::time::timeout(WAIT, watch.next()).await.unwrap();
     assert!(ended.is_none(), "closing the store ends its watches");
+}
+
+pub async fn b47_watch_outlives_the_dropped_store_handle(f: &dyn Fixture) {
+    let watcher = f.client().await;
+    let mut watch = watcher.watch_tree("/kept").await.unwrap();
+    next(&mut watch).await;
+    drop(watcher);
+    f.store().put("/kept/a", b("1"), None).await.unwrap();
+    assert_eq!(put_of(&next(&mut watch).await), ("/kept/a", &b"1"[..]));
 }
 
 pub async fn b48_watch_key_value_then_changes(f: &dyn Fixture) {
