@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use walle_kvstore::testing::Etcd;
-use walle_kvstore::{EtcdStore, Store, Watch, WatchEvent};
+use walle_kvstore::{Error, EtcdStore, Store, Watch, WatchEvent};
 
 async fn connect(etcd: &Etcd) -> EtcdStore {
     EtcdStore::builder()
@@ -27,11 +27,27 @@ fn start() -> Etcd {
     Etcd::start().expect("start etcd (apt-get install etcd-server etcd-client)")
 }
 
-/// Puts `key`, retrying while etcd is away, as a writer that queues its
-/// changes would.
+/// Creates `key`, retrying while etcd is away, as a writer that queues its
+/// changes would. A create that etcd applied but could not acknowledge
+/// (it was still electing itself after the restart) is not written twice:
+/// a retry that finds the key already there with this value is done.
 async fn put_retrying(store: &EtcdStore, key: &str, value: String) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while let Err(error) = store.put(key, Bytes::from(value.clone()), None).await {
+    loop {
+        let bytes = Bytes::from(value.clone());
+        let error = match store.compare_and_swap(key, None, bytes, None).await {
+            Ok(_) => return,
+            Err(Error::Conflict { .. }) => {
+                let stored = store.get(key).await.expect("read back the key");
+                assert_eq!(
+                    stored.value,
+                    value.as_bytes(),
+                    "{key} written by someone else"
+                );
+                return;
+            }
+            Err(error) => error,
+        };
         assert!(
             Instant::now() < deadline,
             "put {key} never succeeded: {error}"
