@@ -2,6 +2,8 @@
 
 mod conformance;
 
+use std::future::Future;
+
 use walle_kvstore::{BoxFuture, MemStore, Store};
 
 struct Mem(MemStore);
@@ -122,4 +124,28 @@ fn b49_mem_lock_dropped_outside_a_runtime_is_released() {
         .await
     });
     again.expect("released at drop").unwrap();
+}
+
+/// Without a runtime there is no reaper task: a dead client's TTL key is
+/// still gone once its TTL has passed, at the next operation.
+#[test]
+fn b46_mem_expiry_without_a_runtime() {
+    use std::time::Duration;
+
+    let store = MemStore::new();
+    let owner = store.client();
+    let ttl = Some(Duration::from_millis(50));
+    let put = owner.put("/bare/k", bytes::Bytes::from_static(b"x"), ttl);
+    let mut task = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(
+        std::pin::pin!(put).poll(&mut task).is_ready(),
+        "MemStore answers at once"
+    );
+    drop(owner);
+    std::thread::sleep(Duration::from_millis(80));
+    let exists = store.exists("/bare/k");
+    let std::task::Poll::Ready(exists) = std::pin::pin!(exists).poll(&mut task) else {
+        panic!()
+    };
+    assert!(!exists.unwrap());
 }

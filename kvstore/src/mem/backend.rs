@@ -55,10 +55,14 @@ impl Backend {
     }
 
     /// Starts the task that expires leases of dead clients on time (once,
-    /// from inside a runtime).
+    /// on the current tokio runtime). Without a runtime, expired leases are
+    /// still reaped, by the next operation on the store.
     pub(super) fn start_reaper(self: &Arc<Self>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         if !self.reaper.swap(true, Ordering::AcqRel) {
-            tokio::spawn(reap(Arc::downgrade(self), self.wake.clone()));
+            runtime.spawn(reap(Arc::downgrade(self), self.wake.clone()));
         }
     }
 

@@ -51,6 +51,8 @@ impl Default for MemOptions {
 ///   as a second process would connect to the same etcd.
 ///
 /// Time is tokio's clock, so tests may run it with `tokio::time::pause`.
+/// Watches and the timely expiry of leases run as tasks on the current
+/// tokio runtime; the other operations need no runtime.
 /// Cloning a `MemStore` clones the handle of the same client.
 #[derive(Clone)]
 pub struct MemStore {
