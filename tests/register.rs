@@ -107,7 +107,7 @@ async fn next(discovery: &mut Discovery, within: Duration) -> Change {
 }
 
 fn start_etcd() -> Etcd {
-    Etcd::start().expect("start etcd (apt-get install etcd-server etcd-client)")
+    Etcd::start_or_panic()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,7 +13,7 @@ fn start() -> Etcd {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    Etcd::start().expect("start etcd (apt-get install etcd-server etcd-client)")
+    Etcd::start_or_panic()
 }
 
 async fn next(discovery: &mut Discovery, within: Duration) -> Change {

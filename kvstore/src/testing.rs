@@ -70,7 +70,15 @@ pub struct Etcd {
 impl Etcd {
     /// Starts an etcd on free loopback ports and waits until it answers.
     pub fn start() -> Result<Etcd, HarnessError> {
-        let binary = find_binary()?;
+        Etcd::start_binary(find_binary()?)
+    }
+
+    /// Like [`start`](Etcd::start), with the etcd binary at `binary`.
+    pub fn start_binary(binary: impl Into<PathBuf>) -> Result<Etcd, HarnessError> {
+        let binary = binary.into();
+        if !binary.is_file() {
+            return Err(HarnessError::Missing(binary.display().to_string()));
+        }
         let mut last = None;
         // A port found free may be taken before etcd binds it: try again.
         for _ in 0..3 {
@@ -87,6 +95,16 @@ impl Etcd {
             }
         }
         Err(last.unwrap_or_else(|| HarnessError::Missing(binary.display().to_string())))
+    }
+
+    /// [`Etcd::start`] for tests: panics with the reason, which says how to
+    /// install etcd when it is missing, so that the test fails.
+    #[track_caller]
+    pub fn start_or_panic() -> Etcd {
+        match Etcd::start() {
+            Ok(etcd) => etcd,
+            Err(error) => panic!("{error}"),
+        }
     }
 
     /// The client URL, `http://127.0.0.1:<port>`.

@@ -31,7 +31,7 @@ async fn connect(etcd: &Etcd) -> EtcdStore {
 }
 
 async fn fixture() -> OnEtcd {
-    let etcd = Etcd::start().expect("start etcd (apt-get install etcd-server etcd-client)");
+    let etcd = Etcd::start_or_panic();
     OnEtcd {
         store: connect(&etcd).await,
         etcd,
@@ -39,3 +39,16 @@ async fn fixture() -> OnEtcd {
 }
 
 conformance!(fixture);
+
+/// A missing etcd binary makes the harness fail, saying how to install it:
+/// a test that needs etcd fails, it is not skipped.
+#[test]
+fn harness_without_etcd_fails_with_the_install_command() {
+    let error = walle_kvstore::testing::Etcd::start_binary("/nonexistent/bin/etcd").unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains("apt-get install etcd-server etcd-client"),
+        "{text}"
+    );
+    assert!(text.contains("/nonexistent/bin/etcd"), "{text}");
+}
