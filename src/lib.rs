@@ -7,12 +7,16 @@
 //!   process layer     frame -> ProtocolWrapper -> Router -> middleware -> handler
 //!           |          (Codec for payloads, Pool for buffers, pending-call table)
 //!       io layer      backends: evloop (mio), tcp (tokio), kcp, ws
+//!           |
+//!  kvstore / discovery   (etcd, or the embedded in-memory store)
 //! ```
 //!
 //! This crate re-exports the layers; each is its own crate:
 //! [`mempool`] (buffer pools), [`codec`] (message codecs), [`packet`]
-//! (framing and the `walle`, `walle-proto` and `due` wire formats) and
-//! [`process`] (router, middleware, calls, dispatch).
+//! (framing and the `walle`, `walle-proto` and `due` wire formats),
+//! [`process`] (router, middleware, calls, dispatch), [`kvstore`] (the
+//! `Store` trait, `MemStore`, `EtcdStore`) and [`discovery`] (nodes,
+//! registration, discovery, drivers by URL scheme).
 //!
 //! ```
 //! use walle::prelude::*;
@@ -28,6 +32,8 @@
 #![deny(missing_docs, missing_debug_implementations)]
 
 pub use walle_codec as codec;
+pub use walle_discovery as discovery;
+pub use walle_kvstore as kvstore;
 pub use walle_mempool as mempool;
 pub use walle_packet as packet;
 pub use walle_process as process;
