@@ -14,7 +14,8 @@
 //! This crate re-exports the layers; each is its own crate:
 //! [`mempool`] (buffer pools), [`codec`] (message codecs), [`packet`]
 //! (framing and the `walle`, `walle-proto` and `due` wire formats),
-//! [`process`] (router, middleware, calls, dispatch), [`kvstore`] (the
+//! [`process`] (router, middleware, calls, dispatch), [`net`] (servers,
+//! clients and sessions on the event-loop or tokio backend), [`kvstore`] (the
 //! `Store` trait, `MemStore`, `EtcdStore`) and [`discovery`] (nodes,
 //! registration, discovery, drivers by URL scheme).
 //!
@@ -35,6 +36,7 @@ pub use walle_codec as codec;
 pub use walle_discovery as discovery;
 pub use walle_kvstore as kvstore;
 pub use walle_mempool as mempool;
+pub use walle_net as net;
 pub use walle_packet as packet;
 pub use walle_process as process;
 
