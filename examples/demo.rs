@@ -9,10 +9,10 @@
 //! ```
 #![allow(clippy::print_stdout)] // a command-line program: its output is the point
 
-#[path = "common/mod.rs"]
-mod common;
 #[path = "loadgen.rs"]
 mod loadgen;
+
+use loadgen::common;
 
 use std::time::Duration;
 

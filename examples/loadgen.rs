@@ -9,7 +9,7 @@
 #![allow(clippy::print_stdout)] // a command-line program: its output is the point
 
 #[path = "common/mod.rs"]
-mod common;
+pub(crate) mod common;
 
 use std::time::{Duration, Instant};
 
