@@ -1,0 +1,75 @@
+//! Heap allocations per request on the event-loop server with inline
+//! dispatch, `walle` format, raw codec, over a real socket, in steady
+//! state: at most 2 (the foundation's figure, now with sockets).
+//!
+//! The client is a raw blocking socket with a pre-encoded frame and fixed
+//! buffers, so every allocation counted is the server's.
+
+mod util;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use util::*;
+use walle_net::{Backend, ServerOptions};
+
+struct Counting;
+
+static ON: AtomicBool = AtomicBool::new(false);
+static COUNT: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: defers to the system allocator; only counts.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if ON.load(Ordering::Relaxed) {
+            COUNT.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if ON.load(Ordering::Relaxed) {
+            COUNT.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+#[test]
+fn evloop_inline_request_allocations() {
+    let server = server(&Backend::evloop(), echo_router(), ServerOptions::default());
+    let mut stream = TcpStream::connect(server.local_addr()).unwrap();
+    stream.set_nodelay(true).unwrap();
+    for size in [64usize, 1024] {
+        let frame = request_frame("echo", 7, &vec![1u8; size]);
+        let mut answer = vec![0u8; frame.len()]; // the echo answer has the same length
+        let mut trip = |stream: &mut TcpStream| {
+            stream.write_all(&frame).unwrap();
+            stream.read_exact(&mut answer).unwrap();
+        };
+        for _ in 0..2000 {
+            trip(&mut stream); // warm up: buffers, pools, tables
+        }
+        const N: u64 = 10_000;
+        COUNT.store(0, Ordering::Relaxed);
+        ON.store(true, Ordering::Relaxed);
+        for _ in 0..N {
+            trip(&mut stream);
+        }
+        ON.store(false, Ordering::Relaxed);
+        let per_request = COUNT.load(Ordering::Relaxed) as f64 / N as f64;
+        println!("{size} B: {per_request:.3} heap allocations per request (server side)");
+        assert!(per_request <= 2.0, "{per_request} allocations per request");
+    }
+}
