@@ -1,4 +1,45 @@
-//! walle's io layer.
+//! walle's io layer: servers, clients and sessions over TCP, on one of
+//! two backends chosen by a value, with no handler change.
+//!
+//! - [`Backend::evloop`]: gnet-style reactors on mio, N loops (one per core
+//!   by default), an acceptor balancing connections (round-robin, least
+//!   connections, source hash) or one SO_REUSEPORT listener per loop, reads
+//!   into loop buffers held only while a frame is partial, vectored writes
+//!   from a bounded pooled queue, cross-thread sends through an inbox and a
+//!   waker, silence/heartbeat/call timers from a timer wheel per loop.
+//! - [`Backend::tcp`]: tokio, a reader and a writer task per connection, a
+//!   bounded send queue (error when full, or a bounded wait) and a sync
+//!   write mode putting the same bytes on the wire.
+//!
+//! [`Server`] adds sessions ([`SessionHandle`]: push, call, close, values,
+//! close callbacks from any thread), broadcast encoded once, multicast,
+//! user binding (a re-bind kicks the old session), an accept limit, a
+//! new-session hook and a graceful stop. [`Client`] dials eagerly or lazily,
+//! reconnects as configured, fails pending calls at once on disconnect and
+//! routes what the server pushes.
+//!
+//! Not here: the wire formats and dispatch (see `walle-packet`,
+//! `walle-process`), kcp and WebSocket transports.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use walle_codec::RawCodec;
+//! use walle_net::{Backend, Client, Server};
+//! use walle_process::{Context, Router};
+//!
+//! let mut router = Router::new(RawCodec);
+//! router.route("echo", |_: &mut Context, req: Bytes| Ok(req))?;
+//! let server = Server::builder(router).backend(Backend::evloop()).bind("127.0.0.1:0")?;
+//!
+//! let client = Client::builder(server.local_addr(), Router::new(RawCodec))
+//!     .backend(Backend::tcp()) // either side picks its own backend
+//!     .build()?;
+//! let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+//! let answer: Bytes = runtime.block_on(client.call("echo", &Bytes::from_static(b"hi")))?;
+//! assert_eq!(answer, Bytes::from_static(b"hi"));
+//! server.stop();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 #![warn(clippy::unwrap_used)]
