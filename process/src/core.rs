@@ -46,7 +46,8 @@ pub(crate) struct Core {
     pub(crate) table: Arc<Table>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) dispatcher: Arc<Dispatcher>,
-    pub(crate) load: Arc<LoadLimit>,
+    /// The load bound, if any: without one nothing is counted.
+    pub(crate) load: Option<Arc<LoadLimit>>,
     pub(crate) hook: Option<Arc<dyn DispatchHook>>,
     pub(crate) session: Session,
     pub(crate) options: ProcessOptions,
@@ -132,12 +133,18 @@ impl Core {
             self.settle(packet);
             return Ok(());
         }
-        let Some(load) = self.load.try_acquire() else {
-            self.counters.rejected.fetch_add(1, Relaxed);
-            self.refuse(&packet, "load limit reached");
-            return Ok(());
+        let load = match &self.load {
+            None => None,
+            Some(limit) => match limit.try_acquire() {
+                Some(guard) => Some(guard),
+                None => {
+                    self.counters.rejected.fetch_add(1, Relaxed);
+                    self.refuse(&packet, "load limit reached");
+                    return Ok(());
+                }
+            },
         };
-        let ctx = Context::new(self.clone(), packet, Some(load));
+        let ctx = Context::new(self.clone(), packet, load);
         if let Err(ctx) = self.dispatcher.submit(ctx) {
             self.counters.rejected.fetch_add(1, Relaxed);
             let mut ctx = ctx;
@@ -229,12 +236,7 @@ pub(crate) fn run_request(ctx: &mut Context) {
     )
     .entered();
     let result = match core.table.lookup(ctx.packet()) {
-        Some(route) => Next {
-            table: core.table.clone(),
-            route,
-            index: 0,
-        }
-        .run(ctx),
+        Some(route) => Next { route, index: 0 }.run(ctx),
         None if ctx.cmd() == Cmd::Notify => {
             // BEHAVIOURS 4: a notify to nowhere is dropped, counted, logged.
             core.counters.unrouted_notifies.fetch_add(1, Relaxed);

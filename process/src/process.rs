@@ -93,12 +93,6 @@ fn default_pool() -> Arc<dyn Pool> {
     POOL.get_or_init(|| Arc::new(SizedPool::new())).clone()
 }
 
-/// The unlimited load bound used when a builder is given none.
-fn no_limit() -> Arc<LoadLimit> {
-    static NONE: OnceLock<Arc<LoadLimit>> = OnceLock::new();
-    NONE.get_or_init(|| LoadLimit::new(0)).clone()
-}
-
 /// The system clock, shared.
 fn system_clock() -> Arc<dyn Clock> {
     static CLOCK: OnceLock<Arc<dyn Clock>> = OnceLock::new();
@@ -143,7 +137,8 @@ impl<C> ProcessBuilder<C> {
         self.dispatcher = Some(dispatcher);
         self
     }
-    /// The bound on requests in flight, usually shared by a server.
+    /// The bound on requests in flight, usually shared by a server. Without
+    /// one, requests are not counted at all.
     pub fn load_limit(mut self, load: Arc<LoadLimit>) -> Self {
         self.load = Some(load);
         self
@@ -184,7 +179,7 @@ impl<C> ProcessBuilder<C> {
             table: self.routes.table,
             clock,
             dispatcher: self.dispatcher.unwrap_or_else(inline_dispatcher),
-            load: self.load.unwrap_or_else(no_limit),
+            load: self.load,
             hook: self.hook,
             session: self.session.unwrap_or_else(|| Session::new(0)),
             options: self.options,

@@ -132,8 +132,9 @@ impl Reactor {
                     WAKER => {}
                     LISTENER => self.accept(now),
                     Token(token) => {
-                        if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.read(token, now);
+                        let closed = event.is_read_closed() || event.is_error();
+                        if event.is_readable() || closed {
+                            self.read(token, now, closed);
                         }
                         if event.is_writable() {
                             self.flush(token);
@@ -144,7 +145,7 @@ impl Reactor {
             let pending = self.again.len();
             for i in 0..pending {
                 let token = self.again[i];
-                self.read(token, now);
+                self.read(token, now, true);
             }
             self.again.drain(..pending);
             self.drain_inbox(now);
@@ -328,7 +329,10 @@ impl Reactor {
         });
     }
 
-    fn read(&mut self, token: usize, now: Instant) {
+    /// Reads what the socket has. `to_end`: read until the socket says
+    /// WouldBlock or EOF even after a short read (the peer's FIN may sit
+    /// behind the data, and no new edge would announce it).
+    fn read(&mut self, token: usize, now: Instant, to_end: bool) {
         let Reactor {
             conns,
             scratch,
@@ -362,6 +366,12 @@ impl Reactor {
                     buf.extend_from_slice(&scratch[..n]);
                     if let Err(reason) = deliver(conn) {
                         closing = Some(Closing::Bad(reason));
+                        break;
+                    }
+                    if n < scratch.len() && !to_end {
+                        // A short read drained the socket: data arriving
+                        // later raises a new edge, so the read that would
+                        // only say WouldBlock is skipped.
                         break;
                     }
                 }

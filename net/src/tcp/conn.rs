@@ -8,7 +8,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 use walle_packet::PacketError;
@@ -43,7 +45,7 @@ impl Queue {
 
 /// A connection shared by its transport, its tasks and the server.
 pub(crate) struct TcpConn {
-    stream: TcpStream,
+    stream: OwnedWriteHalf,
     queue: Mutex<Queue>,
     room: Condvar,
     /// Wakes the writer: frames queued, or closing.
@@ -160,8 +162,9 @@ pub(crate) fn start(
     if opts.nodelay {
         let _ = stream.set_nodelay(true);
     }
+    let (read_half, write_half) = stream.into_split();
     let conn = Arc::new(TcpConn {
-        stream,
+        stream: write_half,
         queue: Mutex::new(Queue::default()),
         room: Condvar::new(),
         ready: Notify::new(),
@@ -181,13 +184,13 @@ pub(crate) fn start(
             debug!(error = %e, "write failed");
         }
         writer.shutdown();
-        let _ = socket2::SockRef::from(&writer.stream).shutdown(std::net::Shutdown::Both);
+        let _ = socket2::SockRef::from(writer.stream.as_ref()).shutdown(std::net::Shutdown::Both);
         if let (Some(registry), Some(id)) = (unregister, id) {
             registry.remove(id);
         }
     });
     tokio::spawn(async move {
-        let reason = read_loop(&conn, &*handler).await;
+        let reason = read_loop(&conn, read_half, &*handler).await;
         let session = handler.id();
         match &reason {
             Closing::Eof | Closing::Asked => debug!(%peer, session, "connection closed"),
@@ -218,7 +221,7 @@ enum Closing {
     Silent(Duration),
 }
 
-async fn read_loop(conn: &TcpConn, handler: &dyn Handler) -> Closing {
+async fn read_loop(conn: &TcpConn, mut stream: OwnedReadHalf, handler: &dyn Handler) -> Closing {
     let mut buf = BytesMut::new();
     let mut decoder = handler.framing().decoder();
     let opts = &conn.opts;
@@ -241,32 +244,26 @@ async fn read_loop(conn: &TcpConn, handler: &dyn Handler) -> Closing {
                 None => std::future::pending().await,
             }
         };
+        buf.reserve(8 * 1024);
         tokio::select! {
-            ready = conn.stream.readable() => {
-                if let Err(e) = ready {
-                    return Closing::Io(e);
-                }
-                loop {
-                    buf.reserve(8 * 1024);
-                    match conn.stream.try_read_buf(&mut buf) {
-                        Ok(0) => return Closing::Eof,
-                        Ok(_) => {
-                            last_read = Instant::now();
-                            loop {
-                                match decoder.decode(&mut buf) {
-                                    Ok(Some(body)) => {
-                                        if let Err(e) = handler.frame(body) {
-                                            return Closing::Bad(e.to_string());
-                                        }
+            read = stream.read_buf(&mut buf) => {
+                match read {
+                    Ok(0) => return Closing::Eof,
+                    Ok(_) => {
+                        last_read = Instant::now();
+                        loop {
+                            match decoder.decode(&mut buf) {
+                                Ok(Some(body)) => {
+                                    if let Err(e) = handler.frame(body) {
+                                        return Closing::Bad(e.to_string());
                                     }
-                                    Ok(None) => break,
-                                    Err(e) => return Closing::Bad(e.to_string()),
                                 }
+                                Ok(None) => break,
+                                Err(e) => return Closing::Bad(e.to_string()),
                             }
                         }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) => return Closing::Io(e),
                     }
+                    Err(e) => return Closing::Io(e),
                 }
                 if buf.is_empty() && buf.capacity() > 64 * 1024 {
                     buf = BytesMut::new(); // an idle connection keeps no large buffer

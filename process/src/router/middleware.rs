@@ -1,7 +1,6 @@
 use std::fmt;
-use std::sync::Arc;
 
-use super::{Handler, Table};
+use super::Handler;
 use crate::{Context, HandlerError};
 
 /// Code around the rest of a route's chain.
@@ -27,9 +26,9 @@ where
 }
 
 /// The rest of a route's chain: remaining middleware, then the handler.
-/// Owned, so it can travel to another thread with a deferred context.
+/// Owned (two indices into the routing table the context leads to), so it
+/// can travel to another thread with a deferred context.
 pub struct Next {
-    pub(crate) table: Arc<Table>,
     pub(crate) route: usize,
     pub(crate) index: usize,
 }
@@ -41,11 +40,11 @@ impl Next {
         if ctx.is_aborted() || ctx.is_deferred() {
             return Ok(());
         }
-        let Next {
-            table,
-            route,
-            index,
-        } = self;
+        let Next { route, index } = self;
+        // The connection's own handle: cloning it touches no cache line that
+        // another connection's thread writes.
+        let core = ctx.core().clone();
+        let table = &*core.table;
         let global = table.global.len();
         let entry = &table.entries[route];
         let middleware = if index < global {
@@ -54,11 +53,9 @@ impl Next {
             entry.middleware.get(index - global)
         };
         if let Some(middleware) = middleware {
-            let middleware = middleware.clone();
             return middleware.handle(
                 ctx,
                 Next {
-                    table,
                     route,
                     index: index + 1,
                 },
@@ -81,7 +78,7 @@ impl Next {
 impl fmt::Debug for Next {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Next")
-            .field("route", &self.table.entries[self.route].label)
+            .field("route", &self.route)
             .field("index", &self.index)
             .finish()
     }
