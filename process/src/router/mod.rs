@@ -30,11 +30,36 @@ pub(crate) struct RouteEntry {
     pub(crate) handler: Handler,
 }
 
+/// FNV-1a: route names are short and chosen by the server's author, not
+/// by peers (lookups only read the table), so a fast hash is safe here.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Fnv;
+
+impl std::hash::BuildHasher for Fnv {
+    type Hasher = FnvHasher;
+    fn build_hasher(&self) -> FnvHasher {
+        FnvHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+pub(crate) struct FnvHasher(u64);
+
+impl std::hash::Hasher for FnvHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
 /// The frozen routing table a process dispatches through.
 pub(crate) struct Table {
     pub(crate) entries: Vec<RouteEntry>,
-    by_name: HashMap<String, usize>,
-    by_id: HashMap<u32, usize>,
+    by_name: HashMap<String, usize, Fnv>,
+    by_id: HashMap<u32, usize, Fnv>,
     fallback: Option<usize>,
     pub(crate) global: Vec<Arc<dyn Middleware>>,
 }
@@ -122,8 +147,8 @@ impl<C: Clone + Send + Sync + 'static> Router<C> {
             codec,
             table: Table {
                 entries: Vec::new(),
-                by_name: HashMap::new(),
-                by_id: HashMap::new(),
+                by_name: HashMap::default(),
+                by_id: HashMap::default(),
                 fallback: None,
                 global: Vec::new(),
             },
