@@ -145,7 +145,7 @@ impl Core {
             },
         };
         let ctx = Context::new(self.clone(), packet, load);
-        if let Err(ctx) = self.dispatcher.submit(ctx) {
+        if let Err(ctx) = self.dispatcher.submit(ctx, &self.table) {
             self.counters.rejected.fetch_add(1, Relaxed);
             let mut ctx = ctx;
             ctx.fail(&(Box::new(Error::Overloaded("dispatch queue full")) as HandlerError));
@@ -227,20 +227,22 @@ impl Core {
 }
 
 /// Runs a request or notify through its route's chain and answers errors.
-pub(crate) fn run_request(ctx: &mut Context) {
-    let core = ctx.core().clone();
-    let _span = trace_span!(
-        "request",
-        session = core.session.id(),
-        seq = ctx.packet().seq()
-    )
-    .entered();
-    let result = match core.table.lookup(ctx.packet()) {
-        Some(route) => Next { route, index: 0 }.run(ctx),
+/// `table` is the routing table of the context's process, borrowed by the
+/// caller so that the chain takes no reference count.
+pub(crate) fn run_request(ctx: &mut Context, table: &Table) {
+    let session = ctx.session().id();
+    let _span = trace_span!("request", session, seq = ctx.packet().seq()).entered();
+    let result = match table.lookup(ctx.packet()) {
+        Some(route) => Next {
+            table,
+            route,
+            index: 0,
+        }
+        .run(ctx),
         None if ctx.cmd() == Cmd::Notify => {
             // BEHAVIOURS 4: a notify to nowhere is dropped, counted, logged.
-            core.counters.unrouted_notifies.fetch_add(1, Relaxed);
-            warn!(session = core.session.id(), route = ?ctx.packet().route(), "notify for an unknown route dropped");
+            ctx.core().counters.unrouted_notifies.fetch_add(1, Relaxed);
+            warn!(session, route = ?ctx.packet().route(), "notify for an unknown route dropped");
             Ok(())
         }
         None => {

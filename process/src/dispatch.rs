@@ -12,6 +12,7 @@ use tracing::warn;
 
 use crate::Context;
 use crate::core::run_request;
+use crate::router::Table;
 
 /// The dispatch strategy of a server: where handlers run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -86,7 +87,8 @@ impl Dispatcher {
                 .name(format!("walle-worker-{i}"))
                 .spawn(move || {
                     for mut ctx in rx {
-                        run_request(&mut ctx);
+                        let core = ctx.core().clone();
+                        run_request(&mut ctx, &core.table);
                     }
                 })?;
         }
@@ -118,10 +120,10 @@ impl Dispatcher {
 
     /// Runs or queues `ctx`; a full queue (or a missing runtime) gives it
     /// back.
-    pub(crate) fn submit(&self, mut ctx: Context) -> Result<(), Context> {
+    pub(crate) fn submit(&self, mut ctx: Context, table: &Table) -> Result<(), Context> {
         let queue = match self.kind {
             Dispatch::Inline => {
-                run_request(&mut ctx);
+                run_request(&mut ctx, table);
                 return Ok(());
             }
             Dispatch::Tokio => {
@@ -130,7 +132,8 @@ impl Dispatcher {
                 };
                 runtime.spawn(async move {
                     let mut ctx = ctx;
-                    run_request(&mut ctx);
+                    let core = ctx.core().clone();
+                    run_request(&mut ctx, &core.table);
                 });
                 return Ok(());
             }

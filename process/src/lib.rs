@@ -71,7 +71,7 @@ pub use dispatch::{DEFAULT_QUEUE, Dispatch, Dispatcher, KeyFn, LoadGuard, LoadLi
 pub use error::{Error, HandlerError, RouteError, Status};
 pub use hook::{DispatchHook, FrameNext};
 pub use process::{CallFuture, CallOptions, Process, ProcessBuilder, ProcessOptions};
-pub use router::{Middleware, Next, RouteHandle, Router, Routes};
+pub use router::{Middleware, Next, OwnedNext, RouteHandle, Router, Routes};
 pub use session::Session;
 pub use time::{Clock, ManualClock, SystemClock, TimerKey, TimerWheel};
 pub use transport::Transport;

@@ -77,7 +77,7 @@ fn b01_inbound_order_and_unwinding() {
         .unwrap()
         .layer({
             let l = log.clone();
-            move |ctx: &mut Context, next: Next| {
+            move |ctx: &mut Context, next: Next<'_>| {
                 note(&l, "route before");
                 let r = next.run(ctx);
                 note(&l, "route after");
@@ -85,7 +85,7 @@ fn b01_inbound_order_and_unwinding() {
             }
         });
     let l = log.clone();
-    router.middleware(move |ctx: &mut Context, next: Next| {
+    router.middleware(move |ctx: &mut Context, next: Next<'_>| {
         note(&l, "global before");
         let r = next.run(ctx);
         note(&l, "global after");
@@ -289,7 +289,7 @@ fn b07_global_middleware_covers_every_route() {
         .route("before", |_: &mut Context, r: Bytes| Ok(r))
         .unwrap();
     let s = seen.clone();
-    router.middleware(move |ctx: &mut Context, next: Next| {
+    router.middleware(move |ctx: &mut Context, next: Next<'_>| {
         s.fetch_add(1, Ordering::SeqCst);
         next.run(ctx)
     });
@@ -320,7 +320,7 @@ fn b08_b22_abort_stops_chain_and_releases_load() {
         })
         .unwrap();
     let l = load.clone();
-    router.middleware(move |ctx: &mut Context, next: Next| {
+    router.middleware(move |ctx: &mut Context, next: Next<'_>| {
         assert_eq!(l.current(), 1, "the request holds its place while handled");
         if ctx.metadata().get("token").is_none() {
             ctx.abort(Status::new(1003, "no token"));
@@ -756,7 +756,8 @@ fn middleware_moves_the_chain_to_another_thread() {
             Err(Status::new(1500, "no").into())
         })
         .unwrap();
-    router.middleware(|ctx: &mut Context, next: Next| {
+    router.middleware(|ctx: &mut Context, next: Next<'_>| {
+        let next = next.into_owned(ctx);
         let mut owned = ctx.defer();
         std::thread::Builder::new()
             .name("elsewhere".into())

@@ -1,6 +1,8 @@
 use std::fmt;
+use std::sync::Arc;
 
-use super::Handler;
+use super::{Handler, Table};
+use crate::core::Core;
 use crate::{Context, HandlerError};
 
 /// Code around the rest of a route's chain.
@@ -10,41 +12,81 @@ use crate::{Context, HandlerError};
 /// Not calling `next` stops the chain; [`Context::abort`] answers the
 /// request with an error first. To move the rest of the chain to another
 /// executor, take the context with [`Context::defer`] and send it, with
-/// `next`, where it should run.
+/// [`Next::into_owned`], where it should run.
 pub trait Middleware: Send + Sync + 'static {
     /// Runs this middleware.
-    fn handle(&self, ctx: &mut Context, next: Next) -> Result<(), HandlerError>;
+    fn handle(&self, ctx: &mut Context, next: Next<'_>) -> Result<(), HandlerError>;
 }
 
 impl<F> Middleware for F
 where
-    F: Fn(&mut Context, Next) -> Result<(), HandlerError> + Send + Sync + 'static,
+    F: Fn(&mut Context, Next<'_>) -> Result<(), HandlerError> + Send + Sync + 'static,
 {
-    fn handle(&self, ctx: &mut Context, next: Next) -> Result<(), HandlerError> {
+    fn handle(&self, ctx: &mut Context, next: Next<'_>) -> Result<(), HandlerError> {
         self(ctx, next)
     }
 }
 
 /// The rest of a route's chain: remaining middleware, then the handler.
-/// Owned (two indices into the routing table the context leads to), so it
-/// can travel to another thread with a deferred context.
-pub struct Next {
+/// It borrows the routing table, so running a chain costs no reference
+/// count; [`into_owned`](Next::into_owned) makes one that can travel to
+/// another thread with a deferred context.
+pub struct Next<'a> {
+    pub(crate) table: &'a Table,
     pub(crate) route: usize,
     pub(crate) index: usize,
 }
 
-impl Next {
+/// The rest of a route's chain, owned: to finish on another executor.
+pub struct OwnedNext {
+    core: Arc<Core>,
+    route: usize,
+    index: usize,
+}
+
+impl OwnedNext {
+    /// Runs the rest of the chain.
+    pub fn run(self, ctx: &mut Context) -> Result<(), HandlerError> {
+        Next {
+            table: &self.core.table,
+            route: self.route,
+            index: self.index,
+        }
+        .run(ctx)
+    }
+}
+
+impl fmt::Debug for OwnedNext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedNext")
+            .field("route", &self.route)
+            .field("index", &self.index)
+            .finish()
+    }
+}
+
+impl Next<'_> {
+    /// An owned copy of the rest of the chain, for a context moved
+    /// elsewhere with [`Context::defer`].
+    pub fn into_owned(self, ctx: &Context) -> OwnedNext {
+        OwnedNext {
+            core: ctx.core().clone(),
+            route: self.route,
+            index: self.index,
+        }
+    }
+
     /// Runs the rest of the chain. Does nothing once the context was
     /// aborted or deferred.
     pub fn run(self, ctx: &mut Context) -> Result<(), HandlerError> {
         if ctx.is_aborted() || ctx.is_deferred() {
             return Ok(());
         }
-        let Next { route, index } = self;
-        // The connection's own handle: cloning it touches no cache line that
-        // another connection's thread writes.
-        let core = ctx.core().clone();
-        let table = &*core.table;
+        let Next {
+            table,
+            route,
+            index,
+        } = self;
         let global = table.global.len();
         let entry = &table.entries[route];
         let middleware = if index < global {
@@ -56,6 +98,7 @@ impl Next {
             return middleware.handle(
                 ctx,
                 Next {
+                    table,
                     route,
                     index: index + 1,
                 },
@@ -75,7 +118,7 @@ impl Next {
     }
 }
 
-impl fmt::Debug for Next {
+impl fmt::Debug for Next<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Next")
             .field("route", &self.route)

@@ -13,7 +13,7 @@ use walle_packet::Packet;
 
 use crate::{Context, Error, HandlerError, RouteError};
 
-pub use middleware::{Middleware, Next};
+pub use middleware::{Middleware, Next, OwnedNext};
 
 pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 type SyncFn = dyn Fn(&mut Context) -> Result<(), HandlerError> + Send + Sync;
@@ -97,8 +97,8 @@ impl Table {
 ///     .route_id(7, |_ctx: &mut Context, _req: Bytes| -> Result<Bytes, _> {
 ///         Err(Status::new(1001, "closed for maintenance").into())
 ///     })?
-///     .layer(|ctx: &mut Context, next: Next| next.run(ctx));
-/// router.middleware(|ctx: &mut Context, next: Next| {
+///     .layer(|ctx: &mut Context, next: Next<'_>| next.run(ctx));
+/// router.middleware(|ctx: &mut Context, next: Next<'_>| {
 ///     let started = std::time::Instant::now();
 ///     let result = next.run(ctx); // the rest of the chain
 ///     let _elapsed = started.elapsed();
