@@ -119,7 +119,8 @@ impl ProtocolWrapper for DueFormat {
         };
         fits_u32(len)?;
         let order = self.framing.order;
-        let mut packet = Packet::empty(body.clone(), Cmd::Notify);
+        let mut packet = Packet::empty(body, Cmd::Notify);
+        let body = &packet.body;
         if header & HEARTBEAT != 0 {
             packet.heartbeat = Some(match len {
                 1 => None,

@@ -71,7 +71,9 @@ impl ProtocolWrapper for ProtoFormat {
     fn decode(&self, body: Bytes) -> Result<Packet, PacketError> {
         let len = body.len();
         fits_u32(len)?;
-        let mut packet = Packet::empty(body.clone(), Cmd::Notify);
+        let mut packet = Packet::empty(body, Cmd::Notify);
+        // Fields are read through the packet's own handle: no extra count.
+        let body = &packet.body;
         let mut cmd = 0u64;
         let mut pos = 0;
         while pos < len {

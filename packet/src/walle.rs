@@ -107,9 +107,10 @@ impl ProtocolWrapper for WalleFormat {
         } else {
             MetaKind::None
         };
-        let mut packet = Packet::empty(body.clone(), cmd);
-        packet.flags = u32::from(body[1]);
-        packet.reserved = body[2];
+        let (flags, reserved) = (u32::from(body[1]), body[2]);
+        let mut packet = Packet::empty(body, cmd);
+        packet.flags = flags;
+        packet.reserved = reserved;
         packet.seq = seq;
         packet.id = id;
         packet.uri = span(uri.0, uri.1);
