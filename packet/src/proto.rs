@@ -77,7 +77,7 @@ impl ProtocolWrapper for ProtoFormat {
         let mut cmd = 0u64;
         let mut pos = 0;
         while pos < len {
-            let f = pb::field(&body, &mut pos)?;
+            let f = pb::field(body, &mut pos)?;
             let start = f.value as usize;
             match (f.number, f.wire) {
                 (1, pb::VARINT) => cmd = f.value,
