@@ -14,7 +14,7 @@ use walle_mempool::Pool;
 use walle_packet::{Protocol, Route, WalleFormat};
 use walle_process::{CallOptions, Dispatcher, Error, Process, Routes, Session, Transport};
 
-use crate::conn::{Attach, Handler};
+use crate::conn::{Attach, Handler, ProcessParts};
 use crate::options::{Backend, ConnOptions, millis};
 use crate::{NetError, evloop, tcp};
 
@@ -89,11 +89,8 @@ enum State<C> {
 struct Inner<C> {
     addr: SocketAddr,
     backend: Backend,
-    protocol: Protocol,
-    routes: Routes<C>,
+    parts: ProcessParts<C>,
     options: ClientOptions,
-    pool: Option<Arc<dyn Pool>>,
-    dispatcher: Option<Arc<Dispatcher>>,
     state: Mutex<State<C>>,
     changed: Notify,
     closed: AtomicBool,
@@ -148,11 +145,14 @@ impl<C: Clone + Send + Sync + 'static> ClientBuilder<C> {
         let inner = Arc::new(Inner {
             addr: self.addr?,
             backend: self.backend,
-            protocol: self.protocol,
-            routes: self.routes,
+            parts: ProcessParts {
+                protocol: self.protocol,
+                routes: self.routes,
+                pool: self.pool,
+                dispatcher: self.dispatcher,
+                load: None,
+            },
             options,
-            pool: self.pool,
-            dispatcher: self.dispatcher,
             state: Mutex::new(State::Idle),
             changed: Notify::new(),
             closed: AtomicBool::new(false),
@@ -198,17 +198,7 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
             let session = Session::new(inner.sessions.fetch_add(1, Ordering::Relaxed));
             let mut options = inner.options.conn.process.clone();
             options.echo_heartbeat = false;
-            let mut builder = Process::builder(inner.protocol.clone(), inner.routes.clone())
-                .transport(transport)
-                .session(session.clone())
-                .options(options);
-            if let Some(pool) = &inner.pool {
-                builder = builder.pool(pool.clone());
-            }
-            if let Some(dispatcher) = &inner.dispatcher {
-                builder = builder.dispatcher(dispatcher.clone());
-            }
-            let process = builder.build().ok()?;
+            let process = inner.parts.build(transport, session.clone(), options)?;
             let weak = Arc::downgrade(&inner);
             session.on_close(move || {
                 if let Some(inner) = weak.upgrade() {

@@ -6,7 +6,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use walle_process::{Error, Process, Transport};
+use walle_mempool::Pool;
+use walle_packet::Protocol;
+use walle_process::{
+    Dispatcher, Error, LoadLimit, Process, ProcessOptions, Routes, Session, Transport,
+};
 
 /// The process side of a connection, as a backend drives it. Implemented
 /// by every [`Process`]; backends stay free of the codec type.
@@ -55,3 +59,38 @@ impl<C: Clone + Send + Sync + 'static> Handler for Process<C> {
 /// connection (`None`: the backend closes it at once).
 pub(crate) type Attach =
     Arc<dyn Fn(Arc<dyn Transport>, SocketAddr) -> Option<Arc<dyn Handler>> + Send + Sync>;
+
+/// What the process of every connection is built from, for servers and
+/// clients alike.
+pub(crate) struct ProcessParts<C> {
+    pub(crate) protocol: Protocol,
+    pub(crate) routes: Routes<C>,
+    pub(crate) pool: Option<Arc<dyn Pool>>,
+    pub(crate) dispatcher: Option<Arc<Dispatcher>>,
+    pub(crate) load: Option<Arc<LoadLimit>>,
+}
+
+impl<C: Clone + Send + Sync + 'static> ProcessParts<C> {
+    /// The process of one connection writing to `transport`.
+    pub(crate) fn build(
+        &self,
+        transport: Arc<dyn Transport>,
+        session: Session,
+        options: ProcessOptions,
+    ) -> Option<Process<C>> {
+        let mut builder = Process::builder(self.protocol.clone(), self.routes.clone())
+            .transport(transport)
+            .session(session)
+            .options(options);
+        if let Some(pool) = &self.pool {
+            builder = builder.pool(pool.clone());
+        }
+        if let Some(dispatcher) = &self.dispatcher {
+            builder = builder.dispatcher(dispatcher.clone());
+        }
+        if let Some(load) = &self.load {
+            builder = builder.load_limit(load.clone());
+        }
+        builder.build().ok()
+    }
+}

@@ -11,9 +11,9 @@ use tracing::{info, warn};
 use walle_codec::Codec;
 use walle_mempool::Pool;
 use walle_packet::{Head, Protocol, Route, WalleFormat};
-use walle_process::{Dispatcher, HandlerError, LoadLimit, Process, Routes, Session, Transport};
+use walle_process::{Dispatcher, HandlerError, LoadLimit, Routes, Session, Transport};
 
-use crate::conn::{Attach, Handler};
+use crate::conn::{Attach, Handler, ProcessParts};
 use crate::hub::Hub;
 use crate::options::{Backend, HeartbeatMode, ServerOptions};
 use crate::session::SessionHandle;
@@ -37,11 +37,7 @@ pub(crate) trait Running: Send + Sync {
 
 struct Shared<C> {
     hub: Hub<C>,
-    protocol: Protocol,
-    routes: Routes<C>,
-    pool: Option<Arc<dyn Pool>>,
-    dispatcher: Option<Arc<Dispatcher>>,
-    load: Option<Arc<LoadLimit>>,
+    parts: ProcessParts<C>,
     options: ServerOptions,
     on_session: Option<SessionHook<C>>,
     next_id: AtomicU64,
@@ -109,11 +105,13 @@ impl<C: Clone + Send + Sync + 'static> ServerBuilder<C> {
         let conn = self.options.conn.clone();
         let shared = Arc::new(Shared {
             hub: Hub::new(self.options.max_sessions),
-            protocol: self.protocol,
-            routes: self.routes,
-            pool: self.pool,
-            dispatcher: self.dispatcher,
-            load: self.load,
+            parts: ProcessParts {
+                protocol: self.protocol,
+                routes: self.routes,
+                pool: self.pool,
+                dispatcher: self.dispatcher,
+                load: self.load,
+            },
             options: self.options,
             on_session: self.on_session,
             next_id: AtomicU64::new(1),
@@ -123,7 +121,7 @@ impl<C: Clone + Send + Sync + 'static> ServerBuilder<C> {
             Backend::Evloop(opts) => Box::new(evloop::serve(addr, opts, conn, attach)?),
             Backend::Tcp(opts) => Box::new(tcp::serve(addr, opts, conn, attach)?),
         };
-        info!(addr = %running.local_addr(), backend = self.backend.name(), format = shared.protocol.wrapper().name(), "serving");
+        info!(addr = %running.local_addr(), backend = self.backend.name(), format = shared.parts.protocol.wrapper().name(), "serving");
         Ok(Server {
             shared,
             running,
@@ -145,20 +143,7 @@ fn attach<C: Clone + Send + Sync + 'static>(shared: Weak<Shared<C>>) -> Attach {
         let mut options = shared.options.conn.process.clone();
         options.echo_heartbeat = !shared.options.conn.heartbeat.is_zero()
             && shared.options.conn.heartbeat_mode == HeartbeatMode::Echo;
-        let mut builder = Process::builder(shared.protocol.clone(), shared.routes.clone())
-            .transport(transport)
-            .session(session.clone())
-            .options(options);
-        if let Some(pool) = &shared.pool {
-            builder = builder.pool(pool.clone());
-        }
-        if let Some(dispatcher) = &shared.dispatcher {
-            builder = builder.dispatcher(dispatcher.clone());
-        }
-        if let Some(load) = &shared.load {
-            builder = builder.load_limit(load.clone());
-        }
-        let process = builder.build().ok()?;
+        let process = shared.parts.build(transport, session.clone(), options)?;
         let handle = SessionHandle {
             process: process.clone(),
         };
@@ -180,6 +165,14 @@ fn attach<C: Clone + Send + Sync + 'static>(shared: Weak<Shared<C>>) -> Attach {
         tracing::debug!(%peer, session = id, "session open");
         Some(Arc::new(process) as Arc<dyn Handler>)
     })
+}
+
+/// Writes `frame` to each session; returns how many took it.
+pub(crate) fn send_all<C: Clone + Send + Sync + 'static>(
+    sessions: impl Iterator<Item = SessionHandle<C>>,
+    frame: &Bytes,
+) -> usize {
+    sessions.filter(|h| h.send_frame(frame).is_ok()).count()
 }
 
 /// A running server. Dropping it stops it gracefully.
@@ -259,10 +252,10 @@ impl<C: Clone + Send + Sync + 'static> Server<C> {
     where
         C: Codec<M>,
     {
-        let codec = self.shared.routes.codec();
+        let codec = self.shared.parts.routes.codec();
         let head = Head::notify(route.into());
         let mut frame = Vec::new();
-        let protocol = &self.shared.protocol;
+        let protocol = &self.shared.parts.protocol;
         match codec.as_encoded(msg) {
             Some(payload) => protocol.encode(&head, payload, &mut frame),
             None => {
@@ -303,11 +296,10 @@ impl<C: Clone + Send + Sync + 'static> Server<C> {
         C: Codec<M>,
     {
         let frame = self.encode_push(route, msg)?;
-        let sent = ids
-            .iter()
-            .filter_map(|&id| self.shared.hub.get(id))
-            .filter(|h| h.send_frame(&frame).is_ok());
-        Ok(sent.count())
+        Ok(send_all(
+            ids.iter().filter_map(|&id| self.shared.hub.get(id)),
+            &frame,
+        ))
     }
 
     /// Pushes `msg` to the sessions bound to the given users.
@@ -321,11 +313,10 @@ impl<C: Clone + Send + Sync + 'static> Server<C> {
         C: Codec<M>,
     {
         let frame = self.encode_push(route, msg)?;
-        let sent = users
-            .iter()
-            .filter_map(|&u| self.shared.hub.by_user(u))
-            .filter(|h| h.send_frame(&frame).is_ok());
-        Ok(sent.count())
+        Ok(send_all(
+            users.iter().filter_map(|&u| self.shared.hub.by_user(u)),
+            &frame,
+        ))
     }
 
     /// Stops gracefully: no new connections, queued writes flushed (for
