@@ -10,7 +10,7 @@ use bytes::Bytes;
 use tracing::{info, warn};
 use walle_codec::Codec;
 use walle_mempool::Pool;
-use walle_packet::{Head, Protocol, Route, WalleFormat};
+use walle_packet::{Protocol, Route, WalleFormat};
 use walle_process::{Dispatcher, HandlerError, LoadLimit, Routes, Session, Transport};
 
 use crate::conn::{Attach, Handler, ProcessParts};
@@ -252,22 +252,13 @@ impl<C: Clone + Send + Sync + 'static> Server<C> {
     where
         C: Codec<M>,
     {
-        let codec = self.shared.parts.routes.codec();
-        let head = Head::notify(route.into());
-        let mut frame = Vec::new();
-        let protocol = &self.shared.parts.protocol;
-        match codec.as_encoded(msg) {
-            Some(payload) => protocol.encode(&head, payload, &mut frame),
-            None => {
-                let mut payload = Vec::new();
-                codec
-                    .encode(msg, &mut payload)
-                    .map_err(walle_process::Error::from)?;
-                protocol.encode(&head, &payload, &mut frame)
-            }
-        }
-        .map_err(walle_process::Error::from)?;
-        Ok(Bytes::from(frame))
+        let parts = &self.shared.parts;
+        Ok(walle_process::encode_notify_frame(
+            &parts.protocol,
+            parts.routes.codec(),
+            route.into(),
+            msg,
+        )?)
     }
 
     /// Pushes `msg` to every session `filter` keeps, encoding it once

@@ -98,14 +98,8 @@ impl Context {
     pub fn respond<C: Codec<M>, M>(&mut self, codec: &C, msg: &M) -> Result<(), Error> {
         self.check_open()?;
         let head = Head::response_to(&self.packet)?;
-        match codec.as_encoded(msg) {
-            Some(payload) => self.core.send_packet(&head, payload)?,
-            None => {
-                let mut buf = self.core.scratch();
-                codec.encode(msg, buf.as_mut_vec())?;
-                self.core.send_packet(&head, &buf)?;
-            }
-        }
+        let core = &self.core;
+        core.with_payload(codec, msg, |payload| core.send_packet(&head, payload))?;
         self.state = State::Done;
         Ok(())
     }

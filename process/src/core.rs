@@ -7,7 +7,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use tracing::{debug, trace, trace_span, warn};
 use walle_codec::Code;
-use walle_mempool::{Pool, PoolBuf};
+use walle_codec::Codec;
+use walle_mempool::Pool;
 use walle_packet::{Cmd, Head, Packet, Protocol};
 
 use crate::dispatch::{Dispatcher, LoadLimit};
@@ -65,9 +66,15 @@ impl Core {
         self.dispatcher.runtime()
     }
 
-    /// A pooled buffer for encoding one payload.
-    pub(crate) fn scratch(&self) -> PoolBuf {
-        self.pool.alloc(self.options.encode_buffer)
+    /// Hands `f` the payload of `msg`, encoded into a pooled buffer if the
+    /// codec cannot lend the message's own bytes.
+    pub(crate) fn with_payload<C: Codec<M>, M, R>(
+        &self,
+        codec: &C,
+        msg: &M,
+        f: impl FnOnce(&[u8]) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        crate::process::with_payload(codec, &*self.pool, self.options.encode_buffer, msg, f)
     }
 
     /// Writes one packet to the transport.

@@ -70,7 +70,9 @@ pub use core::ProcessStats;
 pub use dispatch::{DEFAULT_QUEUE, Dispatch, Dispatcher, KeyFn, LoadGuard, LoadLimit};
 pub use error::{Error, HandlerError, RouteError, Status};
 pub use hook::{DispatchHook, FrameNext};
-pub use process::{CallFuture, CallOptions, Process, ProcessBuilder, ProcessOptions};
+pub use process::{
+    CallFuture, CallOptions, Process, ProcessBuilder, ProcessOptions, encode_notify_frame,
+};
 pub use router::{Middleware, Next, OwnedNext, RouteHandle, Router, Routes};
 pub use session::Session;
 pub use time::{Clock, ManualClock, SystemClock, TimerKey, TimerWheel};

@@ -87,6 +87,42 @@ mod millis {
     }
 }
 
+/// Hands `f` the payload of `msg`: the message itself when the codec can
+/// lend its bytes, else the message encoded into a buffer from `pool` (of
+/// `size` bytes to start with).
+pub(crate) fn with_payload<C: Codec<M>, M, R>(
+    codec: &C,
+    pool: &dyn Pool,
+    size: usize,
+    msg: &M,
+    f: impl FnOnce(&[u8]) -> Result<R, Error>,
+) -> Result<R, Error> {
+    match codec.as_encoded(msg) {
+        Some(payload) => f(payload),
+        None => {
+            let mut buf = pool.alloc(size);
+            codec.encode(msg, buf.as_mut_vec())?;
+            f(&buf)
+        }
+    }
+}
+
+/// Encodes a one-way packet to `route` into one whole frame, once, to be
+/// written to many sessions ([`Process::send_frame`]): a broadcast.
+pub fn encode_notify_frame<C: Codec<M>, M>(
+    protocol: &Protocol,
+    codec: &C,
+    route: Route<'_>,
+    msg: &M,
+) -> Result<Bytes, Error> {
+    let head = Head::notify(route);
+    let mut frame = Vec::new();
+    with_payload(codec, &*default_pool(), 1024, msg, |payload| {
+        Ok(protocol.encode(&head, payload, &mut frame)?)
+    })?;
+    Ok(Bytes::from(frame))
+}
+
 /// The process-wide pool used when a builder is given none.
 fn default_pool() -> Arc<dyn Pool> {
     static POOL: OnceLock<Arc<dyn Pool>> = OnceLock::new();
@@ -299,17 +335,7 @@ impl<C: Clone + Send + Sync + 'static> Process<C> {
     where
         C: Codec<M>,
     {
-        let head = Head::notify(route.into());
-        let mut frame = Vec::new();
-        match self.codec.as_encoded(msg) {
-            Some(payload) => self.core.protocol.encode(&head, payload, &mut frame)?,
-            None => {
-                let mut buf = self.core.scratch();
-                self.codec.encode(msg, buf.as_mut_vec())?;
-                self.core.protocol.encode(&head, &buf, &mut frame)?;
-            }
-        }
-        Ok(Bytes::from(frame))
+        encode_notify_frame(&self.core.protocol, &self.codec, route.into(), msg)
     }
 
     /// The session of this process.
@@ -333,14 +359,9 @@ impl<C: Clone + Send + Sync + 'static> Process<C> {
     where
         C: Codec<M>,
     {
-        match self.codec.as_encoded(msg) {
-            Some(payload) => self.core.send_packet(head, payload),
-            None => {
-                let mut buf = self.core.scratch();
-                self.codec.encode(msg, buf.as_mut_vec())?;
-                self.core.send_packet(head, &buf)
-            }
-        }
+        self.core.with_payload(&self.codec, msg, |payload| {
+            self.core.send_packet(head, payload)
+        })
     }
 
     /// Sends a one-way message; the peer's handler runs, nothing comes

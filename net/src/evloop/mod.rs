@@ -130,44 +130,45 @@ impl ConnShared {
 /// The [`Transport`] of an event-loop connection.
 pub(crate) struct EvTransport(pub(crate) Arc<ConnShared>);
 
+impl EvTransport {
+    /// Adds to the outbound queue under its bound, then has it flushed.
+    fn enqueue(&self, add: impl FnOnce(&mut Outbound) -> Result<(), Error>) -> Result<(), Error> {
+        let conn = &self.0;
+        if conn.closed.load(Ordering::Acquire) {
+            return Err(Error::SessionClosed);
+        }
+        {
+            let mut out = conn.out();
+            if out.queued() >= conn.limit {
+                return Err(Error::Overloaded("send queue full"));
+            }
+            add(&mut out)?;
+        }
+        conn.schedule_flush();
+        Ok(())
+    }
+}
+
 impl Transport for EvTransport {
     fn send(
         &self,
         write: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), PacketError>,
     ) -> Result<(), Error> {
-        let conn = &self.0;
-        if conn.closed.load(Ordering::Acquire) {
-            return Err(Error::SessionClosed);
-        }
-        {
-            let mut out = conn.out();
-            if out.queued() >= conn.limit {
-                return Err(Error::Overloaded("send queue full"));
-            }
+        self.enqueue(|out| {
             let tail = out.tail();
             let before = tail.len();
             write(tail)?;
             let added = tail.len() - before;
             out.added(added);
-        }
-        conn.schedule_flush();
-        Ok(())
+            Ok(())
+        })
     }
 
     fn send_frame(&self, frame: &Bytes) -> Result<(), Error> {
-        let conn = &self.0;
-        if conn.closed.load(Ordering::Acquire) {
-            return Err(Error::SessionClosed);
-        }
-        {
-            let mut out = conn.out();
-            if out.queued() >= conn.limit {
-                return Err(Error::Overloaded("send queue full"));
-            }
+        self.enqueue(|out| {
             out.push_shared(frame.clone());
-        }
-        conn.schedule_flush();
-        Ok(())
+            Ok(())
+        })
     }
 
     fn timer_hint(&self, deadline: Instant) {
