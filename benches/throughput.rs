@@ -324,9 +324,17 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn throughput(c: &mut Criterion) {
     let configs = [(256usize, 16usize, 1024usize), (16, 16, 64)];
+    // `WALLE_BENCH_CONFIGS=16x16x64B` runs only the configurations named.
+    let only = std::env::var("WALLE_BENCH_CONFIGS").ok();
     let mut report = Vec::new();
     for (conns, depth, size) in configs {
         let config = format!("{conns}x{depth}x{size}B");
+        if only
+            .as_deref()
+            .is_some_and(|o| !o.split(',').any(|c| c == config))
+        {
+            continue;
+        }
         let mut group = c.benchmark_group(format!("echo/{config}"));
         group.throughput(Throughput::Elements(1));
         group

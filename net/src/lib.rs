@@ -50,6 +50,7 @@ mod error;
 mod evloop;
 mod hub;
 mod options;
+mod outbound;
 mod server;
 mod session;
 mod tcp;

@@ -7,7 +7,6 @@
 //! timer wheel in each reactor.
 
 mod acceptor;
-mod outbound;
 mod reactor;
 
 use std::cell::Cell;
@@ -27,7 +26,7 @@ use crate::conn::Attach;
 use crate::options::{ConnOptions, EvloopOptions};
 use crate::server::Running;
 
-pub(crate) use outbound::Outbound;
+pub(crate) use crate::outbound::Outbound;
 
 /// A connection's place in a reactor: slab token plus a generation that
 /// tells a reused token from the connection that held it before.
@@ -154,14 +153,7 @@ impl Transport for EvTransport {
         &self,
         write: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), PacketError>,
     ) -> Result<(), Error> {
-        self.enqueue(|out| {
-            let tail = out.tail();
-            let before = tail.len();
-            write(tail)?;
-            let added = tail.len() - before;
-            out.added(added);
-            Ok(())
-        })
+        self.enqueue(|out| Ok(out.encode(write)?))
     }
 
     fn send_frame(&self, frame: &Bytes) -> Result<(), Error> {

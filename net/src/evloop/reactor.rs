@@ -64,6 +64,7 @@ pub(crate) struct Reactor {
     stopping: Option<Instant>,
     again: Vec<usize>,
     cmds: Vec<Cmd>,
+    busy_poll: Duration,
 }
 
 /// Why a connection closes.
@@ -104,6 +105,7 @@ impl Reactor {
             stopping: None,
             again: Vec::new(),
             cmds: Vec::with_capacity(256),
+            busy_poll: opts.busy_poll,
         };
         Ok((reactor, handle))
     }
@@ -111,8 +113,17 @@ impl Reactor {
     pub(crate) fn run(mut self) {
         CURRENT.with(|c| c.set(self.handle.0.id));
         let mut events = Events::with_capacity(self.events);
+        // Until when to poll without sleeping, after the last busy turn.
+        let mut spin_until: Option<Instant> = None;
         loop {
             let timeout = if !self.again.is_empty() {
+                Some(Duration::ZERO)
+            } else if spin_until.is_some_and(|until| Instant::now() < until) {
+                if events.is_empty() {
+                    // Nothing came in the last turn: let whatever else
+                    // wants this core run before looking again.
+                    std::thread::yield_now();
+                }
                 Some(Duration::ZERO)
             } else if !self.wheel.is_empty() || self.stopping.is_some() {
                 Some(TICK)
@@ -127,6 +138,9 @@ impl Reactor {
                 break;
             }
             let now = Instant::now();
+            if !events.is_empty() && !self.busy_poll.is_zero() {
+                spin_until = Some(now + self.busy_poll);
+            }
             for event in events.iter() {
                 match event.token() {
                     WAKER => {}

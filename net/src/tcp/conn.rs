@@ -1,45 +1,49 @@
 //! One tokio connection: the transport, the reader task, the writer task.
 
-use std::collections::VecDeque;
-use std::io::{self, IoSlice};
+use std::io::{self, IoSlice, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
-use walle_packet::PacketError;
+use walle_packet::{FrameDecoder, PacketError};
 use walle_process::{Error, Transport};
 
 use super::Registry;
 use crate::conn::{Attach, Handler};
 use crate::options::{ConnOptions, WriteMode};
+use crate::outbound::Outbound;
 
+/// What waits to be written.
 #[derive(Default)]
 struct Queue {
-    frames: VecDeque<Bytes>,
-    bytes: usize,
+    out: Outbound,
+    /// The reader task is handing a batch of frames to the handler and
+    /// writes what they queue once it is done, so sends need not wake the
+    /// writer task meanwhile.
+    reading: bool,
+    /// Senders waiting for room (`send_timeout`).
+    waiting: usize,
 }
 
-impl Queue {
-    fn advance(&mut self, mut n: usize) {
-        self.bytes -= n;
-        while n > 0 {
-            let Some(front) = self.frames.front_mut() else {
-                return;
-            };
-            if n < front.len() {
-                front.advance(n);
-                return;
-            }
-            n -= front.len();
-            self.frames.pop_front();
-        }
+/// The write half as an `io::Write` that never waits.
+struct Sink<'a>(&'a OwnedWriteHalf);
+
+impl Write for Sink<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write(buf)
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.0.try_write_vectored(bufs)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -71,36 +75,38 @@ impl TcpConn {
     }
 
     fn full(&self, queue: &Queue) -> bool {
-        queue.frames.len() >= self.opts.send_queue_frames.max(1)
-            || queue.bytes >= self.opts.send_queue_bytes.max(1)
+        queue.out.frames() >= self.opts.send_queue_frames.max(1)
+            || queue.out.queued() >= self.opts.send_queue_bytes.max(1)
     }
 
-    /// Queues a frame (async mode), or writes it at once when nothing is
-    /// queued (sync mode). Ordering holds in both: every write to the
-    /// socket happens under the queue lock.
-    fn enqueue(&self, mut frame: Bytes) -> Result<(), Error> {
+    /// Writes what the socket takes now, under the queue lock (so every
+    /// write keeps the queue's order). `Ok(true)` when nothing is left.
+    fn write_now(&self, queue: &mut Queue) -> io::Result<bool> {
+        let done = queue.out.write_to(&mut Sink(&self.stream));
+        if queue.waiting > 0 {
+            self.room.notify_all();
+        }
+        done
+    }
+
+    /// Queues a frame that `add` appends. In sync mode a frame that finds
+    /// the queue empty is written at once by the caller.
+    fn enqueue(&self, add: impl FnOnce(&mut Outbound) -> Result<(), Error>) -> Result<(), Error> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::SessionClosed);
+        }
         let mut queue = self.queue();
-        if self.opts.write_mode == WriteMode::Sync && queue.frames.is_empty() {
-            while !frame.is_empty() {
-                match self.stream.try_write(&frame) {
-                    Ok(n) => frame.advance(n),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => return Err(Error::Io(e)),
-                }
-            }
-            if frame.is_empty() {
-                return Ok(());
-            }
-        } else if self.full(&queue) {
+        if self.full(&queue) {
             let wait = self.opts.send_timeout;
             if wait.is_zero() {
                 return Err(Error::Overloaded("send queue full"));
             }
             let deadline = Instant::now() + wait;
+            queue.waiting += 1;
             while self.full(&queue) && !self.closed.load(Ordering::Acquire) {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    return Err(Error::Overloaded("send queue full"));
+                    break;
                 }
                 queue = self
                     .room
@@ -108,14 +114,55 @@ impl TcpConn {
                     .unwrap_or_else(|e| e.into_inner())
                     .0;
             }
+            queue.waiting -= 1;
             if self.closed.load(Ordering::Acquire) {
                 return Err(Error::SessionClosed);
             }
+            if self.full(&queue) {
+                return Err(Error::Overloaded("send queue full"));
+            }
         }
-        queue.bytes += frame.len();
-        queue.frames.push_back(frame);
+        let was_empty = queue.out.queued() == 0;
+        add(&mut queue.out)?;
+        if !was_empty {
+            return Ok(()); // the writer (or the reader) is on it already
+        }
+        if self.opts.write_mode == WriteMode::Sync {
+            match self.write_now(&mut queue) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) => {
+                    drop(queue);
+                    self.ready.notify_one(); // the writer meets the error and shuts down
+                    return Err(Error::Io(e));
+                }
+            }
+        }
+        let wake = !queue.reading;
         drop(queue);
-        self.ready.notify_one();
+        if wake {
+            self.ready.notify_one();
+        }
+        Ok(())
+    }
+
+    /// The reader is about to hand frames to the handler.
+    fn begin_batch(&self) {
+        self.queue().reading = true;
+    }
+
+    /// The reader handed its frames on: writes what they queued, and
+    /// leaves to the writer task only what the socket does not take now.
+    fn end_batch(&self) -> io::Result<()> {
+        let mut queue = self.queue();
+        queue.reading = false;
+        if queue.out.queued() == 0 {
+            return Ok(());
+        }
+        if !self.write_now(&mut queue)? {
+            drop(queue);
+            self.ready.notify_one();
+        }
         Ok(())
     }
 }
@@ -127,19 +174,14 @@ impl Transport for TcpTransport {
         &self,
         write: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), PacketError>,
     ) -> Result<(), Error> {
-        if self.0.closed.load(Ordering::Acquire) {
-            return Err(Error::SessionClosed);
-        }
-        let mut frame = Vec::with_capacity(128);
-        write(&mut frame)?;
-        self.0.enqueue(Bytes::from(frame))
+        self.0.enqueue(|out| Ok(out.encode(write)?))
     }
 
     fn send_frame(&self, frame: &Bytes) -> Result<(), Error> {
-        if self.0.closed.load(Ordering::Acquire) {
-            return Err(Error::SessionClosed);
-        }
-        self.0.enqueue(frame.clone())
+        self.0.enqueue(|out| {
+            out.push_shared(frame.clone());
+            Ok(())
+        })
     }
 
     fn timer_hint(&self, _deadline: Instant) {
@@ -204,9 +246,7 @@ pub(crate) fn start(
         }
         if !matches!(reason, Closing::Asked) {
             // Not closed by us: what is queued can no longer matter.
-            let mut queue = conn.queue();
-            queue.frames.clear();
-            queue.bytes = 0;
+            conn.queue().out.clear();
         }
         conn.shutdown();
         handler.closed();
@@ -251,16 +291,13 @@ async fn read_loop(conn: &TcpConn, mut stream: OwnedReadHalf, handler: &dyn Hand
                     Ok(0) => return Closing::Eof,
                     Ok(_) => {
                         last_read = Instant::now();
-                        loop {
-                            match decoder.decode(&mut buf) {
-                                Ok(Some(body)) => {
-                                    if let Err(e) = handler.frame(body) {
-                                        return Closing::Bad(e.to_string());
-                                    }
-                                }
-                                Ok(None) => break,
-                                Err(e) => return Closing::Bad(e.to_string()),
-                            }
+                        conn.begin_batch();
+                        let handed = deliver(&mut decoder, &mut buf, handler);
+                        if let Err(e) = conn.end_batch() {
+                            return Closing::Io(e);
+                        }
+                        if let Err(why) = handed {
+                            return Closing::Bad(why);
                         }
                     }
                     Err(e) => return Closing::Io(e),
@@ -287,33 +324,32 @@ async fn read_loop(conn: &TcpConn, mut stream: OwnedReadHalf, handler: &dyn Hand
     }
 }
 
-/// Writes queued frames, batched into vectored writes (BEHAVIOURS 28),
-/// until the connection closes and the queue is empty.
+/// Cuts the complete frames out of `buf` and hands them on.
+fn deliver(
+    decoder: &mut FrameDecoder,
+    buf: &mut BytesMut,
+    handler: &dyn Handler,
+) -> Result<(), String> {
+    while let Some(body) = decoder.decode(buf).map_err(|e| e.to_string())? {
+        handler.frame(body).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Writes what the senders and the reader left queued, batched into
+/// vectored writes (BEHAVIOURS 28), until the connection closes and the
+/// queue is empty.
 async fn write_loop(conn: &TcpConn) -> io::Result<()> {
     loop {
-        let progress = {
+        let written = {
             let mut queue = conn.queue();
-            if queue.frames.is_empty() {
+            if queue.out.queued() == 0 {
                 None
             } else {
-                let mut slices = [IoSlice::new(&[]); 64];
-                let n = queue.frames.len().min(64);
-                for (slot, frame) in slices.iter_mut().zip(queue.frames.iter()) {
-                    *slot = IoSlice::new(frame);
-                }
-                match conn.stream.try_write_vectored(&slices[..n]) {
-                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                    Ok(written) => {
-                        queue.advance(written);
-                        conn.room.notify_all();
-                        Some(true)
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Some(false),
-                    Err(e) => return Err(e),
-                }
+                Some(conn.write_now(&mut queue)?)
             }
         };
-        match progress {
+        match written {
             Some(true) => {}
             Some(false) => conn.stream.writable().await?,
             None if conn.closed.load(Ordering::Acquire) => return Ok(()),

@@ -32,6 +32,8 @@ enum Chunk {
 pub(crate) struct Outbound {
     chunks: VecDeque<Chunk>,
     queued: usize,
+    /// Frames queued since the queue was last empty.
+    frames: usize,
 }
 
 impl Outbound {
@@ -45,8 +47,38 @@ impl Outbound {
         self.queued == 0
     }
 
+    /// Frames queued since the queue was last empty: an upper bound of
+    /// the frames waiting.
+    pub(crate) fn frames(&self) -> usize {
+        self.frames
+    }
+
+    /// Encodes one frame at the end of the queue with `write`; on error
+    /// nothing of it stays queued.
+    pub(crate) fn encode<E>(
+        &mut self,
+        write: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let tail = self.tail();
+        let before = tail.len();
+        match write(tail) {
+            Ok(()) => {
+                let added = tail.len() - before;
+                self.added(added);
+                Ok(())
+            }
+            Err(e) => {
+                tail.truncate(before);
+                if before == 0 {
+                    self.chunks.pop_back(); // the chunk taken for this frame
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// The chunk to encode the next frame into.
-    pub(crate) fn tail(&mut self) -> &mut Vec<u8> {
+    fn tail(&mut self) -> &mut Vec<u8> {
         let reuse = matches!(self.chunks.back(), Some(Chunk::Owned(v, _)) if v.len() < CHUNK);
         if !reuse {
             self.chunks
@@ -58,14 +90,16 @@ impl Outbound {
         }
     }
 
-    /// Accounts for bytes appended to [`tail`](Outbound::tail).
-    pub(crate) fn added(&mut self, n: usize) {
+    /// Accounts for a frame of `n` bytes appended to the tail chunk.
+    fn added(&mut self, n: usize) {
         self.queued += n;
+        self.frames += 1;
     }
 
     /// Queues a shared frame without copying it.
     pub(crate) fn push_shared(&mut self, frame: Bytes) {
         self.queued += frame.len();
+        self.frames += 1;
         self.chunks.push_back(Chunk::Shared(frame));
     }
 
@@ -95,6 +129,9 @@ impl Outbound {
 
     fn advance(&mut self, mut n: usize) {
         self.queued -= n;
+        if self.queued == 0 {
+            self.frames = 0;
+        }
         while n > 0 {
             let Some(front) = self.chunks.front_mut() else {
                 return;
@@ -119,6 +156,7 @@ impl Outbound {
     pub(crate) fn clear(&mut self) {
         self.chunks.clear();
         self.queued = 0;
+        self.frames = 0;
     }
 }
 
@@ -169,11 +207,25 @@ mod tests {
             } else {
                 let frame = vec![i; 37 + usize::from(i)];
                 expected.extend_from_slice(&frame);
-                out.tail().extend_from_slice(&frame);
-                out.added(frame.len());
+                out.encode(&mut |tail| {
+                    tail.extend_from_slice(&frame);
+                    Ok::<(), ()>(())
+                })
+                .unwrap();
             }
         }
         assert_eq!(out.queued(), expected.len());
+        assert_eq!(out.frames(), 50);
+        let failed = out.encode(&mut |tail| {
+            tail.extend_from_slice(b"half a frame");
+            Err(())
+        });
+        assert!(failed.is_err());
+        assert_eq!(
+            out.queued(),
+            expected.len(),
+            "a failed encode leaves nothing"
+        );
         let mut sink = Trickle {
             out: Vec::new(),
             max: 333,
@@ -182,5 +234,6 @@ mod tests {
         while !out.write_to(&mut sink).unwrap() {}
         assert_eq!(sink.out, expected);
         assert!(out.is_empty());
+        assert_eq!(out.frames(), 0);
     }
 }
