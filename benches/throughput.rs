@@ -32,7 +32,19 @@ fn serve(kind: &str) -> io::Result<()> {
                 .route("echo", |_: &mut Context, req: Bytes| Ok(req))
                 .map_err(io::Error::other)?;
             let server = Server::builder(router)
-                .backend(Backend::parse(backend).ok_or_else(|| io::Error::other("backend"))?)
+                .backend(
+                    match Backend::parse(backend).ok_or_else(|| io::Error::other("backend"))? {
+                        Backend::Evloop(o) => Backend::Evloop(
+                            o.loops(
+                                std::env::var("LOOPS")
+                                    .ok()
+                                    .and_then(|s| s.parse().ok())
+                                    .unwrap_or(0),
+                            ),
+                        ),
+                        b => b,
+                    },
+                )
                 .bind("127.0.0.1:0")
                 .map_err(io::Error::other)?;
             let addr = server.local_addr();
@@ -375,6 +387,9 @@ fn throughput(c: &mut Criterion) {
             for i in 0..SERVERS.len() {
                 ratios[i].push(round[i] / round[0]);
             }
+        }
+        for (kind, (_, load)) in SERVERS.iter().zip(servers.iter()) {
+            eprintln!("ANSWERED {kind} {}", load.answered);
         }
         for i in 0..SERVERS.len() {
             let (r, lo, hi) = {

@@ -21,6 +21,13 @@ impl ByteOrder {
     /// Reads an unsigned integer of `width` (1, 2, 4 or 8) bytes.
     pub fn read_uint(self, src: &[u8], width: usize) -> u64 {
         let src = &src[..width];
+        // The common widths as single loads.
+        if let Ok(b) = <[u8; 4]>::try_from(src) {
+            return u64::from(match self {
+                ByteOrder::Big => u32::from_be_bytes(b),
+                ByteOrder::Little => u32::from_le_bytes(b),
+            });
+        }
         let mut v = 0u64;
         match self {
             ByteOrder::Big => src.iter().for_each(|&b| v = v << 8 | u64::from(b)),
@@ -37,14 +44,10 @@ impl ByteOrder {
 
     /// Writes the low `width` bytes of `v` into `dst[..width]`.
     pub fn write_uint(self, dst: &mut [u8], width: usize, v: u64) {
-        let be = v.to_be_bytes();
-        let low = &be[8 - width..];
+        let dst = &mut dst[..width];
         match self {
-            ByteOrder::Big => dst[..width].copy_from_slice(low),
-            ByteOrder::Little => dst[..width]
-                .iter_mut()
-                .zip(low.iter().rev())
-                .for_each(|(d, s)| *d = *s),
+            ByteOrder::Big => dst.copy_from_slice(&v.to_be_bytes()[8 - width..]),
+            ByteOrder::Little => dst.copy_from_slice(&v.to_le_bytes()[..width]),
         }
     }
 

@@ -111,6 +111,25 @@ impl<'a> Head<'a> {
         })
     }
 
+    /// The response to `request` whose uri is already known as `uri` (the
+    /// name of the route it matched), sparing a second UTF-8 check of the
+    /// request's uri. `uri` must equal the request's uri.
+    pub fn response_with_uri(request: &Packet, uri: &'a str) -> Result<Self, PacketError> {
+        if request.cmd() != Cmd::Request {
+            return Err(PacketError::Unexpected("a response answers only a request"));
+        }
+        debug_assert_eq!(uri.as_bytes(), request.uri_bytes());
+        Ok(Head {
+            cmd: Cmd::Response,
+            flags: 0,
+            reserved: request.reserved(),
+            seq: request.seq(),
+            uri,
+            id: request.id(),
+            metadata: None,
+        })
+    }
+
     /// Sets the error flag: the payload is an error.
     pub fn with_error(mut self) -> Self {
         self.flags |= FLAG_ERROR;
@@ -197,6 +216,12 @@ impl Packet {
     /// The numeric route; 0 for none.
     pub fn id(&self) -> u32 {
         self.id
+    }
+
+    /// The string route's bytes, with no UTF-8 check: for lookups that
+    /// compare bytes.
+    pub fn uri_bytes(&self) -> &[u8] {
+        &self.body[range(self.uri)]
     }
 
     /// The string route; empty for none.

@@ -153,14 +153,16 @@ impl ProtocolWrapper for WalleFormat {
             Cmd::Request => 1,
             Cmd::Response => 2,
         };
-        dst.extend_from_slice(&[cmd, flag, head.reserved, uri_len]);
-        dst.extend_from_slice(&head.seq.to_be_bytes());
-        dst.extend_from_slice(&payload_len.to_be_bytes());
+        // The fixed header in one piece.
+        let mut fixed = [0u8; HEAD_ID];
+        fixed[..4].copy_from_slice(&[cmd, flag, head.reserved, uri_len]);
+        fixed[4..12].copy_from_slice(&head.seq.to_be_bytes());
+        fixed[12..16].copy_from_slice(&payload_len.to_be_bytes());
         if self.ids {
-            dst.extend_from_slice(&head.id.to_be_bytes());
-        } else {
-            dst.extend_from_slice(head.uri.as_bytes());
+            fixed[16..20].copy_from_slice(&head.id.to_be_bytes());
         }
+        dst.extend_from_slice(&fixed[..self.head_len()]);
+        dst.extend_from_slice(head.uri.as_bytes());
         dst.extend_from_slice(payload);
         if let Some(metadata) = head.metadata {
             metadata.encode_walle(dst)?;

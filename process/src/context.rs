@@ -35,6 +35,9 @@ pub struct Context {
     packet: Packet,
     state: State,
     aborted: bool,
+    /// One more than the index of the route the packet's uri matched by
+    /// name, if it did (kept small: contexts travel through queues).
+    named: Option<std::num::NonZeroU32>,
     _load: Option<LoadGuard>,
 }
 
@@ -49,7 +52,28 @@ impl Context {
             packet,
             state,
             aborted: false,
+            named: None,
             _load: load,
+        }
+    }
+
+    /// Records that the packet's uri matched route `index` by name.
+    pub(crate) fn set_named(&mut self, index: usize) {
+        self.named = u32::try_from(index + 1)
+            .ok()
+            .and_then(std::num::NonZeroU32::new);
+    }
+
+    /// The head of this request's response. The uri comes from the route
+    /// table when the request matched a name, so it is not checked as
+    /// UTF-8 a second time.
+    fn response_head(&self) -> Result<Head<'_>, walle_packet::PacketError> {
+        match self.named {
+            Some(index) => {
+                let name = self.core.table.name(index.get() as usize - 1);
+                Head::response_with_uri(&self.packet, name)
+            }
+            None => Head::response_to(&self.packet),
         }
     }
 
@@ -97,7 +121,7 @@ impl Context {
     /// notify, or answering twice, fails with code 7.
     pub fn respond<C: Codec<M>, M>(&mut self, codec: &C, msg: &M) -> Result<(), Error> {
         self.check_open()?;
-        let head = Head::response_to(&self.packet)?;
+        let head = self.response_head()?;
         let core = &self.core;
         core.with_payload(codec, msg, |payload| core.send_packet(&head, payload))?;
         self.state = State::Done;
@@ -107,9 +131,10 @@ impl Context {
     /// Answers the request with an error.
     pub fn respond_error(&mut self, code: Code, desc: &str) -> Result<(), Error> {
         self.check_open()?;
-        let head = Head::response_to(&self.packet)?;
+        let head = self.response_head()?;
+        let sent = self.core.send_error(&head, code, desc);
         self.state = State::Done;
-        self.core.send_error(&head, code, desc)
+        sent
     }
 
     fn check_open(&self) -> Result<(), Error> {
@@ -153,6 +178,7 @@ impl Context {
             packet: self.packet.clone(),
             state: self.state,
             aborted: self.aborted,
+            named: self.named,
             _load: self._load.take(),
         };
         self.state = State::Deferred;
@@ -168,7 +194,7 @@ impl Context {
 impl Drop for Context {
     fn drop(&mut self) {
         if self.state == State::Open {
-            if let Ok(head) = Head::response_to(&self.packet) {
+            if let Ok(head) = self.response_head() {
                 let desc = "request dropped without an answer";
                 let _ = self.core.send_error(&head, Code::UNEXPECTED, desc);
             }

@@ -240,12 +240,17 @@ pub(crate) fn run_request(ctx: &mut Context, table: &Table) {
     let session = ctx.session().id();
     let _span = trace_span!("request", session, seq = ctx.packet().seq()).entered();
     let result = match table.lookup(ctx.packet()) {
-        Some(route) => Next {
-            table,
-            route,
-            index: 0,
+        Some((route, named)) => {
+            if named {
+                ctx.set_named(route);
+            }
+            Next {
+                table,
+                route,
+                index: 0,
+            }
+            .run(ctx)
         }
-        .run(ctx),
         None if ctx.cmd() == Cmd::Notify => {
             // BEHAVIOURS 4: a notify to nowhere is dropped, counted, logged.
             ctx.core().counters.unrouted_notifies.fetch_add(1, Relaxed);

@@ -120,7 +120,11 @@ impl ConnShared {
     }
 
     fn schedule_flush(&self) {
-        if !self.flush_queued.swap(true, Ordering::AcqRel) {
+        // Most sends find a flush already queued: a load spares them the
+        // read-modify-write.
+        if !self.flush_queued.load(Ordering::Acquire)
+            && !self.flush_queued.swap(true, Ordering::AcqRel)
+        {
             self.reactor.send(Cmd::Flush(self.key));
         }
     }

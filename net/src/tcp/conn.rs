@@ -268,6 +268,14 @@ async fn read_loop(conn: &TcpConn, mut stream: OwnedReadHalf, handler: &dyn Hand
     let silence = opts.silence_limit();
     let mut last_read = Instant::now();
     let mut next_beat = opts.ticks().then(|| last_read + opts.heartbeat);
+    // The timer and the wake-up live across turns, so a busy connection
+    // does not register and drop them on every read. The timer is set
+    // lazily: when it fires early (the peer spoke since), it is set again.
+    let sleep = tokio::time::sleep_until(last_read.into());
+    tokio::pin!(sleep);
+    let mut armed: Option<Instant> = None;
+    let wake = conn.wake.notified();
+    tokio::pin!(wake);
     loop {
         if conn.closed.load(Ordering::Acquire) {
             return Closing::Asked;
@@ -278,14 +286,17 @@ async fn read_loop(conn: &TcpConn, mut stream: OwnedReadHalf, handler: &dyn Hand
             handler.next_timeout(),
         ];
         let wake_at = deadlines.into_iter().flatten().min();
-        let sleep = async {
-            match wake_at {
-                Some(at) => tokio::time::sleep_until(at.into()).await,
-                None => std::future::pending().await,
+        if let Some(at) = wake_at {
+            if armed.is_none_or(|armed| at < armed) {
+                sleep.as_mut().reset(at.into());
+                armed = Some(at);
             }
-        };
+        }
         buf.reserve(8 * 1024);
+        // Reads first; timers are also checked after every read, so a
+        // connection that always has input still gets them.
         tokio::select! {
+            biased;
             read = stream.read_buf(&mut buf) => {
                 match read {
                     Ok(0) => return Closing::Eof,
@@ -306,20 +317,21 @@ async fn read_loop(conn: &TcpConn, mut stream: OwnedReadHalf, handler: &dyn Hand
                     buf = BytesMut::new(); // an idle connection keeps no large buffer
                 }
             }
-            _ = sleep => {
-                let now = Instant::now();
-                if let Some(limit) = silence {
-                    if now.saturating_duration_since(last_read) >= limit {
-                        return Closing::Silent(limit);
-                    }
+            () = &mut sleep, if armed.is_some() => armed = None,
+            () = &mut wake => wake.set(conn.wake.notified()),
+        }
+        if wake_at.is_some_and(|at| at <= Instant::now()) {
+            let now = Instant::now();
+            if let Some(limit) = silence {
+                if now.saturating_duration_since(last_read) >= limit {
+                    return Closing::Silent(limit);
                 }
-                if next_beat.is_some_and(|at| at <= now) {
-                    let _ = handler.heartbeat();
-                    next_beat = Some(now + opts.heartbeat);
-                }
-                handler.timeout(now);
             }
-            _ = conn.wake.notified() => {}
+            if next_beat.is_some_and(|at| at <= now) {
+                let _ = handler.heartbeat();
+                next_beat = Some(now + opts.heartbeat);
+            }
+            handler.timeout(now);
         }
     }
 }

@@ -58,7 +58,9 @@ impl std::hash::Hasher for FnvHasher {
 /// The frozen routing table a process dispatches through.
 pub(crate) struct Table {
     pub(crate) entries: Vec<RouteEntry>,
-    by_name: HashMap<String, usize, Fnv>,
+    /// Keyed by the name's bytes: a lookup compares the packet's uri
+    /// bytes and needs no UTF-8 check of its own.
+    by_name: HashMap<Box<[u8]>, usize, Fnv>,
     by_id: HashMap<u32, usize, Fnv>,
     fallback: Option<usize>,
     pub(crate) global: Vec<Arc<dyn Middleware>>,
@@ -66,14 +68,21 @@ pub(crate) struct Table {
 
 impl Table {
     /// The route for `packet`: a non-zero numeric route first, then the
-    /// string route, then the fallback (BEHAVIOURS 5).
-    pub(crate) fn lookup(&self, packet: &Packet) -> Option<usize> {
-        let found = match (packet.id(), packet.uri()) {
-            (0, "") => None,
-            (0, uri) => self.by_name.get(uri),
-            (id, _) => self.by_id.get(&id),
+    /// string route, then the fallback (BEHAVIOURS 5). The flag is set
+    /// when the packet's uri matched the route's name.
+    pub(crate) fn lookup(&self, packet: &Packet) -> Option<(usize, bool)> {
+        let found = match (packet.id(), packet.uri_bytes()) {
+            (0, b"") => None,
+            (0, uri) => self.by_name.get(uri).map(|&i| (i, true)),
+            (id, _) => self.by_id.get(&id).map(|&i| (i, false)),
         };
-        found.copied().or(self.fallback)
+        found.or(self.fallback.map(|i| (i, false)))
+    }
+
+    /// The name of route `index` (its label, which for a string route is
+    /// the name it was registered under).
+    pub(crate) fn name(&self, index: usize) -> &str {
+        &self.entries[index].label
     }
 }
 
@@ -164,7 +173,7 @@ impl<C: Clone + Send + Sync + 'static> Router<C> {
         let index = self.table.entries.len();
         let label = match &key {
             Key::Name(name) if name.is_empty() => return Err(RouteError::EmptyName),
-            Key::Name(name) if self.table.by_name.contains_key(name) => {
+            Key::Name(name) if self.table.by_name.contains_key(name.as_bytes()) => {
                 return Err(RouteError::DuplicateName(name.clone()));
             }
             Key::Id(0) => return Err(RouteError::ZeroId),
@@ -179,7 +188,11 @@ impl<C: Clone + Send + Sync + 'static> Router<C> {
             Key::Fallback => "<fallback>".to_string(),
         };
         match key {
-            Key::Name(name) => drop(self.table.by_name.insert(name, index)),
+            Key::Name(name) => drop(
+                self.table
+                    .by_name
+                    .insert(name.into_bytes().into_boxed_slice(), index),
+            ),
             Key::Id(id) => drop(self.table.by_id.insert(id, index)),
             Key::Fallback => self.table.fallback = Some(index),
         }
