@@ -388,9 +388,6 @@ fn throughput(c: &mut Criterion) {
                 ratios[i].push(round[i] / round[0]);
             }
         }
-        for (kind, (_, load)) in SERVERS.iter().zip(servers.iter()) {
-            eprintln!("ANSWERED {kind} {}", load.answered);
-        }
         for i in 0..SERVERS.len() {
             let (r, lo, hi) = {
                 let mut sorted = ratios[i].clone();
