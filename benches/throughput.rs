@@ -32,19 +32,7 @@ fn serve(kind: &str) -> io::Result<()> {
                 .route("echo", |_: &mut Context, req: Bytes| Ok(req))
                 .map_err(io::Error::other)?;
             let server = Server::builder(router)
-                .backend(
-                    match Backend::parse(backend).ok_or_else(|| io::Error::other("backend"))? {
-                        Backend::Evloop(o) => Backend::Evloop(
-                            o.loops(
-                                std::env::var("LOOPS")
-                                    .ok()
-                                    .and_then(|s| s.parse().ok())
-                                    .unwrap_or(0),
-                            ),
-                        ),
-                        b => b,
-                    },
-                )
+                .backend(Backend::parse(backend).ok_or_else(|| io::Error::other("backend"))?)
                 .bind("127.0.0.1:0")
                 .map_err(io::Error::other)?;
             let addr = server.local_addr();
