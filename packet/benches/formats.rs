@@ -42,7 +42,7 @@ fn formats(c: &mut Criterion) {
             });
             out.clear();
             protocol.encode(&head, &payload, &mut out).expect("encode");
-            let width = usize::from(protocol.framing().len_width);
+            let width = protocol.framing().width();
             let body = Bytes::from(out[width..].to_vec());
             group.bench_function(BenchmarkId::new("decode", name), |b| {
                 b.iter(|| black_box(protocol.decode(black_box(body.clone())).expect("decode")))

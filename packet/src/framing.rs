@@ -53,9 +53,10 @@ impl ByteOrder {
 
     /// Appends the low `width` bytes of `v`.
     pub fn put_uint(self, dst: &mut Vec<u8>, width: usize, v: u64) {
-        let at = dst.len();
-        dst.resize(at + width, 0);
-        self.write_uint(&mut dst[at..], width, v);
+        match self {
+            ByteOrder::Big => dst.extend_from_slice(&v.to_be_bytes()[8 - width..]),
+            ByteOrder::Little => dst.extend_from_slice(&v.to_le_bytes()[..width]),
+        }
     }
 }
 
@@ -77,7 +78,8 @@ pub const DEFAULT_MAX_FRAME: usize = 1 << 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Framing {
-    /// Width of the length field: 1, 2 or 4 bytes.
+    /// Width of the length field: 1, 2 or 4 bytes (any other value, say
+    /// from a hand-written file, is taken as 4).
     pub len_width: u8,
     /// Byte order of the length field.
     pub order: ByteOrder,
@@ -110,6 +112,15 @@ impl Framing {
         }
     }
 
+    /// The width of the length field in bytes: 1, 2 or 4.
+    pub fn width(&self) -> usize {
+        match self.len_width {
+            1 => 1,
+            2 => 2,
+            _ => 4,
+        }
+    }
+
     /// Sets the maximum body size.
     pub fn max_frame(mut self, max_frame: usize) -> Self {
         self.max_frame = max_frame;
@@ -119,7 +130,7 @@ impl Framing {
     /// The largest body this framing can carry: the configured maximum,
     /// capped by what the length field can express.
     pub fn limit(&self) -> usize {
-        let field_max = (1u64 << (8 * u32::from(self.len_width))) - 1;
+        let field_max = (1u64 << (8 * self.width() as u32)) - 1;
         self.max_frame
             .min(usize::try_from(field_max).unwrap_or(usize::MAX))
     }
@@ -144,8 +155,8 @@ impl Framing {
         body: impl FnOnce(&mut Vec<u8>) -> Result<(), PacketError>,
     ) -> Result<(), PacketError> {
         let start = dst.len();
-        let width = usize::from(self.len_width);
-        dst.resize(start + width, 0);
+        let width = self.width();
+        dst.extend_from_slice(&[0; 4][..width]); // the length, filled in below
         let written = body(dst).and_then(|()| {
             let len = dst.len() - start - width;
             self.check(len).map(|()| len)
@@ -209,7 +220,7 @@ impl FrameDecoder {
         let len = match self.state {
             State::Data(len) => len,
             State::Head => {
-                let width = usize::from(self.framing.len_width);
+                let width = self.framing.width();
                 if src.len() < width {
                     return Ok(None);
                 }
@@ -283,6 +294,18 @@ mod tests {
         // A 2-byte length cannot carry 70000 bytes whatever the maximum.
         let narrow = Framing::new(2, ByteOrder::Big);
         assert_eq!(narrow.limit(), 65535);
+        // A width no format has, as a file might give it, counts as 4.
+        let odd = Framing {
+            len_width: 9,
+            ..Framing::default()
+        };
+        let mut out = Vec::new();
+        odd.encode(&mut out, |b| {
+            b.push(7);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(out, [0, 0, 0, 1, 7]);
     }
 
     /// BEHAVIOURS 26: an inbound length over the maximum is refused before

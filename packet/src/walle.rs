@@ -98,7 +98,9 @@ impl ProtocolWrapper for WalleFormat {
                 len,
             ));
         }
-        if std::str::from_utf8(&body[uri.0..uri.0 + uri.1]).is_err() {
+        let uri_bytes = &body[uri.0..uri.0 + uri.1];
+        // Routes are nearly always ASCII, which is UTF-8: the cheap test first.
+        if !uri_bytes.is_ascii() && std::str::from_utf8(uri_bytes).is_err() {
             return Err(PacketError::Malformed("uri is not UTF-8"));
         }
         let meta = if payload_end < len {

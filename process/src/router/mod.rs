@@ -53,6 +53,17 @@ impl std::hash::Hasher for FnvHasher {
             self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
     }
+    // Integers (a byte key's length prefix, numeric routes) mix in one
+    // step instead of byte by byte.
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x0100_0000_01b3);
+    }
 }
 
 /// The frozen routing table a process dispatches through.

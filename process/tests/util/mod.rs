@@ -153,5 +153,5 @@ pub fn body(protocol: &Protocol, head: &walle_packet::Head<'_>, payload: &[u8]) 
     protocol
         .encode(head, payload, &mut wire)
         .expect("encodable");
-    Bytes::from(wire).slice(usize::from(protocol.framing().len_width)..)
+    Bytes::from(wire).slice(protocol.framing().width()..)
 }
