@@ -48,7 +48,22 @@ static ALLOC: Counting = Counting;
 
 #[test]
 fn evloop_inline_request_allocations() {
-    let server = server(&Backend::evloop(), echo_router(), ServerOptions::default());
+    request_allocations(&Backend::evloop());
+}
+
+#[test]
+fn tcp_inline_request_allocations() {
+    request_allocations(&Backend::tcp());
+}
+
+/// The counter is global: tests sharing a process take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Counts heap allocations per request over a socket, in steady state,
+/// with inline dispatch.
+fn request_allocations(backend: &Backend) {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = server(backend, echo_router(), ServerOptions::default());
     let mut stream = TcpStream::connect(server.local_addr()).unwrap();
     stream.set_nodelay(true).unwrap();
     for size in [64usize, 1024] {
@@ -69,7 +84,10 @@ fn evloop_inline_request_allocations() {
         }
         ON.store(false, Ordering::Relaxed);
         let per_request = COUNT.load(Ordering::Relaxed) as f64 / N as f64;
-        println!("{size} B: {per_request:.3} heap allocations per request (server side)");
+        println!(
+            "{}, {size} B: {per_request:.3} heap allocations per request (server side)",
+            backend.name()
+        );
         assert!(per_request <= 2.0, "{per_request} allocations per request");
     }
 }
