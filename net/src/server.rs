@@ -33,6 +33,9 @@ pub(crate) trait Running: Send + Sync {
     /// Stops accepting, flushes queued writes for at most `drain`, closes
     /// every connection, and returns when the backend's threads are done.
     fn stop(&self, drain: Duration);
+    /// True on one of the backend's own threads (a reactor, a runtime
+    /// worker), which [`stop`](Running::stop) must not wait for.
+    fn is_own_thread(&self) -> bool;
 }
 
 struct Shared<C> {
@@ -117,9 +120,9 @@ impl<C: Clone + Send + Sync + 'static> ServerBuilder<C> {
             next_id: AtomicU64::new(1),
         });
         let attach = attach(Arc::downgrade(&shared));
-        let running: Box<dyn Running> = match &self.backend {
-            Backend::Evloop(opts) => Box::new(evloop::serve(addr, opts, conn, attach)?),
-            Backend::Tcp(opts) => Box::new(tcp::serve(addr, opts, conn, attach)?),
+        let running: Arc<dyn Running> = match &self.backend {
+            Backend::Evloop(opts) => Arc::new(evloop::serve(addr, opts, conn, attach)?),
+            Backend::Tcp(opts) => Arc::new(tcp::serve(addr, opts, conn, attach)?),
         };
         info!(addr = %running.local_addr(), backend = self.backend.name(), format = shared.parts.protocol.wrapper().name(), "serving");
         Ok(Server {
@@ -178,7 +181,7 @@ pub(crate) fn send_all<C: Clone + Send + Sync + 'static>(
 /// A running server. Dropping it stops it gracefully.
 pub struct Server<C: Clone + Send + Sync + 'static> {
     shared: Arc<Shared<C>>,
-    running: Box<dyn Running>,
+    running: Arc<dyn Running>,
     backend: Backend,
 }
 
@@ -312,10 +315,27 @@ impl<C: Clone + Send + Sync + 'static> Server<C> {
 
     /// Stops gracefully: no new connections, queued writes flushed (for
     /// at most the drain timeout), every session closed (BEHAVIOURS 38).
+    ///
+    /// Returns when the backend's threads are done, except when called
+    /// from one of them (a handler running inline on a reactor or a
+    /// runtime worker, which cannot wait for itself): then the stop runs
+    /// on a thread of its own and this returns at once.
     pub fn stop(&self) {
-        self.running.stop(self.shared.options.drain_timeout);
-        for session in self.shared.hub.all() {
-            session.close();
+        let (running, shared) = (self.running.clone(), self.shared.clone());
+        let stop = move || {
+            running.stop(shared.options.drain_timeout);
+            for session in shared.hub.all() {
+                session.close();
+            }
+        };
+        if !self.running.is_own_thread() {
+            return stop();
+        }
+        let spawned = std::thread::Builder::new()
+            .name("walle-stop".into())
+            .spawn(stop);
+        if let Err(e) = spawned {
+            warn!(error = %e, "cannot start the stopping thread; the server keeps running");
         }
     }
 }

@@ -560,6 +560,43 @@ fn b38_graceful_stop_flushes_and_closes() {
     }
 }
 
+/// BEHAVIOURS 38, from inside: a handler running inline on the server's
+/// own thread (a reactor, a runtime worker) can stop its server; the stop
+/// completes in the background instead of waiting for its own thread.
+#[test]
+fn b38_a_handler_stops_its_own_server() {
+    for backend in backends() {
+        let slot: Arc<Mutex<Option<walle_net::Server<RawCodec>>>> = Arc::default();
+        let mut router = echo_router();
+        let held = slot.clone();
+        router
+            .route("shutdown", move |_: &mut Context, _: Bytes| {
+                if let Some(server) = held.lock().unwrap().as_ref() {
+                    server.stop();
+                }
+                Ok(Bytes::from_static(b"stopping"))
+            })
+            .unwrap();
+        let server = server(&backend, router, ServerOptions::default());
+        let addr = server.local_addr();
+        *slot.lock().unwrap() = Some(server);
+        let mut raw = TcpStream::connect(addr).unwrap();
+        raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        raw.write_all(&request_frame("shutdown", 1, b"")).unwrap();
+        let mut rest = Vec::new();
+        let read = raw.read_to_end(&mut rest);
+        assert!(
+            read.is_ok(),
+            "{}: the connection ends once the server stopped: {read:?}",
+            backend.name()
+        );
+        eventually("listener closed", || TcpStream::connect(addr).is_err());
+        let server = slot.lock().unwrap().take().unwrap();
+        assert_eq!(server.session_count(), 0, "{}", backend.name());
+        drop(server); // stopping again is a no-op
+    }
+}
+
 /// A free loopback port, for servers started after their clients.
 fn free_addr() -> std::net::SocketAddr {
     TcpListener::bind("127.0.0.1:0")

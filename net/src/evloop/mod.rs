@@ -232,6 +232,12 @@ impl Loops {
     }
 
     /// Asks every reactor to stop by `deadline` and waits for them.
+    /// True on one of these reactors' threads.
+    pub(crate) fn is_own_thread(&self) -> bool {
+        let current = CURRENT.with(Cell::get);
+        self.handles.iter().any(|h| h.0.id == current)
+    }
+
     pub(crate) fn stop(&self, deadline: Instant) {
         for handle in &self.handles {
             handle.send(Cmd::Stop(deadline));
@@ -290,6 +296,10 @@ pub(crate) fn serve(
 impl Running for EvServer {
     fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    fn is_own_thread(&self) -> bool {
+        self.loops.is_own_thread()
     }
 
     fn io_stats(&self) -> crate::IoStats {

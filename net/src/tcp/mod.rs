@@ -3,6 +3,7 @@
 
 mod conn;
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
@@ -59,21 +60,33 @@ impl Registry {
 pub(crate) struct TcpServer {
     local: SocketAddr,
     runtime: Mutex<Option<Runtime>>,
+    runtime_id: u64,
     stop_accepting: Arc<Notify>,
     registry: Arc<Registry>,
     stopped: AtomicBool,
 }
 
-fn runtime(workers: usize, name: &str) -> io::Result<Runtime> {
+thread_local! {
+    /// The id of the runtime whose worker this thread is; 0 elsewhere.
+    static RUNTIME: Cell<u64> = const { Cell::new(0) };
+}
+
+static NEXT_RUNTIME: AtomicU64 = AtomicU64::new(1);
+
+/// A runtime of `workers` threads (0: one per core), and its id.
+fn runtime(workers: usize, name: &str) -> io::Result<(Runtime, u64)> {
     let workers = match workers {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    tokio::runtime::Builder::new_multi_thread()
+    let id = NEXT_RUNTIME.fetch_add(1, Ordering::Relaxed);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .thread_name(name)
+        .on_thread_start(move || RUNTIME.with(|r| r.set(id)))
         .enable_all()
-        .build()
+        .build()?;
+    Ok((runtime, id))
 }
 
 /// Binds `addr` and serves on a runtime of its own.
@@ -83,7 +96,7 @@ pub(crate) fn serve(
     conn: ConnOptions,
     attach: Attach,
 ) -> io::Result<TcpServer> {
-    let runtime = runtime(opts.workers, "walle-tcp")?;
+    let (runtime, runtime_id) = runtime(opts.workers, "walle-tcp")?;
     let std_listener = std::net::TcpListener::bind(addr)?;
     std_listener.set_nonblocking(true)?;
     let local = std_listener.local_addr()?;
@@ -112,6 +125,7 @@ pub(crate) fn serve(
     Ok(TcpServer {
         local,
         runtime: Mutex::new(Some(runtime)),
+        runtime_id,
         stop_accepting,
         registry,
         stopped: AtomicBool::new(false),
@@ -121,6 +135,10 @@ pub(crate) fn serve(
 impl Running for TcpServer {
     fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    fn is_own_thread(&self) -> bool {
+        RUNTIME.with(Cell::get) == self.runtime_id
     }
 
     fn stop(&self, drain: Duration) {
@@ -157,6 +175,7 @@ pub(crate) fn client_runtime() -> &'static Runtime {
     static CLIENT: OnceLock<Runtime> = OnceLock::new();
     CLIENT.get_or_init(|| {
         runtime(2, "walle-tcp-client")
+            .map(|(runtime, _)| runtime)
             .unwrap_or_else(|e| panic!("cannot start the client runtime: {e}"))
     })
 }
