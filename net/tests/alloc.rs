@@ -60,7 +60,8 @@ fn tcp_inline_request_allocations() {
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Counts heap allocations per request over a socket, in steady state,
-/// with inline dispatch.
+/// with inline dispatch; prints the figure.
+#[allow(clippy::print_stdout)]
 fn request_allocations(backend: &Backend) {
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let server = server(backend, echo_router(), ServerOptions::default());
