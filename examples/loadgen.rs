@@ -65,7 +65,7 @@ pub fn run(
         .map(|client| {
             let payload = payload.clone();
             runtime.spawn(async move {
-                let (mut latencies, mut errors) = (Vec::with_capacity(1 << 16), 0u64);
+                let (mut latencies, mut errors) = (Vec::new(), 0u64);
                 while Instant::now() < deadline {
                     let sent = Instant::now();
                     match client.call::<Bytes, Bytes>(route, &payload).await {
