@@ -313,7 +313,7 @@ fn count_answers(conn: &mut Conn, mut data: &[u8]) -> usize {
 // ------------------------------------------------------------- the bench
 
 /// Rounds of the interleaved comparison, and the window of each turn.
-const ROUNDS: usize = 7;
+const ROUNDS: usize = 11;
 const WINDOW: Duration = Duration::from_millis(1500);
 const SERVERS: [&str; 3] = ["baseline", "evloop", "tcp"];
 

@@ -130,7 +130,11 @@ impl Framing {
     /// The largest body this framing can carry: the configured maximum,
     /// capped by what the length field can express.
     pub fn limit(&self) -> usize {
-        let field_max = (1u64 << (8 * self.width() as u32)) - 1;
+        let field_max: u32 = match self.width() {
+            1 => 0xff,
+            2 => 0xffff,
+            _ => u32::MAX,
+        };
         self.max_frame
             .min(usize::try_from(field_max).unwrap_or(usize::MAX))
     }
