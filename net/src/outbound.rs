@@ -152,6 +152,16 @@ impl Outbound {
         }
     }
 
+    /// Moves everything queued in `other` to the end of this queue; both
+    /// keep their allocations.
+    pub(crate) fn append(&mut self, other: &mut Outbound) {
+        self.queued += other.queued;
+        self.frames += other.frames;
+        self.chunks.extend(other.chunks.drain(..));
+        other.queued = 0;
+        other.frames = 0;
+    }
+
     /// Drops everything queued (the connection is gone).
     pub(crate) fn clear(&mut self) {
         self.chunks.clear();

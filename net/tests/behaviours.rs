@@ -187,6 +187,69 @@ fn b29_full_send_queue_is_an_error() {
     }
 }
 
+/// BEHAVIOURS 29, from a handler: pushes a handler sends on its own
+/// connection while the reader is still handing frames on are bounded by
+/// the same queue limit; all that were accepted arrive, and once they are
+/// read the connection serves again.
+#[test]
+fn b29_handler_pushes_are_bounded_too() {
+    for backend in backends() {
+        let slot: Arc<Mutex<Option<walle_net::Server<RawCodec>>>> = Arc::default();
+        let accepted = Arc::new(AtomicUsize::new(usize::MAX));
+        let mut router = echo_router();
+        let (held, count) = (slot.clone(), accepted.clone());
+        router
+            .route("flood", move |_: &mut Context, _: Bytes| {
+                let guard = held.lock().unwrap();
+                let session = guard.as_ref().unwrap().sessions().pop().unwrap();
+                let push = Bytes::from(vec![9u8; 1000]);
+                let mut n = 0;
+                let refused = loop {
+                    match session.notify("p", &push) {
+                        Ok(()) => n += 1,
+                        Err(e) => break e,
+                    }
+                    assert!(n < 10_000, "the queue never filled");
+                };
+                assert!(matches!(refused, Error::Overloaded(_)), "{refused}");
+                count.store(n, Ordering::SeqCst);
+                Ok(Bytes::new()) // refused as well while the queue is full
+            })
+            .unwrap();
+        let conn = ConnOptions::default().send_queue_bytes(64 * 1024);
+        let server = server(&backend, router, ServerOptions::default().conn(conn));
+        let addr = server.local_addr();
+        *slot.lock().unwrap() = Some(server);
+        let mut raw = TcpStream::connect(addr).unwrap();
+        raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        eventually("session", || {
+            slot.lock().unwrap().as_ref().unwrap().session_count() == 1
+        });
+        raw.write_all(&request_frame("flood", 1, b"")).unwrap();
+        eventually("flood done", || {
+            accepted.load(Ordering::SeqCst) != usize::MAX
+        });
+        let accepted = accepted.load(Ordering::SeqCst);
+        assert!(
+            (1..=66).contains(&accepted),
+            "{}: {accepted} pushes of 1 KiB under a 64 KiB bound",
+            backend.name()
+        );
+        let mut pushes = vec![0u8; accepted * (4 + 16 + 1 + 1000)];
+        raw.read_exact(&mut pushes).unwrap();
+        assert!(
+            pushes
+                .chunks(4 + 16 + 1 + 1000)
+                .all(|p| p[4] == 0 && p[21..] == [9u8; 1000][..]),
+            "{}: the accepted pushes, whole",
+            backend.name()
+        );
+        let echoed = raw_round_trip_to(&mut raw, "echo");
+        assert!(!echoed.is_empty(), "{}: served again", backend.name());
+        slot.lock().unwrap().take();
+    }
+}
+
 /// BEHAVIOURS 30: writes after close fail with SessionClosed; writes
 /// racing a close never panic.
 #[test]

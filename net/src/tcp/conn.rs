@@ -1,5 +1,6 @@
 //! One tokio connection: the transport, the reader task, the writer task.
 
+use std::cell::RefCell;
 use std::io::{self, IoSlice, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +31,23 @@ struct Queue {
     reading: bool,
     /// Senders waiting for room (`send_timeout`).
     waiting: usize,
+}
+
+thread_local! {
+    /// The batch of the reader task running on this thread, if one is
+    /// open: sends on its connection from this thread go here without the
+    /// queue lock, and the reader moves them to the queue in one piece.
+    static BATCH: RefCell<Batch> = RefCell::new(Batch::default());
+}
+
+#[derive(Default)]
+struct Batch {
+    /// The connection ([`TcpConn::key`]); 0 when no batch is open.
+    conn: usize,
+    out: Outbound,
+    /// What the connection's queue held when the batch opened, so that
+    /// the queue's bounds apply to both together.
+    base: (usize, usize),
 }
 
 /// The write half as an `io::Write` that never waits.
@@ -74,9 +92,36 @@ impl TcpConn {
         self.room.notify_all();
     }
 
-    fn full(&self, queue: &Queue) -> bool {
-        queue.out.frames() >= self.opts.send_queue_frames.max(1)
-            || queue.out.queued() >= self.opts.send_queue_bytes.max(1)
+    /// Whether `frames` and `bytes` queued reach a bound.
+    fn full(&self, frames: usize, bytes: usize) -> bool {
+        frames >= self.opts.send_queue_frames.max(1) || bytes >= self.opts.send_queue_bytes.max(1)
+    }
+
+    fn queue_full(&self, queue: &Queue) -> bool {
+        self.full(queue.out.frames(), queue.out.queued())
+    }
+
+    /// Tells this connection's batch apart from others on the thread.
+    fn key(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
+    /// Runs `add` on the open batch of this connection, if this thread
+    /// has one; gives `add` back otherwise.
+    fn add_to_batch<F>(&self, add: F) -> Result<Result<(), Error>, F>
+    where
+        F: FnOnce(&mut Outbound) -> Result<(), Error>,
+    {
+        BATCH.with(|batch| match batch.try_borrow_mut() {
+            Ok(mut batch) if batch.conn == self.key() => {
+                let (frames, bytes) = batch.base;
+                if self.full(frames + batch.out.frames(), bytes + batch.out.queued()) {
+                    return Ok(Err(Error::Overloaded("send queue full")));
+                }
+                Ok(add(&mut batch.out))
+            }
+            _ => Err(add),
+        })
     }
 
     /// Writes what the socket takes now, under the queue lock (so every
@@ -95,15 +140,19 @@ impl TcpConn {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::SessionClosed);
         }
+        let add = match self.add_to_batch(add) {
+            Ok(batched) => return batched,
+            Err(add) => add,
+        };
         let mut queue = self.queue();
-        if self.full(&queue) {
+        if self.queue_full(&queue) {
             let wait = self.opts.send_timeout;
             if wait.is_zero() {
                 return Err(Error::Overloaded("send queue full"));
             }
             let deadline = Instant::now() + wait;
             queue.waiting += 1;
-            while self.full(&queue) && !self.closed.load(Ordering::Acquire) {
+            while self.queue_full(&queue) && !self.closed.load(Ordering::Acquire) {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     break;
@@ -118,7 +167,7 @@ impl TcpConn {
             if self.closed.load(Ordering::Acquire) {
                 return Err(Error::SessionClosed);
             }
-            if self.full(&queue) {
+            if self.queue_full(&queue) {
                 return Err(Error::Overloaded("send queue full"));
             }
         }
@@ -146,9 +195,21 @@ impl TcpConn {
         Ok(())
     }
 
-    /// The reader is about to hand frames to the handler.
+    /// The reader is about to hand frames to the handler. In async mode
+    /// what the handler sends from this thread meanwhile is batched.
     fn begin_batch(&self) {
-        self.queue().reading = true;
+        let mut queue = self.queue();
+        queue.reading = true;
+        if self.opts.write_mode == WriteMode::Async {
+            let base = (queue.out.frames(), queue.out.queued());
+            BATCH.with(|batch| {
+                if let Ok(mut batch) = batch.try_borrow_mut() {
+                    batch.out.clear(); // left by a batch a panic cut short
+                    batch.conn = self.key();
+                    batch.base = base;
+                }
+            });
+        }
     }
 
     /// The reader handed its frames on: writes what they queued, and
@@ -156,6 +217,14 @@ impl TcpConn {
     fn end_batch(&self) -> io::Result<()> {
         let mut queue = self.queue();
         queue.reading = false;
+        BATCH.with(|batch| {
+            if let Ok(mut batch) = batch.try_borrow_mut() {
+                if batch.conn == self.key() {
+                    batch.conn = 0;
+                    queue.out.append(&mut batch.out);
+                }
+            }
+        });
         if queue.out.queued() == 0 {
             return Ok(());
         }
