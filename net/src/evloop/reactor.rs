@@ -16,6 +16,7 @@ use walle_process::{TimerWheel, Transport};
 
 use super::{
     CURRENT, Cmd, ConnShared, EvTransport, Key, LoopHandle, LoopShared, NEXT_LOOP, Outbound,
+    outbound,
 };
 use crate::conn::{Attach, Handler};
 use crate::options::{ConnOptions, EvloopOptions};
@@ -534,12 +535,37 @@ fn give_spare(spare: &mut Vec<BytesMut>, handle: &LoopHandle, buf: BytesMut) {
 }
 
 /// Cuts the complete frames out of the read buffer and hands them on.
+/// What the handler sends back meanwhile is batched and queued in one
+/// piece, then flushed at the end of the reactor's turn.
 fn deliver(conn: &mut Conn) -> Result<(), String> {
     let Some(buf) = conn.inbound.as_mut() else {
         return Ok(());
     };
-    while let Some(body) = conn.decoder.decode(buf).map_err(|e| e.to_string())? {
-        conn.handler.frame(body).map_err(|e| e.to_string())?;
+    let shared = &*conn.shared;
+    outbound::open_batch(shared.batch_key(), &shared.out());
+    let mut handed = Ok(());
+    loop {
+        match conn.decoder.decode(buf) {
+            Ok(Some(body)) => {
+                if let Err(e) = conn.handler.frame(body) {
+                    handed = Err(e.to_string());
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                handed = Err(e.to_string());
+                break;
+            }
+        }
     }
-    Ok(())
+    let queued = {
+        let mut out = shared.out();
+        outbound::close_batch(shared.batch_key(), &mut out);
+        out.queued() > 0
+    };
+    if queued {
+        shared.schedule_flush();
+    }
+    handed
 }

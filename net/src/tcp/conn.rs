@@ -1,6 +1,5 @@
 //! One tokio connection: the transport, the reader task, the writer task.
 
-use std::cell::RefCell;
 use std::io::{self, IoSlice, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +18,7 @@ use walle_process::{Error, Transport};
 use super::Registry;
 use crate::conn::{Attach, Handler};
 use crate::options::{ConnOptions, WriteMode};
-use crate::outbound::Outbound;
+use crate::outbound::{self, Outbound};
 
 /// What waits to be written.
 #[derive(Default)]
@@ -31,23 +30,6 @@ struct Queue {
     reading: bool,
     /// Senders waiting for room (`send_timeout`).
     waiting: usize,
-}
-
-thread_local! {
-    /// The batch of the reader task running on this thread, if one is
-    /// open: sends on its connection from this thread go here without the
-    /// queue lock, and the reader moves them to the queue in one piece.
-    static BATCH: RefCell<Batch> = RefCell::new(Batch::default());
-}
-
-#[derive(Default)]
-struct Batch {
-    /// The connection ([`TcpConn::key`]); 0 when no batch is open.
-    conn: usize,
-    out: Outbound,
-    /// What the connection's queue held when the batch opened, so that
-    /// the queue's bounds apply to both together.
-    base: (usize, usize),
 }
 
 /// The write half as an `io::Write` that never waits.
@@ -106,24 +88,6 @@ impl TcpConn {
         std::ptr::from_ref(self) as usize
     }
 
-    /// Runs `add` on the open batch of this connection, if this thread
-    /// has one; gives `add` back otherwise.
-    fn add_to_batch<F>(&self, add: F) -> Result<Result<(), Error>, F>
-    where
-        F: FnOnce(&mut Outbound) -> Result<(), Error>,
-    {
-        BATCH.with(|batch| match batch.try_borrow_mut() {
-            Ok(mut batch) if batch.conn == self.key() => {
-                let (frames, bytes) = batch.base;
-                if self.full(frames + batch.out.frames(), bytes + batch.out.queued()) {
-                    return Ok(Err(Error::Overloaded("send queue full")));
-                }
-                Ok(add(&mut batch.out))
-            }
-            _ => Err(add),
-        })
-    }
-
     /// Writes what the socket takes now, under the queue lock (so every
     /// write keeps the queue's order). `Ok(true)` when nothing is left.
     fn write_now(&self, queue: &mut Queue) -> io::Result<bool> {
@@ -140,7 +104,8 @@ impl TcpConn {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::SessionClosed);
         }
-        let add = match self.add_to_batch(add) {
+        let full = |frames, bytes| self.full(frames, bytes);
+        let add = match outbound::add_to_batch(self.key(), full, add) {
             Ok(batched) => return batched,
             Err(add) => add,
         };
@@ -201,14 +166,7 @@ impl TcpConn {
         let mut queue = self.queue();
         queue.reading = true;
         if self.opts.write_mode == WriteMode::Async {
-            let base = (queue.out.frames(), queue.out.queued());
-            BATCH.with(|batch| {
-                if let Ok(mut batch) = batch.try_borrow_mut() {
-                    batch.out.clear(); // left by a batch a panic cut short
-                    batch.conn = self.key();
-                    batch.base = base;
-                }
-            });
+            outbound::open_batch(self.key(), &queue.out);
         }
     }
 
@@ -217,14 +175,7 @@ impl TcpConn {
     fn end_batch(&self) -> io::Result<()> {
         let mut queue = self.queue();
         queue.reading = false;
-        BATCH.with(|batch| {
-            if let Ok(mut batch) = batch.try_borrow_mut() {
-                if batch.conn == self.key() {
-                    batch.conn = 0;
-                    queue.out.append(&mut batch.out);
-                }
-            }
-        });
+        outbound::close_batch(self.key(), &mut queue.out);
         if queue.out.queued() == 0 {
             return Ok(());
         }
