@@ -176,11 +176,11 @@ impl TcpConn {
         let mut queue = self.queue();
         queue.reading = false;
         outbound::close_batch(self.key(), &mut queue.out);
-        if queue.out.queued() == 0 {
-            return Ok(());
-        }
-        if !self.write_now(&mut queue)? {
-            drop(queue);
+        let written = queue.out.queued() == 0 || self.write_now(&mut queue)?;
+        drop(queue);
+        // The writer also finishes a close it has been holding off for
+        // this batch.
+        if !written || self.closed.load(Ordering::Acquire) {
             self.ready.notify_one();
         }
         Ok(())
@@ -375,16 +375,19 @@ async fn write_loop(conn: &TcpConn) -> io::Result<()> {
     loop {
         let written = {
             let mut queue = conn.queue();
-            if queue.out.queued() == 0 {
-                None
-            } else {
+            if queue.out.queued() > 0 {
                 Some(conn.write_now(&mut queue)?)
+            } else if conn.closed.load(Ordering::Acquire) && !queue.reading {
+                // Closed, and no reader batch still holds frames queued
+                // before the close: all is written.
+                return Ok(());
+            } else {
+                None
             }
         };
         match written {
             Some(true) => {}
             Some(false) => conn.stream.writable().await?,
-            None if conn.closed.load(Ordering::Acquire) => return Ok(()),
             None => conn.ready.notified().await,
         }
     }
