@@ -250,6 +250,79 @@ fn b29_handler_pushes_are_bounded_too() {
     }
 }
 
+/// BEHAVIOURS 30 and 38: a handler that pushes to its own connection and
+/// then closes it: what it pushed before the close is flushed first.
+#[test]
+fn b30_pushes_before_a_close_are_flushed() {
+    for backend in backends() {
+        for _ in 0..20 {
+            let slot: Arc<Mutex<Option<walle_net::Server<RawCodec>>>> = Arc::default();
+            let mut router = echo_router();
+            let held = slot.clone();
+            router
+                .route("bye", move |_: &mut Context, _: Bytes| {
+                    let guard = held.lock().unwrap();
+                    let session = guard.as_ref().unwrap().sessions().pop().unwrap();
+                    for i in 0..3u8 {
+                        session.notify("p", &Bytes::from(vec![i; 10])).unwrap();
+                    }
+                    session.close();
+                    Ok(Bytes::new())
+                })
+                .unwrap();
+            let server = server(&backend, router, ServerOptions::default());
+            let addr = server.local_addr();
+            *slot.lock().unwrap() = Some(server);
+            let mut raw = TcpStream::connect(addr).unwrap();
+            raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            eventually("session", || {
+                slot.lock().unwrap().as_ref().unwrap().session_count() == 1
+            });
+            raw.write_all(&request_frame("bye", 1, b"")).unwrap();
+            let mut got = Vec::new();
+            let _ = raw.read_to_end(&mut got);
+            assert_eq!(
+                got.len(),
+                3 * (4 + 16 + 1 + 10),
+                "{}: the three pushes, then the close",
+                backend.name()
+            );
+            slot.lock().unwrap().take();
+        }
+    }
+}
+
+/// A handler that panics fails its own request with an error answer; the
+/// thread it ran on (a reactor, a reader task) keeps serving.
+#[test]
+fn a_panicking_handler_fails_only_its_request() {
+    for backend in backends() {
+        let mut router = echo_router();
+        router
+            .route("boom", |_: &mut Context, _: Bytes| -> Result<Bytes, _> {
+                panic!("a bug in a handler")
+            })
+            .unwrap();
+        let server = server(&backend, router, ServerOptions::default());
+        let client = client(&backend, server.local_addr(), ClientOptions::default());
+        let rt = runtime();
+        for _ in 0..3 {
+            let err = rt
+                .block_on(client.call::<Bytes, Bytes>("boom", &Bytes::new()))
+                .unwrap_err();
+            assert!(
+                matches!(&err, Error::Remote { code, desc } if *code == Code::UNKNOWN && desc.contains("panicked")),
+                "{}: {err}",
+                backend.name()
+            );
+            let ok: Bytes = rt
+                .block_on(client.call("echo", &Bytes::from_static(b"still here")))
+                .unwrap();
+            assert_eq!(ok, Bytes::from_static(b"still here"), "{}", backend.name());
+        }
+    }
+}
+
 /// BEHAVIOURS 30: writes after close fail with SessionClosed; writes
 /// racing a close never panic.
 #[test]

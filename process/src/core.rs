@@ -1,11 +1,12 @@
 //! The untyped heart of a process: decode, route, answer, settle calls.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use bytes::Bytes;
-use tracing::{debug, trace, trace_span, warn};
+use tracing::{debug, error, trace, trace_span, warn};
 use walle_codec::Code;
 use walle_codec::Codec;
 use walle_mempool::Pool;
@@ -15,7 +16,7 @@ use crate::dispatch::{Dispatcher, LoadLimit};
 use crate::hook::{DispatchHook, FrameNext};
 use crate::pending::{Pending, Wakeup};
 use crate::router::{Next, Table};
-use crate::{Clock, Context, Error, HandlerError, ProcessOptions, Session, Transport};
+use crate::{Clock, Context, Error, HandlerError, ProcessOptions, Session, Status, Transport};
 
 /// Counters of one process, for tests and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -244,12 +245,18 @@ pub(crate) fn run_request(ctx: &mut Context, table: &Table) {
             if named {
                 ctx.set_named(route);
             }
-            Next {
+            let next = Next {
                 table,
                 route,
                 index: 0,
-            }
-            .run(ctx)
+            };
+            // A panicking handler fails its own request, not the thread
+            // it runs on (a reactor or reader serving other connections).
+            std::panic::catch_unwind(AssertUnwindSafe(|| next.run(ctx))).unwrap_or_else(|panic| {
+                let what = panic_message(&*panic);
+                error!(session, route = ?ctx.packet().route(), panic = what, "handler panicked");
+                Err(Box::new(Status::new(Code::UNKNOWN, "handler panicked")) as HandlerError)
+            })
         }
         None if ctx.cmd() == Cmd::Notify => {
             // BEHAVIOURS 4: a notify to nowhere is dropped, counted, logged.
@@ -264,4 +271,13 @@ pub(crate) fn run_request(ctx: &mut Context, table: &Table) {
     if let Err(error) = result {
         ctx.fail(&error);
     }
+}
+
+/// The message a panic carried, if it was a string.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(not a string)")
 }
