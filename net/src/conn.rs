@@ -5,9 +5,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
+use std::panic::AssertUnwindSafe;
+
+use bytes::{Bytes, BytesMut};
 use walle_mempool::Pool;
-use walle_packet::Protocol;
+use walle_packet::{FrameDecoder, Protocol};
 use walle_process::{
     Dispatcher, Error, LoadLimit, Process, ProcessOptions, Routes, Session, Transport,
 };
@@ -53,6 +55,26 @@ impl<C: Clone + Send + Sync + 'static> Handler for Process<C> {
     fn framing(&self) -> walle_packet::Framing {
         *self.protocol().framing()
     }
+}
+
+/// Cuts the complete frames out of a connection's read buffer and hands
+/// them to its handler. An error means the connection must close: bad
+/// input, or a panic while a frame was handled (in a call's callback, a
+/// dispatch hook; a route handler's panic only fails its request), which
+/// leaves this connection's state in doubt but not the thread's other
+/// connections.
+pub(crate) fn deliver(
+    decoder: &mut FrameDecoder,
+    buf: &mut BytesMut,
+    handler: &dyn Handler,
+) -> Result<(), String> {
+    while let Some(body) = decoder.decode(buf).map_err(|e| e.to_string())? {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| handler.frame(body))) {
+            Ok(handled) => handled.map_err(|e| e.to_string())?,
+            Err(_) => return Err("a panic while a frame was handled".to_string()),
+        }
+    }
+    Ok(())
 }
 
 /// Turns a fresh connection's transport into its handler, or refuses the

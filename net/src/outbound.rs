@@ -3,14 +3,12 @@
 //! with vectored writes. A written chunk goes back to its pool at once, so
 //! an idle connection holds no write buffer either.
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
 use std::sync::{Arc, OnceLock};
 
 use bytes::{Buf, Bytes};
 use walle_mempool::{Pool, PoolBuf, SizedPool};
-use walle_process::Error;
 
 /// Size of a pooled chunk; a chunk takes frames until it is this full.
 const CHUNK: usize = 16 * 1024;
@@ -154,90 +152,12 @@ impl Outbound {
         }
     }
 
-    /// Moves everything queued in `other` to the end of this queue; both
-    /// keep their allocations.
-    pub(crate) fn append(&mut self, other: &mut Outbound) {
-        self.queued += other.queued;
-        self.frames += other.frames;
-        self.chunks.extend(other.chunks.drain(..));
-        other.queued = 0;
-        other.frames = 0;
-    }
-
     /// Drops everything queued (the connection is gone).
     pub(crate) fn clear(&mut self) {
         self.chunks.clear();
         self.queued = 0;
         self.frames = 0;
     }
-}
-
-thread_local! {
-    /// The batch of the reader running on this thread, if one is open:
-    /// while it hands a read's frames to the handler, sends on its
-    /// connection from this thread collect here without the queue's lock,
-    /// and the reader moves them to the queue in one piece.
-    static BATCH: RefCell<Batch> = RefCell::new(Batch::default());
-}
-
-#[derive(Default)]
-struct Batch {
-    /// The connection's key; 0 when no batch is open.
-    key: usize,
-    out: Outbound,
-    /// Frames and bytes the connection's queue held when the batch
-    /// opened, so that the queue's bounds apply to both together.
-    base: (usize, usize),
-}
-
-/// Opens this thread's batch for the connection `key` (non-zero, unique
-/// among live connections: the address of its shared state), whose queue
-/// is `queue`. Whatever a batch cut short by a panic left is dropped.
-pub(crate) fn open_batch(key: usize, queue: &Outbound) {
-    let base = (queue.frames(), queue.queued());
-    BATCH.with(|batch| {
-        if let Ok(mut batch) = batch.try_borrow_mut() {
-            batch.out.clear();
-            batch.key = key;
-            batch.base = base;
-        }
-    });
-}
-
-/// Adds a frame with `add` to this thread's batch if it is open for
-/// `key`, refusing it when `full(frames, bytes)` says the queue and the
-/// batch together reach a bound; gives `add` back when no batch of `key`
-/// is open here.
-pub(crate) fn add_to_batch<F>(
-    key: usize,
-    full: impl FnOnce(usize, usize) -> bool,
-    add: F,
-) -> Result<Result<(), Error>, F>
-where
-    F: FnOnce(&mut Outbound) -> Result<(), Error>,
-{
-    BATCH.with(|batch| match batch.try_borrow_mut() {
-        Ok(mut batch) if batch.key == key => {
-            let (frames, bytes) = batch.base;
-            if full(frames + batch.out.frames(), bytes + batch.out.queued()) {
-                return Ok(Err(Error::Overloaded("send queue full")));
-            }
-            Ok(add(&mut batch.out))
-        }
-        _ => Err(add),
-    })
-}
-
-/// Closes this thread's batch for `key`, moving what it holds to `queue`.
-pub(crate) fn close_batch(key: usize, queue: &mut Outbound) {
-    BATCH.with(|batch| {
-        if let Ok(mut batch) = batch.try_borrow_mut() {
-            if batch.key == key {
-                batch.key = 0;
-                queue.append(&mut batch.out);
-            }
-        }
-    });
 }
 
 #[cfg(test)]

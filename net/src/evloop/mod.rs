@@ -26,7 +26,7 @@ use crate::conn::Attach;
 use crate::options::{ConnOptions, EvloopOptions};
 use crate::server::Running;
 
-pub(crate) use crate::outbound::{self, Outbound};
+pub(crate) use crate::outbound::Outbound;
 
 /// A connection's place in a reactor: slab token plus a generation that
 /// tells a reused token from the connection that held it before.
@@ -119,11 +119,6 @@ impl ConnShared {
         self.out.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Tells this connection's batch apart from others on the thread.
-    fn batch_key(&self) -> usize {
-        std::ptr::from_ref(self) as usize
-    }
-
     fn schedule_flush(&self) {
         // Most sends find a flush already queued: a load spares them the
         // read-modify-write.
@@ -145,13 +140,6 @@ impl EvTransport {
         if conn.closed.load(Ordering::Acquire) {
             return Err(Error::SessionClosed);
         }
-        // Sent by a handler while its reactor hands this connection's
-        // frames on: the batch takes it, and the reactor flushes after.
-        let limit = conn.limit;
-        let add = match outbound::add_to_batch(conn.batch_key(), |_, bytes| bytes >= limit, add) {
-            Ok(batched) => return batched,
-            Err(add) => add,
-        };
         {
             let mut out = conn.out();
             if out.queued() >= conn.limit {
@@ -243,13 +231,13 @@ impl Loops {
         stats
     }
 
-    /// Asks every reactor to stop by `deadline` and waits for them.
     /// True on one of these reactors' threads.
     pub(crate) fn is_own_thread(&self) -> bool {
         let current = CURRENT.with(Cell::get);
         self.handles.iter().any(|h| h.0.id == current)
     }
 
+    /// Asks every reactor to stop by `deadline` and waits for them.
     pub(crate) fn stop(&self, deadline: Instant) {
         for handle in &self.handles {
             handle.send(Cmd::Stop(deadline));

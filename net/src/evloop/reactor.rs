@@ -16,9 +16,8 @@ use walle_process::{TimerWheel, Transport};
 
 use super::{
     CURRENT, Cmd, ConnShared, EvTransport, Key, LoopHandle, LoopShared, NEXT_LOOP, Outbound,
-    outbound,
 };
-use crate::conn::{Attach, Handler};
+use crate::conn::{Attach, Handler, deliver};
 use crate::options::{ConnOptions, EvloopOptions};
 
 const WAKER: Token = Token(usize::MAX);
@@ -165,6 +164,9 @@ impl Reactor {
             self.again.drain(..pending);
             self.drain_inbox(now);
             self.expire(now);
+            // Timer callbacks may have queued work (a send's flush) for
+            // this very reactor, which no waker announces.
+            self.drain_inbox(now);
             if let Some(deadline) = self.stopping {
                 if self.conns.is_empty() || now >= deadline {
                     break;
@@ -379,7 +381,8 @@ impl Reactor {
                         take_spare(spare, handle)
                     });
                     buf.extend_from_slice(&scratch[..n]);
-                    if let Err(reason) = deliver(conn) {
+                    let handed = deliver(&mut conn.decoder, buf, &*conn.handler);
+                    if let Err(reason) = handed {
                         closing = Some(Closing::Bad(reason));
                         break;
                     }
@@ -532,40 +535,4 @@ fn give_spare(spare: &mut Vec<BytesMut>, handle: &LoopHandle, buf: BytesMut) {
             .fetch_add(buf.capacity(), Ordering::Relaxed);
         spare.push(buf);
     }
-}
-
-/// Cuts the complete frames out of the read buffer and hands them on.
-/// What the handler sends back meanwhile is batched and queued in one
-/// piece, then flushed at the end of the reactor's turn.
-fn deliver(conn: &mut Conn) -> Result<(), String> {
-    let Some(buf) = conn.inbound.as_mut() else {
-        return Ok(());
-    };
-    let shared = &*conn.shared;
-    outbound::open_batch(shared.batch_key(), &shared.out());
-    let mut handed = Ok(());
-    loop {
-        match conn.decoder.decode(buf) {
-            Ok(Some(body)) => {
-                if let Err(e) = conn.handler.frame(body) {
-                    handed = Err(e.to_string());
-                    break;
-                }
-            }
-            Ok(None) => break,
-            Err(e) => {
-                handed = Err(e.to_string());
-                break;
-            }
-        }
-    }
-    let queued = {
-        let mut out = shared.out();
-        outbound::close_batch(shared.batch_key(), &mut out);
-        out.queued() > 0
-    };
-    if queued {
-        shared.schedule_flush();
-    }
-    handed
 }

@@ -12,13 +12,13 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
-use walle_packet::{FrameDecoder, PacketError};
+use walle_packet::PacketError;
 use walle_process::{Error, Transport};
 
 use super::Registry;
-use crate::conn::{Attach, Handler};
+use crate::conn::{Attach, Handler, deliver};
 use crate::options::{ConnOptions, WriteMode};
-use crate::outbound::{self, Outbound};
+use crate::outbound::Outbound;
 
 /// What waits to be written.
 #[derive(Default)]
@@ -74,18 +74,9 @@ impl TcpConn {
         self.room.notify_all();
     }
 
-    /// Whether `frames` and `bytes` queued reach a bound.
-    fn full(&self, frames: usize, bytes: usize) -> bool {
-        frames >= self.opts.send_queue_frames.max(1) || bytes >= self.opts.send_queue_bytes.max(1)
-    }
-
-    fn queue_full(&self, queue: &Queue) -> bool {
-        self.full(queue.out.frames(), queue.out.queued())
-    }
-
-    /// Tells this connection's batch apart from others on the thread.
-    fn key(&self) -> usize {
-        std::ptr::from_ref(self) as usize
+    fn full(&self, queue: &Queue) -> bool {
+        queue.out.frames() >= self.opts.send_queue_frames.max(1)
+            || queue.out.queued() >= self.opts.send_queue_bytes.max(1)
     }
 
     /// Writes what the socket takes now, under the queue lock (so every
@@ -104,20 +95,15 @@ impl TcpConn {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::SessionClosed);
         }
-        let full = |frames, bytes| self.full(frames, bytes);
-        let add = match outbound::add_to_batch(self.key(), full, add) {
-            Ok(batched) => return batched,
-            Err(add) => add,
-        };
         let mut queue = self.queue();
-        if self.queue_full(&queue) {
+        if self.full(&queue) {
             let wait = self.opts.send_timeout;
             if wait.is_zero() {
                 return Err(Error::Overloaded("send queue full"));
             }
             let deadline = Instant::now() + wait;
             queue.waiting += 1;
-            while self.queue_full(&queue) && !self.closed.load(Ordering::Acquire) {
+            while self.full(&queue) && !self.closed.load(Ordering::Acquire) {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     break;
@@ -132,7 +118,7 @@ impl TcpConn {
             if self.closed.load(Ordering::Acquire) {
                 return Err(Error::SessionClosed);
             }
-            if self.queue_full(&queue) {
+            if self.full(&queue) {
                 return Err(Error::Overloaded("send queue full"));
             }
         }
@@ -160,14 +146,9 @@ impl TcpConn {
         Ok(())
     }
 
-    /// The reader is about to hand frames to the handler. In async mode
-    /// what the handler sends from this thread meanwhile is batched.
+    /// The reader is about to hand frames to the handler.
     fn begin_batch(&self) {
-        let mut queue = self.queue();
-        queue.reading = true;
-        if self.opts.write_mode == WriteMode::Async {
-            outbound::open_batch(self.key(), &queue.out);
-        }
+        self.queue().reading = true;
     }
 
     /// The reader handed its frames on: writes what they queued, and
@@ -175,12 +156,11 @@ impl TcpConn {
     fn end_batch(&self) -> io::Result<()> {
         let mut queue = self.queue();
         queue.reading = false;
-        outbound::close_batch(self.key(), &mut queue.out);
-        let written = queue.out.queued() == 0 || self.write_now(&mut queue)?;
-        drop(queue);
-        // The writer also finishes a close it has been holding off for
-        // this batch.
-        if !written || self.closed.load(Ordering::Acquire) {
+        if queue.out.queued() == 0 {
+            return Ok(());
+        }
+        if !self.write_now(&mut queue)? {
+            drop(queue);
             self.ready.notify_one();
         }
         Ok(())
@@ -356,18 +336,6 @@ async fn read_loop(conn: &TcpConn, mut stream: OwnedReadHalf, handler: &dyn Hand
     }
 }
 
-/// Cuts the complete frames out of `buf` and hands them on.
-fn deliver(
-    decoder: &mut FrameDecoder,
-    buf: &mut BytesMut,
-    handler: &dyn Handler,
-) -> Result<(), String> {
-    while let Some(body) = decoder.decode(buf).map_err(|e| e.to_string())? {
-        handler.frame(body).map_err(|e| e.to_string())?;
-    }
-    Ok(())
-}
-
 /// Writes what the senders and the reader left queued, batched into
 /// vectored writes (BEHAVIOURS 28), until the connection closes and the
 /// queue is empty.
@@ -375,19 +343,16 @@ async fn write_loop(conn: &TcpConn) -> io::Result<()> {
     loop {
         let written = {
             let mut queue = conn.queue();
-            if queue.out.queued() > 0 {
-                Some(conn.write_now(&mut queue)?)
-            } else if conn.closed.load(Ordering::Acquire) && !queue.reading {
-                // Closed, and no reader batch still holds frames queued
-                // before the close: all is written.
-                return Ok(());
-            } else {
+            if queue.out.queued() == 0 {
                 None
+            } else {
+                Some(conn.write_now(&mut queue)?)
             }
         };
         match written {
             Some(true) => {}
             Some(false) => conn.stream.writable().await?,
+            None if conn.closed.load(Ordering::Acquire) => return Ok(()),
             None => conn.ready.notified().await,
         }
     }
