@@ -3,7 +3,7 @@
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -129,6 +129,7 @@ impl<C: Clone + Send + Sync + 'static> ServerBuilder<C> {
             shared,
             running,
             backend: self.backend,
+            stopping: Mutex::new(None),
         })
     }
 }
@@ -183,6 +184,9 @@ pub struct Server<C: Clone + Send + Sync + 'static> {
     shared: Arc<Shared<C>>,
     running: Arc<dyn Running>,
     backend: Backend,
+    /// A stop started from one of the backend's own threads, running on a
+    /// thread of its own; later callers wait for it.
+    stopping: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl<C: Clone + Send + Sync + 'static> Server<C> {
@@ -329,13 +333,31 @@ impl<C: Clone + Send + Sync + 'static> Server<C> {
             }
         };
         if !self.running.is_own_thread() {
-            return stop();
+            stop();
+            // A stop begun on a backend thread may still be under way. (The
+            // lock is not held while stopping: a handler may call in.)
+            let begun = self
+                .stopping
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            if let Some(thread) = begun {
+                let _ = thread.join();
+            }
+            return;
         }
-        let spawned = std::thread::Builder::new()
+        let mut stopping = self.stopping.lock().unwrap_or_else(|e| e.into_inner());
+        if stopping.is_some() {
+            return; // already under way
+        }
+        match std::thread::Builder::new()
             .name("walle-stop".into())
-            .spawn(stop);
-        if let Err(e) = spawned {
-            warn!(error = %e, "cannot start the stopping thread; the server keeps running");
+            .spawn(stop)
+        {
+            Ok(thread) => *stopping = Some(thread),
+            Err(e) => {
+                warn!(error = %e, "cannot start the stopping thread; the server keeps running")
+            }
         }
     }
 }

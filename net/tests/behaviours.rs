@@ -323,6 +323,68 @@ fn a_panicking_handler_fails_only_its_request() {
     }
 }
 
+/// A panic in a call's callback (run while the answer's frame is
+/// handled) closes that connection only; the thread's other connections
+/// (the client reactor is shared by every client) keep working.
+#[test]
+fn a_panicking_callback_closes_only_its_connection() {
+    for backend in backends() {
+        let server = server(&backend, echo_router(), ServerOptions::default());
+        let doomed = client(&backend, server.local_addr(), ClientOptions::default());
+        let process = doomed.process().expect("connected");
+        process.async_call(
+            "echo",
+            &Bytes::from_static(b"x"),
+            walle_process::CallOptions::default(),
+            |_: Result<Bytes, Error>| panic!("a bug in a callback"),
+        );
+        eventually("the connection closed", || !doomed.is_connected());
+        let other = client(&backend, server.local_addr(), ClientOptions::default());
+        let ok: Bytes = runtime()
+            .block_on(other.call("echo", &Bytes::from_static(b"fine")))
+            .unwrap();
+        assert_eq!(ok, Bytes::from_static(b"fine"), "{}", backend.name());
+    }
+}
+
+/// A send made by a call's timeout callback leaves at once, with no other
+/// traffic to wake the reactor.
+#[test]
+fn a_send_from_a_timeout_callback_leaves_at_once() {
+    for backend in backends() {
+        let server = server(&backend, echo_router(), ServerOptions::default());
+        let mut raw = TcpStream::connect(server.local_addr()).unwrap();
+        raw.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        eventually("session", || server.session_count() == 1);
+        let session = server.sessions().pop().unwrap();
+        let again = session.clone();
+        let options = walle_process::CallOptions {
+            timeout: Some(Duration::from_millis(100)),
+            ..Default::default()
+        };
+        session.process().async_call(
+            "ask",
+            &Bytes::new(),
+            options,
+            move |answer: Result<Bytes, Error>| {
+                assert!(answer.is_err(), "the peer never answers");
+                again.notify("late", &Bytes::from_static(b"!")).unwrap();
+            },
+        );
+        let mut frames = Vec::new();
+        for _ in 0..2 {
+            let mut len = [0u8; 4];
+            raw.read_exact(&mut len)
+                .unwrap_or_else(|e| panic!("{}: {e}", backend.name()));
+            let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+            raw.read_exact(&mut body).unwrap();
+            frames.push(body);
+        }
+        assert_eq!(frames[0][0], 1, "{}: the call's request", backend.name());
+        assert_eq!(frames[1][0], 0, "{}: the callback's notify", backend.name());
+    }
+}
+
 /// BEHAVIOURS 30: writes after close fail with SessionClosed; writes
 /// racing a close never panic.
 #[test]
@@ -730,6 +792,22 @@ fn b38_a_handler_stops_its_own_server() {
         let server = slot.lock().unwrap().take().unwrap();
         assert_eq!(server.session_count(), 0, "{}", backend.name());
         drop(server); // stopping again is a no-op
+    }
+}
+
+/// A server may be stopped (here: dropped) from inside an async task of
+/// the application's own runtime.
+#[test]
+fn b38_stop_from_inside_another_runtime() {
+    for backend in backends() {
+        let rt = runtime();
+        let addr = rt.block_on(async {
+            let server = server(&backend, echo_router(), ServerOptions::default());
+            let addr = server.local_addr();
+            drop(server);
+            addr
+        });
+        eventually("listener closed", || TcpStream::connect(addr).is_err());
     }
 }
 

@@ -60,6 +60,16 @@ impl ByteOrder {
     }
 }
 
+/// Reads a length width from a file: 1, 2 or 4.
+fn len_width<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    match u8::deserialize(d)? {
+        width @ (1 | 2 | 4) => Ok(width),
+        other => Err(serde::de::Error::custom(format_args!(
+            "a length field is 1, 2 or 4 bytes wide, not {other}"
+        ))),
+    }
+}
+
 /// Default maximum frame size: 1 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 1 << 20;
 
@@ -78,8 +88,9 @@ pub const DEFAULT_MAX_FRAME: usize = 1 << 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Framing {
-    /// Width of the length field: 1, 2 or 4 bytes (any other value, say
-    /// from a hand-written file, is taken as 4).
+    /// Width of the length field: 1, 2 or 4 bytes. A file giving another
+    /// width fails to load; set in code, another width is taken as 4.
+    #[serde(deserialize_with = "len_width")]
     pub len_width: u8,
     /// Byte order of the length field.
     pub order: ByteOrder,
@@ -298,7 +309,12 @@ mod tests {
         // A 2-byte length cannot carry 70000 bytes whatever the maximum.
         let narrow = Framing::new(2, ByteOrder::Big);
         assert_eq!(narrow.limit(), 65535);
-        // A width no format has, as a file might give it, counts as 4.
+        // A file must give a width the formats have.
+        let loaded: Framing = serde_json::from_str(r#"{"len_width":2}"#).unwrap();
+        assert_eq!(loaded.width(), 2);
+        let refused = serde_json::from_str::<Framing>(r#"{"len_width":3}"#).unwrap_err();
+        assert!(refused.to_string().contains("1, 2 or 4"), "{refused}");
+        // Set in code, a width no format has counts as 4.
         let odd = Framing {
             len_width: 9,
             ..Framing::default()

@@ -165,7 +165,12 @@ impl Running for TcpServer {
             .unwrap_or_else(|e| e.into_inner())
             .take()
         {
-            runtime.shutdown_timeout(Duration::from_millis(100));
+            if tokio::runtime::Handle::try_current().is_ok() {
+                // Called from inside another runtime, which may not block.
+                runtime.shutdown_background();
+            } else {
+                runtime.shutdown_timeout(Duration::from_millis(100));
+            }
         }
     }
 }
