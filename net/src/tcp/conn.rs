@@ -1,13 +1,14 @@
 //! One tokio connection: the transport, the reader task, the writer task.
 
-use std::io::{self, IoSlice, Write};
+use std::cell::RefCell;
+use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncReadExt;
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::Notify;
@@ -261,7 +262,7 @@ enum Closing {
     Silent(Duration),
 }
 
-async fn read_loop(conn: &TcpConn, mut stream: OwnedReadHalf, handler: &dyn Handler) -> Closing {
+async fn read_loop(conn: &TcpConn, stream: OwnedReadHalf, handler: &dyn Handler) -> Closing {
     let mut buf = BytesMut::new();
     let mut decoder = handler.framing().decoder();
     let opts = &conn.opts;
@@ -292,12 +293,11 @@ async fn read_loop(conn: &TcpConn, mut stream: OwnedReadHalf, handler: &dyn Hand
                 armed = Some(at);
             }
         }
-        buf.reserve(8 * 1024);
         // Reads first; timers are also checked after every read, so a
         // connection that always has input still gets them.
         tokio::select! {
             biased;
-            read = stream.read_buf(&mut buf) => {
+            read = read_some(&stream, &mut buf) => {
                 match read {
                     Ok(0) => return Closing::Eof,
                     Ok(_) => {
@@ -332,6 +332,52 @@ async fn read_loop(conn: &TcpConn, mut stream: OwnedReadHalf, handler: &dyn Hand
                 next_beat = Some(now + opts.heartbeat);
             }
             handler.timeout(now);
+        }
+    }
+}
+
+/// Bytes asked for per read; a read that returns fewer drained the socket.
+const READ_CHUNK: usize = 64 * 1024;
+
+thread_local! {
+    /// The buffer reads land in before their bytes join a connection's
+    /// read buffer (as in the event loop), so that buffer grows only by
+    /// what arrived.
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
+}
+
+/// Reads what the socket has and appends it to `buf`; `Ok(0)` at the end
+/// of the stream. A short read drained the socket, so its readiness is
+/// cleared then and there instead of by one more read that would only say
+/// WouldBlock (tokio keeps any readiness that arrived in between). Data is
+/// read only inside the non-blocking attempt: dropping the future loses
+/// nothing.
+async fn read_some(stream: &OwnedReadHalf, buf: &mut BytesMut) -> io::Result<usize> {
+    let tcp: &TcpStream = stream.as_ref();
+    loop {
+        tcp.readable().await?;
+        let mut got = None;
+        let attempt = tcp.try_io(Interest::READABLE, || {
+            SCRATCH.with(|scratch| {
+                let mut scratch = scratch.borrow_mut();
+                let n = (&*socket2::SockRef::from(tcp)).read(&mut scratch)?;
+                buf.extend_from_slice(&scratch[..n]);
+                got = Some(n);
+                match n {
+                    0 => Ok(0),
+                    n if n < scratch.len() => Err(io::ErrorKind::WouldBlock.into()),
+                    n => Ok(n),
+                }
+            })
+        });
+        match (got, attempt) {
+            (Some(n), _) | (None, Ok(n)) => return Ok(n),
+            (None, Err(e))
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            (None, Err(e)) => return Err(e),
         }
     }
 }
