@@ -10,8 +10,10 @@ use std::sync::{Arc, OnceLock};
 use bytes::{Buf, Bytes};
 use walle_mempool::{Pool, PoolBuf, SizedPool};
 
-/// Size of a pooled chunk; a chunk takes frames until it is this full.
+/// Size of a pooled chunk.
 const CHUNK: usize = 16 * 1024;
+/// Room a chunk must have left to take another frame.
+const ROOM: usize = CHUNK / 4;
 /// Slices per vectored write.
 const SLICES: usize = 64;
 
@@ -79,7 +81,12 @@ impl Outbound {
 
     /// The chunk to encode the next frame into.
     fn tail(&mut self) -> &mut Vec<u8> {
-        let reuse = matches!(self.chunks.back(), Some(Chunk::Owned(v, _)) if v.len() < CHUNK);
+        // A chunk takes more frames while a typical one still fits, so
+        // that encoding rarely outgrows (and reallocates) a pooled chunk.
+        let reuse = matches!(
+            self.chunks.back(),
+            Some(Chunk::Owned(v, _)) if v.capacity() - v.len() >= ROOM
+        );
         if !reuse {
             self.chunks
                 .push_back(Chunk::Owned(chunk_pool().alloc(CHUNK), 0));
