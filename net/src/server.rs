@@ -320,10 +320,12 @@ impl<C: Clone + Send + Sync + 'static> Server<C> {
     /// Stops gracefully: no new connections, queued writes flushed (for
     /// at most the drain timeout), every session closed (BEHAVIOURS 38).
     ///
-    /// Returns when the backend's threads are done, except when called
-    /// from one of them (a handler running inline on a reactor or a
-    /// runtime worker, which cannot wait for itself): then the stop runs
-    /// on a thread of its own and this returns at once.
+    /// Returns when the backend's threads are done, except in two cases.
+    /// Called from one of them (a handler running inline on a reactor or
+    /// a runtime worker, which cannot wait for itself), the stop runs on a
+    /// thread of its own and this returns at once. Called from inside
+    /// another tokio runtime, which must not block, the `tcp` backend's
+    /// runtime winds down in the background after the sessions close.
     pub fn stop(&self) {
         let (running, shared) = (self.running.clone(), self.shared.clone());
         let stop = move || {
@@ -341,7 +343,8 @@ impl<C: Clone + Send + Sync + 'static> Server<C> {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .take();
-            if let Some(thread) = begun {
+            // (Not if this is that thread, dropping the last handle.)
+            if let Some(thread) = begun.filter(|t| t.thread().id() != std::thread::current().id()) {
                 let _ = thread.join();
             }
             return;

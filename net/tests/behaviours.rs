@@ -323,27 +323,60 @@ fn a_panicking_handler_fails_only_its_request() {
     }
 }
 
-/// A panic in a call's callback (run while the answer's frame is
-/// handled) closes that connection only; the thread's other connections
-/// (the client reactor is shared by every client) keep working.
+/// A call's callback that panics, whether its answer came or its timeout
+/// fired, is contained: the connection and the thread it ran on (a
+/// reactor, a reader task) go on serving.
 #[test]
-fn a_panicking_callback_closes_only_its_connection() {
+fn a_panicking_callback_is_contained() {
     for backend in backends() {
         let server = server(&backend, echo_router(), ServerOptions::default());
-        let doomed = client(&backend, server.local_addr(), ClientOptions::default());
-        let process = doomed.process().expect("connected");
-        process.async_call(
+        // Answered: the callback runs while the answer's frame is handled.
+        let client = client(&backend, server.local_addr(), ClientOptions::default());
+        client.process().expect("connected").async_call(
             "echo",
             &Bytes::from_static(b"x"),
             walle_process::CallOptions::default(),
             |_: Result<Bytes, Error>| panic!("a bug in a callback"),
         );
-        eventually("the connection closed", || !doomed.is_connected());
-        let other = client(&backend, server.local_addr(), ClientOptions::default());
         let ok: Bytes = runtime()
-            .block_on(other.call("echo", &Bytes::from_static(b"fine")))
+            .block_on(client.call("echo", &Bytes::from_static(b"fine")))
             .unwrap();
         assert_eq!(ok, Bytes::from_static(b"fine"), "{}", backend.name());
+        assert!(client.is_connected(), "{}", backend.name());
+        // Timed out: the callback runs from the server's timer.
+        let mut raw = TcpStream::connect(server.local_addr()).unwrap();
+        raw.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        eventually("session", || server.session_count() == 2);
+        let session = server
+            .sessions()
+            .into_iter()
+            .max_by_key(|s| s.id())
+            .unwrap();
+        let fired = Arc::new(AtomicUsize::new(0));
+        let seen = fired.clone();
+        session.process().async_call(
+            "ask",
+            &Bytes::new(),
+            walle_process::CallOptions {
+                timeout: Some(Duration::from_millis(50)),
+                ..Default::default()
+            },
+            move |_: Result<Bytes, Error>| {
+                seen.fetch_add(1, Ordering::SeqCst);
+                panic!("a bug in a timeout callback")
+            },
+        );
+        eventually("the timeout fired", || fired.load(Ordering::SeqCst) == 1);
+        let mut ask = [0u8; 4 + 16 + 3];
+        raw.read_exact(&mut ask).unwrap(); // the call's request
+        let answer = raw_round_trip_to(&mut raw, "echo");
+        assert_eq!(
+            answer[0],
+            2,
+            "{}: an answer after the panic",
+            backend.name()
+        );
+        assert_eq!(server.session_count(), 2, "{}", backend.name());
     }
 }
 

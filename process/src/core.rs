@@ -274,7 +274,7 @@ pub(crate) fn run_request(ctx: &mut Context, table: &Table) {
 }
 
 /// The message a panic carried, if it was a string.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
     panic
         .downcast_ref::<&str>()
         .copied()

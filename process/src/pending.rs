@@ -32,10 +32,21 @@ pub(crate) enum Wakeup {
 }
 
 impl Wakeup {
+    /// Delivers the outcome. A callback that panics is contained and
+    /// logged: the thread firing it (a reactor, a reader task) goes on,
+    /// and so do the other outcomes fired with it.
     pub(crate) fn fire(self) {
         match self {
             Wakeup::Wake(waker) => waker.wake(),
-            Wakeup::Run(callback, result) => callback(result),
+            Wakeup::Run(callback, result) => {
+                let run = std::panic::AssertUnwindSafe(|| callback(result));
+                if let Err(panic) = std::panic::catch_unwind(run) {
+                    tracing::error!(
+                        panic = crate::core::panic_message(&*panic),
+                        "a call's callback panicked"
+                    );
+                }
+            }
         }
     }
 }

@@ -98,7 +98,16 @@ impl Session {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         let first = callbacks.is_some();
-        callbacks.into_iter().flatten().for_each(|f| f());
+        for f in callbacks.into_iter().flatten() {
+            // One panicking callback neither stops the others nor the
+            // thread closing the session.
+            if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+                tracing::error!(
+                    panic = crate::core::panic_message(&*panic),
+                    "a close callback panicked"
+                );
+            }
+        }
         first
     }
 }

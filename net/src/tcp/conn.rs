@@ -278,6 +278,9 @@ async fn read_loop(conn: &TcpConn, stream: OwnedReadHalf, handler: &dyn Handler)
     let wake = conn.wake.notified();
     tokio::pin!(wake);
     loop {
+        // A peer that never pauses must not keep this task from yielding
+        // to the others on its worker.
+        tokio::task::coop::consume_budget().await;
         if conn.closed.load(Ordering::Acquire) {
             return Closing::Asked;
         }
@@ -351,7 +354,8 @@ thread_local! {
 /// cleared then and there instead of by one more read that would only say
 /// WouldBlock (tokio keeps any readiness that arrived in between). Data is
 /// read only inside the non-blocking attempt: dropping the future loses
-/// nothing.
+/// nothing. Readiness checks spend none of tokio's cooperative budget; the
+/// read loop spends it.
 async fn read_some(stream: &OwnedReadHalf, buf: &mut BytesMut) -> io::Result<usize> {
     let tcp: &TcpStream = stream.as_ref();
     loop {
