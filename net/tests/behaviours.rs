@@ -187,6 +187,28 @@ fn b29_full_send_queue_is_an_error() {
     }
 }
 
+/// A server its own handlers reach through a slot.
+type Slot = Arc<Mutex<Option<walle_net::Server<RawCodec>>>>;
+
+/// Starts a server into `slot` and connects a raw client to it once its
+/// session is up.
+fn serve_in(
+    slot: &Slot,
+    backend: &Backend,
+    router: Router<RawCodec>,
+    options: ServerOptions,
+) -> TcpStream {
+    let server = server(backend, router, options);
+    let addr = server.local_addr();
+    *slot.lock().unwrap() = Some(server);
+    let raw = TcpStream::connect(addr).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    eventually("session", || {
+        slot.lock().unwrap().as_ref().unwrap().session_count() == 1
+    });
+    raw
+}
+
 /// BEHAVIOURS 29, from a handler: pushes a handler sends on its own
 /// connection while the reader is still handing frames on are bounded by
 /// the same queue limit; all that were accepted arrive, and once they are
@@ -194,7 +216,7 @@ fn b29_full_send_queue_is_an_error() {
 #[test]
 fn b29_handler_pushes_are_bounded_too() {
     for backend in backends() {
-        let slot: Arc<Mutex<Option<walle_net::Server<RawCodec>>>> = Arc::default();
+        let slot: Slot = Arc::default();
         let accepted = Arc::new(AtomicUsize::new(usize::MAX));
         let mut router = echo_router();
         let (held, count) = (slot.clone(), accepted.clone());
@@ -217,14 +239,7 @@ fn b29_handler_pushes_are_bounded_too() {
             })
             .unwrap();
         let conn = ConnOptions::default().send_queue_bytes(64 * 1024);
-        let server = server(&backend, router, ServerOptions::default().conn(conn));
-        let addr = server.local_addr();
-        *slot.lock().unwrap() = Some(server);
-        let mut raw = TcpStream::connect(addr).unwrap();
-        raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        eventually("session", || {
-            slot.lock().unwrap().as_ref().unwrap().session_count() == 1
-        });
+        let mut raw = serve_in(&slot, &backend, router, ServerOptions::default().conn(conn));
         raw.write_all(&request_frame("flood", 1, b"")).unwrap();
         eventually("flood done", || {
             accepted.load(Ordering::SeqCst) != usize::MAX
@@ -256,7 +271,7 @@ fn b29_handler_pushes_are_bounded_too() {
 fn b30_pushes_before_a_close_are_flushed() {
     for backend in backends() {
         for _ in 0..20 {
-            let slot: Arc<Mutex<Option<walle_net::Server<RawCodec>>>> = Arc::default();
+            let slot: Slot = Arc::default();
             let mut router = echo_router();
             let held = slot.clone();
             router
@@ -270,14 +285,7 @@ fn b30_pushes_before_a_close_are_flushed() {
                     Ok(Bytes::new())
                 })
                 .unwrap();
-            let server = server(&backend, router, ServerOptions::default());
-            let addr = server.local_addr();
-            *slot.lock().unwrap() = Some(server);
-            let mut raw = TcpStream::connect(addr).unwrap();
-            raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            eventually("session", || {
-                slot.lock().unwrap().as_ref().unwrap().session_count() == 1
-            });
+            let mut raw = serve_in(&slot, &backend, router, ServerOptions::default());
             raw.write_all(&request_frame("bye", 1, b"")).unwrap();
             let mut got = Vec::new();
             let _ = raw.read_to_end(&mut got);
@@ -797,7 +805,7 @@ fn b38_graceful_stop_flushes_and_closes() {
 #[test]
 fn b38_a_handler_stops_its_own_server() {
     for backend in backends() {
-        let slot: Arc<Mutex<Option<walle_net::Server<RawCodec>>>> = Arc::default();
+        let slot: Slot = Arc::default();
         let mut router = echo_router();
         let held = slot.clone();
         router
@@ -808,11 +816,8 @@ fn b38_a_handler_stops_its_own_server() {
                 Ok(Bytes::from_static(b"stopping"))
             })
             .unwrap();
-        let server = server(&backend, router, ServerOptions::default());
-        let addr = server.local_addr();
-        *slot.lock().unwrap() = Some(server);
-        let mut raw = TcpStream::connect(addr).unwrap();
-        raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut raw = serve_in(&slot, &backend, router, ServerOptions::default());
+        let addr = raw.peer_addr().unwrap();
         raw.write_all(&request_frame("shutdown", 1, b"")).unwrap();
         let mut rest = Vec::new();
         let read = raw.read_to_end(&mut rest);
