@@ -97,18 +97,7 @@ impl<'a> Head<'a> {
     /// The response to `request`: same seq, route and reserved bits, no
     /// metadata. Fails with code 7 when `request` is not a request.
     pub fn response_to(request: &'a Packet) -> Result<Self, PacketError> {
-        if request.cmd() != Cmd::Request {
-            return Err(PacketError::Unexpected("a response answers only a request"));
-        }
-        Ok(Head {
-            cmd: Cmd::Response,
-            flags: 0,
-            reserved: request.reserved(),
-            seq: request.seq(),
-            uri: request.uri(),
-            id: request.id(),
-            metadata: None,
-        })
+        Head::response_with_uri(request, request.uri())
     }
 
     /// The response to `request` whose uri is already known as `uri` (the

@@ -323,8 +323,11 @@ async fn read_loop(conn: &TcpConn, stream: OwnedReadHalf, handler: &dyn Handler)
             () = &mut sleep, if armed.is_some() => armed = None,
             () = &mut wake => wake.set(conn.wake.notified()),
         }
-        if wake_at.is_some_and(|at| at <= Instant::now()) {
-            let now = Instant::now();
+        // The clock is read only when a deadline exists, and once.
+        if let Some(at) = wake_at
+            && let now = Instant::now()
+            && at <= now
+        {
             if let Some(limit) = silence {
                 if now.saturating_duration_since(last_read) >= limit {
                     return Closing::Silent(limit);
