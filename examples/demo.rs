@@ -17,7 +17,6 @@ use loadgen::common;
 use std::time::Duration;
 
 use walle::discovery::{Drivers, Node};
-use walle::net::Server;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
@@ -33,11 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("secs", "3"),
     ])?;
     let (protocol, route) = flags.format()?;
-    let server = Server::builder(common::echo_router())
-        .backend(flags.backend()?)
-        .protocol(protocol.clone())
-        .dispatcher(flags.dispatcher()?)
-        .bind("127.0.0.1:0")?;
+    let server = common::echo_server(&flags, "127.0.0.1:0")?;
     println!(
         "server: {} backend, {} format, listening on {}",
         flags.str("backend"),

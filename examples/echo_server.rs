@@ -12,8 +12,6 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use walle::net::Server;
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -24,12 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("format", "walle"),
         ("dispatch", "inline"),
     ])?;
-    let (protocol, _) = flags.format()?;
-    let server = Server::builder(common::echo_router())
-        .backend(flags.backend()?)
-        .protocol(protocol)
-        .dispatcher(flags.dispatcher()?)
-        .bind(flags.str("addr"))?;
+    let server = common::echo_server(&flags, flags.str("addr"))?;
     println!(
         "echo server listening on {} (backend {}, format {}, dispatch {})",
         server.local_addr(),

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use walle::net::Backend;
+use walle::net::{Backend, Server};
 use walle::prelude::*;
 
 /// `--name value` pairs, with defaults.
@@ -98,4 +98,18 @@ pub fn echo_router() -> Router<RawCodec> {
         .route_id(1, |_: &mut Context, req: Bytes| Ok(req))
         .expect("fresh router");
     router
+}
+
+/// The echo server the flags describe (`--backend`, `--format`,
+/// `--dispatch`), listening on `addr`.
+pub fn echo_server(
+    flags: &Flags,
+    addr: &str,
+) -> Result<Server<RawCodec>, Box<dyn std::error::Error>> {
+    let (protocol, _) = flags.format()?;
+    Ok(Server::builder(echo_router())
+        .backend(flags.backend()?)
+        .protocol(protocol)
+        .dispatcher(flags.dispatcher()?)
+        .bind(addr)?)
 }
