@@ -24,7 +24,7 @@ fn example() -> PathBuf {
     if !binary.is_file() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let status = Command::new(cargo)
-            .args(["build", "--example", "register"])
+            .args(["build", "--example", "register", "--features", "etcd"])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("run cargo build --example register");

@@ -22,6 +22,15 @@ pub enum Error {
         /// The schemes there are drivers for, comma separated.
         known: String,
     },
+    /// A driver that ships with walle but was left out of this build: the
+    /// `etcd` driver without the crate's `etcd` feature.
+    #[error("the {scheme}:// driver is not built in; enable the cargo feature {feature:?} (of walle or walle-discovery)")]
+    DriverNotBuilt {
+        /// The scheme asked for.
+        scheme: String,
+        /// The cargo feature that builds the driver.
+        feature: &'static str,
+    },
     /// A target URL that cannot be used.
     #[error("invalid target {target:?}: {reason}")]
     InvalidTarget {

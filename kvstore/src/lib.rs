@@ -6,7 +6,8 @@
 //!   locks held while a lease lives, close. Object-safe: `Arc<dyn Store>`.
 //! - [`MemStore`]: in-process, the embedded default. Revisions, TTLs and
 //!   watches behave as etcd's do.
-//! - [`EtcdStore`] (feature `etcd`, on by default): a real etcd through
+//! - [`EtcdStore`] (feature `etcd`, off by default: etcd-client
+//!   needs `protoc` to build): a real etcd through
 //!   etcd-client. TTL puts share a lease per TTL, kept alive at a third of
 //!   it; a lost lease is granted again and its keys put back; watches resume
 //!   from the last revision they delivered after a lost connection.

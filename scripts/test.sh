@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it. Installs what a bare machine lacks
+# first, and says so: protoc (Debian protobuf-compiler, for etcd-client's
+# build), etcd and etcdctl (Debian etcd-server and etcd-client: the tests start
+# their own etcd on free loopback ports) and cargo-nextest. Installing needs
+# root, or sudo. Extra arguments go to `cargo nextest run`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
+command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
+
+if ((${#missing[@]})); then
+    if [ "$(id -u)" -eq 0 ]; then
+        as_root=()
+    elif command -v sudo >/dev/null 2>&1; then
+        as_root=(sudo)
+    else
+        echo "scripts/test.sh: missing ${missing[*]}; run as root, or install them: apt-get install -y ${missing[*]}" >&2
+        exit 1
+    fi
+    echo "scripts/test.sh: installing ${missing[*]} with apt-get" >&2
+    # Keep Debian from starting an etcd service of its own when the package
+    # installs: the tests start theirs.
+    policy=/usr/sbin/policy-rc.d
+    own_policy=false
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | "${as_root[@]}" tee "$policy" >/dev/null
+        "${as_root[@]}" chmod +x "$policy"
+        own_policy=true
+    fi
+    "${as_root[@]}" apt-get update -q
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+    if $own_policy; then "${as_root[@]}" rm -f "$policy"; fi
+fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+    echo "scripts/test.sh: installing cargo-nextest (cargo install --locked)" >&2
+    cargo install cargo-nextest --locked
+fi
+
+# --all-features: the etcd store, the etcd:// driver and their suites.
+cargo nextest run --workspace --all-features --no-fail-fast "$@"
+cargo test --workspace --all-features --doc
