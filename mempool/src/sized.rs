@@ -181,8 +181,11 @@ impl Shared {
         counters.fold_into(&self.retired);
     }
 
-    /// Puts a buffer of `class` in the shared queue, or frees it.
-    pub(crate) fn push_shared(&self, class: usize, buf: Vec<u8>, counters: &Counters) {
+    /// Puts a buffer of `class` in the shared queue, emptied, or frees it.
+    pub(crate) fn push_shared(&self, class: usize, mut buf: Vec<u8>, counters: &Counters) {
+        // Whoever takes it next appends to it: nothing of its last owner's
+        // message may stay in front.
+        buf.clear();
         if self.queues[class].push(buf).is_err() {
             Counters::add(&counters.discarded, 1);
             Counters::add(
