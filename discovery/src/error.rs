@@ -24,7 +24,9 @@ pub enum Error {
     },
     /// A driver that ships with walle but was left out of this build: the
     /// `etcd` driver without the crate's `etcd` feature.
-    #[error("the {scheme}:// driver is not built in; enable the cargo feature {feature:?} (of walle or walle-discovery)")]
+    #[error(
+        "the {scheme}:// driver is not built in; enable the cargo feature {feature:?} (of walle or walle-discovery)"
+    )]
     DriverNotBuilt {
         /// The scheme asked for.
         scheme: String,

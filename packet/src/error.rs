@@ -26,6 +26,19 @@ pub enum PacketError {
     /// A field with an impossible value (wire code 3).
     #[error("malformed packet: {0}")]
     Malformed(&'static str),
+    /// A part of a packet (uri, payload, metadata) whose span does not lie
+    /// within the body it is said to be in (wire code 3).
+    #[error("{part} at {start}..{end} is outside the {len}-byte body")]
+    OutOfBody {
+        /// The part: `"uri"`, `"payload"` or `"metadata"`.
+        part: &'static str,
+        /// The span's start.
+        start: usize,
+        /// The span's end.
+        end: usize,
+        /// The body's length.
+        len: usize,
+    },
     /// A packet the format cannot express, such as a 300-byte uri in
     /// `walle` or a route outside `due`'s signed range (wire code 2).
     #[error("cannot encode: {0}")]
@@ -61,7 +74,7 @@ impl PacketError {
     pub fn code(&self) -> Code {
         match self {
             PacketError::TooLarge { .. } | PacketError::Truncated { .. } => Code::PACKET_SIZE,
-            PacketError::Malformed(_) => Code::UNMARSHAL,
+            PacketError::Malformed(_) | PacketError::OutOfBody { .. } => Code::UNMARSHAL,
             PacketError::Unencodable(_) => Code::MARSHAL,
             PacketError::NotSupported { .. } => Code::NOT_SUPPORTED,
             PacketError::Unexpected(_) => Code::UNEXPECTED,

@@ -41,6 +41,7 @@ mod error;
 mod framing;
 mod metadata;
 mod packet;
+mod parts;
 mod pb;
 mod proto;
 mod protocol;
@@ -55,6 +56,7 @@ pub use error::PacketError;
 pub use framing::{ByteOrder, DEFAULT_MAX_FRAME, FrameDecoder, Framing};
 pub use metadata::{Metadata, MetadataView};
 pub use packet::{Cmd, FLAG_ERROR, Head, Packet, Route};
+pub use parts::PacketParts;
 pub use proto::ProtoFormat;
 pub use protocol::Protocol;
 pub use walle::WalleFormat;
@@ -63,9 +65,97 @@ pub use walle::WalleFormat;
 /// and back. The length prefix around the body is the format's
 /// [`Framing`].
 ///
-/// Implement it to add a fourth format without touching the framework;
-/// the provided methods cover error payloads, heartbeats and sequence
-/// limits with the `walle` conventions.
+/// Implement it to add a format of your own without touching the
+/// framework: `decode` reads the header and says where the parts lie with
+/// [`Packet::parts`]; `encode` writes a [`Head`] and payload. The provided
+/// methods cover error payloads, heartbeats and sequence limits with the
+/// `walle` conventions.
+///
+/// A common game layout, `u16 len | u16 msg_id | u32 seq | u8 flags |
+/// payload`, little-endian, with numeric routes only:
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use walle_packet::{
+///     ByteOrder, Cmd, FLAG_ERROR, Framing, Head, Packet, PacketError, Protocol,
+///     ProtocolWrapper, Route,
+/// };
+///
+/// #[derive(Debug)]
+/// struct GameFormat;
+///
+/// const REQUEST: u8 = 0x02;
+/// const RESPONSE: u8 = 0x04;
+///
+/// impl ProtocolWrapper for GameFormat {
+///     fn name(&self) -> &'static str {
+///         "game"
+///     }
+///
+///     fn framing(&self) -> Framing {
+///         Framing::new(2, ByteOrder::Little)
+///     }
+///
+///     fn decode(&self, body: Bytes) -> Result<Packet, PacketError> {
+///         let Some(head) = body.first_chunk::<7>() else {
+///             return Err(PacketError::Malformed("game header is 7 bytes"));
+///         };
+///         let id = u16::from_le_bytes([head[0], head[1]]);
+///         let seq = u32::from_le_bytes([head[2], head[3], head[4], head[5]]);
+///         let flags = head[6];
+///         let cmd = match flags & (REQUEST | RESPONSE) {
+///             0 => Cmd::Notify,
+///             REQUEST => Cmd::Request,
+///             RESPONSE => Cmd::Response,
+///             _ => return Err(PacketError::Malformed("request and response at once")),
+///         };
+///         let len = body.len();
+///         Packet::parts(body, cmd)
+///             .id(u32::from(id))
+///             .seq(u64::from(seq))
+///             .flags(u32::from(flags) & FLAG_ERROR)
+///             .payload(7..len)
+///             .build()
+///     }
+///
+///     fn encode(&self, head: &Head<'_>, payload: &[u8], dst: &mut Vec<u8>)
+///         -> Result<(), PacketError>
+///     {
+///         let id = u16::try_from(head.id)
+///             .ok()
+///             .filter(|_| head.uri.is_empty())
+///             .ok_or(PacketError::Unencodable("game routes are u16 ids"))?;
+///         let seq = u32::try_from(head.seq)
+///             .map_err(|_| PacketError::Unencodable("seq over u32"))?;
+///         let mut flags = (head.flags & FLAG_ERROR) as u8;
+///         flags |= match head.cmd {
+///             Cmd::Notify => 0,
+///             Cmd::Request => REQUEST,
+///             Cmd::Response => RESPONSE,
+///         };
+///         dst.extend_from_slice(&id.to_le_bytes());
+///         dst.extend_from_slice(&seq.to_le_bytes());
+///         dst.push(flags);
+///         dst.extend_from_slice(payload);
+///         Ok(())
+///     }
+///
+///     fn max_seq(&self) -> u64 {
+///         u64::from(u32::MAX)
+///     }
+/// }
+///
+/// let protocol = Protocol::new(GameFormat);
+/// let mut wire = Vec::new();
+/// protocol.encode(&Head::request(Route::Id(7), 3), b"hi", &mut wire)?;
+/// assert_eq!(wire, [9, 0, 7, 0, 3, 0, 0, 0, REQUEST, b'h', b'i']);
+///
+/// let body = protocol.decoder().decode(&mut BytesMut::from(&wire[..]))?.expect("a frame");
+/// let packet = protocol.decode(body)?;
+/// assert_eq!((packet.cmd(), packet.route(), packet.seq()), (Cmd::Request, Route::Id(7), 3));
+/// assert_eq!(packet.payload_ref(), b"hi");
+/// # Ok::<(), PacketError>(())
+/// ```
 pub trait ProtocolWrapper: Send + Sync + 'static {
     /// The format's name, e.g. `"walle"`.
     fn name(&self) -> &'static str;

@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use crate::PacketError;
 use crate::metadata::{MetaKind, Metadata, MetadataView};
+use crate::parts::PacketParts;
 
 /// What a packet is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -175,6 +176,13 @@ impl Packet {
             meta: MetaKind::None,
             heartbeat: None,
         }
+    }
+
+    /// Starts a packet over `body` from the positions of its parts, checked
+    /// when built: what a format of one's own returns from
+    /// [`ProtocolWrapper::decode`](crate::ProtocolWrapper::decode).
+    pub fn parts(body: Bytes, cmd: Cmd) -> PacketParts {
+        PacketParts::new(body, cmd)
     }
 
     /// What the packet is.
