@@ -251,3 +251,28 @@ async fn resync_snapshot_turns_into_changes() {
     }
     assert_eq!(discovery.nodes().len(), 10);
 }
+
+/// An `etcd://` target in a build without the `etcd` feature names the
+/// feature to turn on instead of calling the scheme unknown.
+#[test]
+fn an_etcd_target_without_the_feature_names_it() {
+    let target = "etcd://127.0.0.1:2379/services/echo".parse().unwrap();
+    let drivers = Drivers::new();
+    let found = drivers.driver(&target);
+    if cfg!(feature = "etcd") {
+        assert!(found.is_ok(), "{found:?}");
+    } else {
+        let error = found.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::DriverNotBuilt {
+                    feature: "etcd",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("feature \"etcd\""), "{error}");
+    }
+}
