@@ -141,30 +141,39 @@ fn the_bytes_on_the_wire_are_the_users_layout() {
     }
 }
 
+/// Reads until the server closes `stream`; nothing may come before the end.
+fn closed_without_an_answer(mut stream: TcpStream, what: &str) {
+    let mut rest = Vec::new();
+    match stream.read_to_end(&mut rest) {
+        Ok(_) => assert!(rest.is_empty(), "{what}: answered {rest:?}"),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{what}"),
+    }
+}
+
 #[test]
 fn a_broken_frame_closes_only_its_connection() {
     for backend in [Backend::evloop(), Backend::tcp()] {
+        let name = backend.name();
         let server = serve(&backend);
         let mut good = raw(&server);
-        let mut bad = raw(&server);
-        // Shorter than the 7-byte header, then request and response at once.
-        bad.write_all(&[3, 0, 1, 0, 0]).unwrap();
-        let mut rest = Vec::new();
-        let end = bad.read_to_end(&mut rest);
-        assert!(end.is_ok() || end.is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset));
-        assert!(rest.is_empty(), "{}: {rest:?}", backend.name());
 
-        let mut bad = raw(&server);
-        bad.write_all(&frame(LOGIN as u16, 1, game::REQUEST | RESPONSE, &[]))
+        let mut short = raw(&server);
+        short.write_all(&[3, 0, 1, 0, 0]).unwrap(); // under the 7-byte header
+        closed_without_an_answer(short, &format!("{name}: short header"));
+        let mut both = raw(&server);
+        both.write_all(&frame(LOGIN as u16, 1, game::REQUEST | RESPONSE, &[]))
             .unwrap();
-        let end = bad.read_to_end(&mut rest);
-        assert!(end.is_ok() || end.is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset));
+        closed_without_an_answer(both, &format!("{name}: request and response"));
 
         let payload = [&3u16.to_le_bytes()[..], b"eve"].concat();
         good.write_all(&frame(LOGIN as u16, 9, game::REQUEST, &payload))
             .unwrap();
         let answer = read_frame(&mut good);
-        assert_eq!(&answer[2..9], &frame(LOGIN as u16, 9, RESPONSE, &[])[2..9]);
+        assert_eq!(
+            &answer[2..9],
+            &frame(LOGIN as u16, 9, RESPONSE, &[])[2..9],
+            "{name}"
+        );
         server.stop();
     }
 }
