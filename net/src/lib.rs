@@ -55,7 +55,7 @@ mod server;
 mod session;
 mod tcp;
 
-pub use client::{Client, ClientBuilder, ClientOptions};
+pub use client::{Client, ClientBuilder, ClientOptions, ClientState};
 pub use error::NetError;
 pub use options::{
     Backend, Balance, ConnOptions, EvloopOptions, HeartbeatMode, ServerOptions, TcpOptions,
