@@ -72,7 +72,10 @@ async fn dial<C: Clone + Send + Sync + 'static>(weak: &Weak<Inner<C>>, epoch: u6
     };
     let connect = tokio::time::timeout(timeout, TcpStream::connect(addr));
     let stream = match while_dialling(weak, epoch, connect).await {
-        None => return,
+        None => {
+            debug!(addr = %addr, epoch, "closed during the dial: dial abandoned");
+            return;
+        }
         Some(Ok(Ok(stream))) => stream,
         Some(Ok(Err(e))) => return failed(weak, epoch, e),
         Some(Err(_)) => {
@@ -83,7 +86,8 @@ async fn dial<C: Clone + Send + Sync + 'static>(weak: &Weak<Inner<C>>, epoch: u6
     {
         let Some(inner) = weak.upgrade() else { return };
         if !inner.is_dialling(epoch) {
-            return; // closed meanwhile: the socket drops here
+            debug!(addr = %addr, epoch, "closed during the dial: socket dropped");
+            return;
         }
         if let Err(e) = hand_over(&inner, stream, addr, epoch) {
             drop(inner);
@@ -138,7 +142,6 @@ where
         tokio::pin!(notified);
         notified.as_mut().enable();
         if !weak.upgrade()?.is_dialling(epoch) {
-            debug!(epoch, "dial abandoned");
             return None;
         }
         tokio::select! {
