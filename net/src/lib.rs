@@ -14,9 +14,11 @@
 //! [`Server`] adds sessions ([`SessionHandle`]: push, call, close, values,
 //! close callbacks from any thread), broadcast encoded once, multicast,
 //! user binding (a re-bind kicks the old session), an accept limit, a
-//! new-session hook and a graceful stop. [`Client`] dials eagerly or lazily,
-//! reconnects as configured, fails pending calls at once on disconnect and
-//! routes what the server pushes.
+//! new-session hook and a graceful stop. [`Client`] dials eagerly or lazily
+//! (asynchronously: [`ClientBuilder::connect`]), reconnects as configured
+//! with a capped, jittered backoff, fails pending calls at once on
+//! disconnect, routes what the server pushes, and closes when its last
+//! handle drops; [`ClientState`] tells what it is doing.
 //!
 //! Not here: the wire formats and dispatch (see `walle-packet`,
 //! `walle-process`), kcp and WebSocket transports.
@@ -55,7 +57,7 @@ mod server;
 mod session;
 mod tcp;
 
-pub use client::{Client, ClientBuilder, ClientOptions};
+pub use client::{Client, ClientBuilder, ClientOptions, ClientState};
 pub use error::NetError;
 pub use options::{
     Backend, Balance, ConnOptions, EvloopOptions, HeartbeatMode, ServerOptions, TcpOptions,

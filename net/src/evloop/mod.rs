@@ -327,25 +327,21 @@ pub(crate) fn client_loops() -> &'static Loops {
     })
 }
 
-/// Connects to `addr` and hands the socket to a client reactor.
-pub(crate) fn connect(
-    addr: SocketAddr,
-    timeout: Duration,
+/// Hands a client connection the caller dialled (non-blocking) to a
+/// client reactor.
+pub(crate) fn adopt(
+    stream: std::net::TcpStream,
+    peer: SocketAddr,
     attach: Attach,
     conn: Arc<ConnOptions>,
-) -> io::Result<()> {
-    let stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
-    stream.set_nonblocking(true)?;
+) {
     let stream = mio::net::TcpStream::from_std(stream);
-    let loops = client_loops();
-    let handle = &loops.handles()[0];
-    handle.send(Cmd::Adopt {
+    client_loops().handles()[0].send(Cmd::Adopt {
         stream,
-        peer: addr,
+        peer,
         attach,
         conn,
     });
-    Ok(())
 }
 
 impl fmt::Debug for EvServer {

@@ -185,18 +185,13 @@ pub(crate) fn client_runtime() -> &'static Runtime {
     })
 }
 
-/// Connects to `addr` and starts the connection's tasks.
-pub(crate) fn connect(
-    addr: SocketAddr,
-    timeout: Duration,
-    attach: Attach,
+/// Starts the tasks of a client connection the caller dialled. Must run
+/// inside [`client_runtime`], whose tasks then serve it.
+pub(crate) fn adopt(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    attach: &Attach,
     conn: Arc<ConnOptions>,
-) -> io::Result<()> {
-    let stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
-    stream.set_nonblocking(true)?;
-    let runtime = client_runtime();
-    let _guard = runtime.enter();
-    let stream = tokio::net::TcpStream::from_std(stream)?;
-    conn::start(stream, addr, &attach, conn, None);
-    Ok(())
+) {
+    conn::start(stream, peer, attach, conn, None);
 }

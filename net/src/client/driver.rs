@@ -1,0 +1,158 @@
+//! The driver task of a client: runs the dials and the backoff timers the
+//! state machine asks for, on the client runtime. It holds the client
+//! only weakly, so dropping the last handle ends it.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+use tokio::net::TcpStream;
+use tracing::{debug, warn};
+
+use super::Inner;
+use super::state::{Action, Event, Phase};
+use crate::options::Backend;
+use crate::{evloop, tcp};
+
+/// Starts the driver of `inner` on the client runtime.
+pub(super) fn spawn<C: Clone + Send + Sync + 'static>(inner: &Arc<Inner<C>>) {
+    let weak = Arc::downgrade(inner);
+    let ended = inner.ended.clone();
+    tcp::client_runtime().spawn(async move {
+        drive(weak).await;
+        ended.flag.store(true, Ordering::Release);
+        ended.notify.notify_waiters();
+    });
+}
+
+async fn drive<C: Clone + Send + Sync + 'static>(weak: Weak<Inner<C>>) {
+    loop {
+        // Armed before the state is read: no wake-up is missed.
+        let Some(wake) = weak.upgrade().map(|inner| inner.wake.clone()) else {
+            return;
+        };
+        let notified = wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let Some(action) = weak
+            .upgrade()
+            .map(|i| i.machine().poll_action(Instant::now()))
+        else {
+            return;
+        };
+        match action {
+            Action::Exit => return,
+            Action::Wait => notified.await,
+            Action::Sleep(until) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(until.into()) => {}
+                    () = notified => continue,
+                }
+                match weak.upgrade() {
+                    Some(inner) => {
+                        inner.apply(Event::Tick);
+                    }
+                    None => return,
+                }
+            }
+            Action::Dial { epoch } => dial(&weak, epoch).await,
+        }
+    }
+}
+
+/// Runs dial `epoch`: connect, hand the socket to the backend, wait for
+/// the backend to set the connection up. Gives up as soon as the phase
+/// moves on (a close), dropping the socket.
+async fn dial<C: Clone + Send + Sync + 'static>(weak: &Weak<Inner<C>>, epoch: u64) {
+    let Some((addr, timeout)) = weak.upgrade().map(|i| (i.addr, i.options.connect_timeout)) else {
+        return;
+    };
+    let connect = tokio::time::timeout(timeout, TcpStream::connect(addr));
+    let stream = match while_dialling(weak, epoch, connect).await {
+        None => {
+            debug!(addr = %addr, epoch, "closed during the dial: dial abandoned");
+            return;
+        }
+        Some(Ok(Ok(stream))) => stream,
+        Some(Ok(Err(e))) => return failed(weak, epoch, e),
+        Some(Err(_)) => {
+            let e = io::Error::new(io::ErrorKind::TimedOut, "connect timed out");
+            return failed(weak, epoch, e);
+        }
+    };
+    {
+        let Some(inner) = weak.upgrade() else { return };
+        if !inner.is_dialling(epoch) {
+            debug!(addr = %addr, epoch, "closed during the dial: socket dropped");
+            return;
+        }
+        if let Err(e) = hand_over(&inner, stream, addr, epoch) {
+            drop(inner);
+            return failed(weak, epoch, e);
+        }
+    }
+    // The backend builds the process (the event loop on its own thread).
+    let setup = tokio::time::sleep(timeout);
+    if while_dialling(weak, epoch, setup).await.is_some() {
+        let e = io::Error::new(io::ErrorKind::TimedOut, "connection setup timed out");
+        failed(weak, epoch, e);
+    }
+}
+
+fn failed<C: Clone + Send + Sync + 'static>(weak: &Weak<Inner<C>>, epoch: u64, error: io::Error) {
+    if let Some(inner) = weak.upgrade() {
+        warn!(addr = %inner.addr, %error, "dial failed");
+        inner.apply(Event::Failed { epoch, error });
+    }
+}
+
+fn hand_over<C: Clone + Send + Sync + 'static>(
+    inner: &Arc<Inner<C>>,
+    stream: TcpStream,
+    addr: SocketAddr,
+    epoch: u64,
+) -> io::Result<()> {
+    let attach = super::attach(Arc::downgrade(inner), epoch);
+    let conn = Arc::new(inner.options.conn.clone());
+    match &inner.backend {
+        Backend::Evloop(_) => {
+            let stream = stream.into_std()?;
+            stream.set_nonblocking(true)?;
+            evloop::adopt(stream, addr, attach, conn);
+        }
+        Backend::Tcp(_) => tcp::adopt(stream, addr, &attach, conn),
+    }
+    Ok(())
+}
+
+/// Runs `fut` while dial `epoch` is the phase; `None` once it is not (the
+/// client closed, or went away).
+async fn while_dialling<C, F>(weak: &Weak<Inner<C>>, epoch: u64, fut: F) -> Option<F::Output>
+where
+    C: Clone + Send + Sync + 'static,
+    F: Future,
+{
+    tokio::pin!(fut);
+    loop {
+        let wake = weak.upgrade()?.wake.clone();
+        let notified = wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if !weak.upgrade()?.is_dialling(epoch) {
+            return None;
+        }
+        tokio::select! {
+            out = &mut fut => return Some(out),
+            () = notified => {}
+        }
+    }
+}
+
+impl<C: Clone + Send + Sync + 'static> Inner<C> {
+    fn is_dialling(&self, epoch: u64) -> bool {
+        matches!(self.machine().phase(), Phase::Connecting { epoch: e } if *e == epoch)
+    }
+}

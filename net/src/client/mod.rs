@@ -1,0 +1,372 @@
+//! Clients: eager or lazy dial, reconnects, pushes through a router.
+//!
+//! One state machine per client ([`state`]: idle, connecting, backoff,
+//! connected, closed), fed by [`Inner::apply`] alone. A driver task on the
+//! client runtime ([`driver`]) runs what it asks for: an async dial, a
+//! backoff timer. Each dial has an epoch, so news from an older connection
+//! cannot touch a newer one. The task holds the client weakly: dropping
+//! the last [`Client`] closes it and ends the task.
+
+mod builder;
+mod driver;
+mod state;
+
+pub use builder::{ClientBuilder, ClientOptions};
+pub use state::ClientState;
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+use tracing::{debug, info};
+use walle_codec::Codec;
+use walle_packet::{Protocol, Route, WalleFormat};
+use walle_process::{CallOptions, Error, Process, Routes, Session, Transport};
+
+use crate::NetError;
+use crate::conn::{Attach, Handler, ProcessParts};
+use crate::options::Backend;
+use state::{Effect, Event, Machine};
+
+/// Set by the driver task as it ends.
+#[derive(Default)]
+struct Ended {
+    flag: AtomicBool,
+    notify: Notify,
+}
+
+struct Inner<C: Clone + Send + Sync + 'static> {
+    addr: SocketAddr,
+    backend: Backend,
+    parts: ProcessParts<C>,
+    options: ClientOptions,
+    machine: Mutex<Machine<Process<C>>>,
+    /// Woken after every event: the driver task and waiting callers.
+    wake: Arc<Notify>,
+    ended: Arc<Ended>,
+    sessions: AtomicU64,
+}
+
+/// Where a caller waiting for a connection stands.
+enum Ready<C> {
+    Connected(Process<C>),
+    Closed,
+    /// The dials ran out of attempts; the last one's error.
+    GaveUp(io::Error),
+    Pending,
+}
+
+impl<C: Clone + Send + Sync + 'static> Inner<C> {
+    fn machine(&self) -> MutexGuard<'_, Machine<Process<C>>> {
+        self.machine.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Feeds `event` to the state machine: the one place the client's
+    /// state changes. Closes a connection the machine hands back (outside
+    /// the lock: that runs close callbacks, which feed events again) and
+    /// wakes the driver and the waiting callers. True unless the event
+    /// brought a connection that was turned away.
+    fn apply(&self, event: Event<Process<C>>) -> bool {
+        let (from, effect, to) = {
+            let mut machine = self.machine();
+            let from = machine.state();
+            let effect = machine.handle(event, Instant::now());
+            (from, effect, machine.state())
+        };
+        if from != to {
+            debug!(addr = %self.addr, ?from, ?to, "client state");
+        }
+        self.wake.notify_waiters();
+        match effect {
+            Effect::None => true,
+            Effect::Close(process) => {
+                process.close();
+                false
+            }
+        }
+    }
+
+    fn current(&self) -> Option<Process<C>> {
+        self.machine()
+            .connection()
+            .filter(|p| !p.is_closed())
+            .cloned()
+    }
+
+    /// The connection if there is one; starts a dial if idle (unless the
+    /// dials gave up since round `round`).
+    fn poll_ready(&self, round: u64) -> Ready<C> {
+        {
+            let machine = self.machine();
+            if let Some(process) = machine.connection().filter(|p| !p.is_closed()) {
+                return Ready::Connected(process.clone());
+            }
+            match machine.state() {
+                ClientState::Closed => return Ready::Closed,
+                ClientState::Idle if machine.gave_up() > round => {
+                    return Ready::GaveUp(machine.last_error());
+                }
+                ClientState::Idle => {}
+                _ => return Ready::Pending,
+            }
+        }
+        self.apply(Event::Want);
+        Ready::Pending
+    }
+
+    /// Waits up to `wait` for a connection (`None`: for as long as the
+    /// dials go on).
+    async fn ready(&self, wait: Option<Duration>) -> Ready<C> {
+        let deadline = wait.and_then(|w| Instant::now().checked_add(w));
+        let round = self.machine().gave_up();
+        loop {
+            let notified = self.wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.poll_ready(round) {
+                Ready::Pending => {}
+                done => return done,
+            }
+            match deadline {
+                None => notified.await,
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ready::Pending;
+                    }
+                    let _ = tokio::time::timeout(left, notified).await;
+                }
+            }
+        }
+    }
+
+    /// Dials unless lazy, and waits for the outcome.
+    async fn establish(&self) -> Result<(), NetError> {
+        if self.options.lazy {
+            return Ok(());
+        }
+        match self.ready(None).await {
+            Ready::Connected(_) | Ready::Pending => Ok(()),
+            Ready::Closed => Err(NetError::Stopped),
+            Ready::GaveUp(e) => Err(NetError::Io(e)),
+        }
+    }
+}
+
+impl<C: Clone + Send + Sync + 'static> Drop for Inner<C> {
+    /// The last handle is gone: close the connection; the driver task,
+    /// holding only a weak reference, ends.
+    fn drop(&mut self) {
+        self.apply(Event::Close);
+    }
+}
+
+/// Builds the process of dial `epoch`'s connection, or turns it away.
+fn attach<C: Clone + Send + Sync + 'static>(weak: Weak<Inner<C>>, epoch: u64) -> Attach {
+    Arc::new(move |transport: Arc<dyn Transport>, _peer: SocketAddr| {
+        let inner = weak.upgrade()?;
+        let session = Session::new(inner.sessions.fetch_add(1, Ordering::Relaxed));
+        let mut options = inner.options.conn.process.clone();
+        options.echo_heartbeat = false;
+        let Some(process) = inner.parts.build(transport, session.clone(), options) else {
+            let error = io::Error::other("cannot build the connection's process");
+            inner.apply(Event::Failed { epoch, error });
+            return None;
+        };
+        let closed = Arc::downgrade(&inner);
+        session.on_close(move || {
+            if let Some(inner) = closed.upgrade() {
+                inner.apply(Event::Disconnected { epoch });
+            }
+        });
+        if !inner.apply(Event::Attached {
+            epoch,
+            conn: process.clone(),
+        }) {
+            debug!(addr = %inner.addr, epoch, "connection came too late: dropped");
+            return None;
+        }
+        info!(addr = %inner.addr, epoch, "connected");
+        Some(Arc::new(process) as Arc<dyn Handler>)
+    })
+}
+
+/// The error of a call on a closed client.
+fn closed_error() -> Error {
+    Error::Io(io::Error::new(
+        io::ErrorKind::NotConnected,
+        "the client is closed",
+    ))
+}
+
+/// A client connection with its own process: calls, notifies, and a
+/// router for what the server pushes (BEHAVIOURS 39-41).
+///
+/// Clones share one connection. Dropping the last clone closes it and
+/// stops reconnecting.
+pub struct Client<C: Clone + Send + Sync + 'static> {
+    inner: Arc<Inner<C>>,
+}
+
+impl<C: Clone + Send + Sync + 'static> Clone for Client<C> {
+    fn clone(&self) -> Self {
+        Client {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<C: Clone + Send + Sync + 'static> Client<C> {
+    /// Starts building a client of `addr` whose pushed messages go to
+    /// `routes`.
+    pub fn builder(addr: impl ToSocketAddrs, routes: impl Into<Routes<C>>) -> ClientBuilder<C> {
+        let addr = addr
+            .to_socket_addrs()
+            .map_err(NetError::Io)
+            .and_then(|mut a| a.next().ok_or(NetError::Config("no address to connect to")));
+        ClientBuilder {
+            addr,
+            backend: Backend::default(),
+            protocol: Protocol::new(WalleFormat::new()),
+            routes: routes.into(),
+            options: ClientOptions::default(),
+            pool: None,
+            dispatcher: None,
+        }
+    }
+
+    /// The server's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.inner.addr
+    }
+
+    /// What the client is doing now.
+    pub fn state(&self) -> ClientState {
+        self.inner.machine().state()
+    }
+
+    /// The current connection's process, if connected.
+    pub fn process(&self) -> Option<Process<C>> {
+        self.inner.current()
+    }
+
+    /// True while connected.
+    pub fn is_connected(&self) -> bool {
+        self.inner.current().is_some()
+    }
+
+    /// Calls the server (dialing first if lazy and idle).
+    pub async fn call<'r, Req, Resp>(
+        &self,
+        route: impl Into<Route<'r>>,
+        req: &Req,
+    ) -> Result<Resp, Error>
+    where
+        C: Codec<Req> + Codec<Resp> + Unpin,
+    {
+        self.call_with(route, req, CallOptions::default()).await
+    }
+
+    /// Calls the server with options. While not connected the call waits
+    /// for the connection up to `wait_connected` (and the call's own
+    /// timeout), then fails with `SessionClosed`; it fails at once with an
+    /// io error if the client is closed (`NotConnected`) or its dials ran
+    /// out of attempts (the last dial's error).
+    pub async fn call_with<'r, Req, Resp>(
+        &self,
+        route: impl Into<Route<'r>>,
+        req: &Req,
+        mut options: CallOptions<'_>,
+    ) -> Result<Resp, Error>
+    where
+        C: Codec<Req> + Codec<Resp> + Unpin,
+    {
+        let route = route.into();
+        let started = Instant::now();
+        let wait = match options.timeout {
+            Some(timeout) => self.inner.options.wait_connected.min(timeout),
+            None => self.inner.options.wait_connected,
+        };
+        let process = match self.inner.ready(Some(wait)).await {
+            Ready::Connected(process) => process,
+            Ready::Pending => return Err(Error::SessionClosed),
+            Ready::Closed => return Err(closed_error()),
+            Ready::GaveUp(e) => return Err(Error::Io(e)),
+        };
+        if let Some(timeout) = options.timeout.as_mut() {
+            let waited = started.elapsed();
+            if !waited.is_zero() {
+                *timeout = timeout.saturating_sub(waited).max(Duration::from_millis(1));
+            }
+        }
+        process.call_with(route, req, options).await
+    }
+
+    /// Sends a one-way message; fails with `SessionClosed` while not
+    /// connected (a lazy client starts dialing), with `NotConnected` once
+    /// closed.
+    pub fn notify<'r, M>(&self, route: impl Into<Route<'r>>, msg: &M) -> Result<(), Error>
+    where
+        C: Codec<M>,
+    {
+        let round = self.inner.machine().gave_up();
+        match self.inner.poll_ready(round) {
+            Ready::Connected(process) => process.notify(route, msg),
+            Ready::Closed => Err(closed_error()),
+            Ready::GaveUp(_) | Ready::Pending => Err(Error::SessionClosed),
+        }
+    }
+
+    /// Waits until connected, up to `timeout`, blocking this thread (not
+    /// for async code: calls there wait as configured).
+    pub fn wait_connected(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.is_connected() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.is_connected()
+    }
+
+    /// Closes the client for good, whatever it is doing: the connection
+    /// closes and its pending calls fail, a dial under way is abandoned
+    /// (its socket dropped), no reconnect follows.
+    pub fn close(&self) {
+        self.inner.apply(Event::Close);
+    }
+
+    /// Resolves once the client is closed (by [`close`](Self::close) or
+    /// by dropping its last handle) and has stopped dialling for good.
+    /// Holding it does not keep the client open.
+    pub fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
+        let ended = self.inner.ended.clone();
+        async move {
+            loop {
+                let notified = ended.notify.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if ended.flag.load(Ordering::Acquire) {
+                    return;
+                }
+                notified.await;
+            }
+        }
+    }
+}
+
+impl<C: Clone + Send + Sync + 'static> fmt::Debug for Client<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("addr", &self.inner.addr)
+            .field("backend", &self.inner.backend.name())
+            .field("state", &self.state())
+            .finish()
+    }
+}

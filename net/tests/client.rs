@@ -1,0 +1,327 @@
+//! The client's life: dropping its last handle, closing it mid-dial,
+//! reconnecting, running out of attempts, and building it inside async
+//! code, on both backends.
+
+mod util;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use walle_codec::RawCodec;
+use walle_net::{Client, ClientOptions, ClientState, NetError, ServerOptions};
+use walle_process::{Error, Router};
+
+use util::*;
+
+/// Generous bound of every wait below.
+const BOUND: Duration = Duration::from_secs(10);
+
+/// A free loopback port, for servers started after their clients.
+fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// Waits, within the bound, for a client's `closed()`: closed, its task
+/// ended.
+fn assert_stops(closed: impl Future<Output = ()>) {
+    let ended = runtime().block_on(async { tokio::time::timeout(BOUND, closed).await });
+    assert!(ended.is_ok(), "the client's task did not end");
+}
+
+fn echo(client: &Client<RawCodec>, what: &'static [u8]) -> Result<Bytes, Error> {
+    runtime().block_on(client.call("echo", &Bytes::from_static(what)))
+}
+
+/// A listener that accepts and closes each connection at once, counting
+/// them: a server that keeps dropping its clients.
+struct Flapping {
+    addr: SocketAddr,
+    accepts: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Flapping {
+    fn start() -> Flapping {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepts = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (a, s) = (accepts.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if s.load(Ordering::Acquire) {
+                    return;
+                }
+                a.fetch_add(1, Ordering::AcqRel);
+                drop(stream);
+            }
+        });
+        Flapping {
+            addr,
+            accepts,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Closes the listener: the port refuses from now on.
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = TcpStream::connect(self.addr);
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
+        }
+    }
+}
+
+impl Drop for Flapping {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A listener whose accept queue is full: a dial to it hangs in the
+/// kernel (its SYNs are dropped) until the queue has room.
+fn hanging_listener() -> (socket2::Socket, TcpStream, SocketAddr) {
+    use socket2::{Domain, Socket, Type};
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    listener
+        .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    listener.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap().as_socket().unwrap();
+    // One connection fills a queue of length 0.
+    let filler = TcpStream::connect(addr).unwrap();
+    (listener, filler, addr)
+}
+
+/// Dropping the last handle closes the connection: the server's session
+/// goes away. Dropping a clone does not.
+#[test]
+fn dropping_the_last_handle_closes_the_session() {
+    for backend in backends() {
+        let server = server(&backend, echo_router(), ServerOptions::default());
+        let client = client(&backend, server.local_addr(), ClientOptions::default());
+        eventually("session", || server.session_count() == 1);
+        drop(client.clone());
+        assert_eq!(
+            echo(&client, b"still").unwrap(),
+            Bytes::from_static(b"still")
+        );
+        drop(client);
+        eventually("session closed by the drop", || server.session_count() == 0);
+    }
+}
+
+/// A client reconnecting forever, to a server that keeps dropping it and
+/// then to a dead port, stops dialling once its last handle is dropped.
+#[test]
+fn dropping_a_reconnecting_client_stops_its_dialling() {
+    for backend in backends() {
+        let mut flapping = Flapping::start();
+        let opts = ClientOptions::default().reconnect(-1, Duration::from_millis(5));
+        let client = client(&backend, flapping.addr, opts);
+        eventually("redials", || flapping.accepts.load(Ordering::Acquire) >= 3);
+        // Dropped while it redials a server that is up...
+        let closed = client.closed();
+        drop(client);
+        assert_stops(closed);
+
+        // ... and one redialling a dead port.
+        let opts = ClientOptions::default().reconnect(-1, Duration::from_millis(5));
+        let client = util::client(&backend, flapping.addr, opts);
+        let dialled = flapping.accepts.load(Ordering::Acquire);
+        eventually("a redial", || {
+            flapping.accepts.load(Ordering::Acquire) > dialled
+        });
+        flapping.stop();
+        eventually("dials refused", || client.state() != ClientState::Connected);
+        let closed = client.closed();
+        drop(client);
+        assert_stops(closed);
+    }
+}
+
+/// `close` during a dial wins: the client stays closed, the call waiting
+/// for the dial fails at once with a clear error, the dial is abandoned.
+#[test]
+fn close_during_a_dial_leaves_it_closed() {
+    for backend in backends() {
+        let (_listener, _filler, addr) = hanging_listener();
+        let opts = ClientOptions::default()
+            .lazy(true)
+            .connect_timeout(Duration::from_secs(60))
+            .wait_connected(Duration::from_secs(60));
+        let client = client(&backend, addr, opts);
+        let (tx, rx) = mpsc::channel();
+        let waiting = client.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(
+                runtime()
+                    .block_on(waiting.call::<Bytes, Bytes>("echo", &Bytes::from_static(b"late"))),
+            );
+        });
+        eventually("dialling", || client.state() == ClientState::Connecting);
+        client.close();
+        assert_eq!(client.state(), ClientState::Closed, "{}", backend.name());
+        let err = rx
+            .recv_timeout(BOUND)
+            .expect("the waiting call ended")
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::NotConnected),
+            "{}: {err}",
+            backend.name()
+        );
+        let closed = client.closed();
+        assert_stops(closed);
+        assert_eq!(client.state(), ClientState::Closed);
+        assert!(matches!(echo(&client, b"x"), Err(Error::Io(_))));
+        assert!(client.notify("echo", &Bytes::new()).is_err());
+    }
+}
+
+/// After the server drops it, a reconnecting client has one new
+/// connection, which works; and a lazy client that many calls wait on
+/// dials once.
+#[test]
+fn reconnect_makes_one_new_connection() {
+    for backend in backends() {
+        let server = server(&backend, echo_router(), ServerOptions::default());
+        let opts = ClientOptions::default()
+            .reconnect(-1, Duration::from_millis(5))
+            .wait_connected(BOUND);
+        let client = client(&backend, server.local_addr(), opts);
+        eventually("session", || server.session_count() == 1);
+        let first = server.sessions()[0].id();
+        for _ in 0..3 {
+            let old = server.sessions()[0].id();
+            server.sessions()[0].close();
+            eventually("a new session", || {
+                server.sessions().first().is_some_and(|s| s.id() != old)
+            });
+            assert_eq!(echo(&client, b"back").unwrap(), Bytes::from_static(b"back"));
+            assert_eq!(client.state(), ClientState::Connected);
+            assert_eq!(server.session_count(), 1, "{}", backend.name());
+        }
+        assert_ne!(server.sessions()[0].id(), first);
+
+        let opts = ClientOptions::default().lazy(true).wait_connected(BOUND);
+        let lazy = util::client(&backend, server.local_addr(), opts);
+        let rt = runtime();
+        let answers = rt.block_on(async {
+            let calls: Vec<_> = (0..16)
+                .map(|_| {
+                    let lazy = lazy.clone();
+                    tokio::spawn(async move {
+                        lazy.call::<Bytes, Bytes>("echo", &Bytes::from_static(b"one"))
+                            .await
+                    })
+                })
+                .collect();
+            let mut answers = Vec::new();
+            for call in calls {
+                answers.push(call.await.unwrap());
+            }
+            answers
+        });
+        assert!(answers.iter().all(|a| a.is_ok()), "{answers:?}");
+        assert_eq!(server.session_count(), 2, "{}: one dial", backend.name());
+    }
+}
+
+/// Once its reconnect attempts have run out, a call waiting for the
+/// connection fails with the dial's error instead of waiting on.
+#[test]
+fn calls_fail_clearly_once_reconnects_run_out() {
+    for backend in backends() {
+        let addr = free_addr();
+        let opts = ClientOptions::default()
+            .lazy(true)
+            .reconnect(2, Duration::from_millis(5))
+            .wait_connected(Duration::from_secs(60));
+        let client = client(&backend, addr, opts);
+        let empty = Bytes::new();
+        let call = client.call::<Bytes, Bytes>("echo", &empty);
+        let answer = runtime().block_on(async { tokio::time::timeout(BOUND, call).await });
+        let err = answer.expect("failed before its wait ran out").unwrap_err();
+        assert!(
+            matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+            "{}: {err}",
+            backend.name()
+        );
+        assert_eq!(client.state(), ClientState::Idle);
+
+        // Eager: the build fails the same way.
+        let opts = ClientOptions::default().reconnect(1, Duration::from_millis(5));
+        let built = Client::builder(addr, Router::new(RawCodec))
+            .backend(backend.clone())
+            .options(opts)
+            .build();
+        assert!(
+            matches!(&built, Err(NetError::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+            "{}: {built:?}",
+            backend.name()
+        );
+    }
+}
+
+/// `build` inside a current-thread runtime does not block it, even
+/// dialling a server that is not up yet and reconnecting forever; calls
+/// then wait for the connection. `connect` waits for it, asynchronously.
+#[test]
+fn build_inside_a_current_thread_runtime_does_not_block() {
+    for backend in backends() {
+        let addr = free_addr();
+        let (tx, rx) = mpsc::channel();
+        let b = backend.clone();
+        std::thread::spawn(move || {
+            runtime().block_on(async move {
+                let opts = ClientOptions::default()
+                    .reconnect(-1, Duration::from_millis(10))
+                    .wait_connected(BOUND);
+                let client = Client::builder(addr, Router::new(RawCodec))
+                    .backend(b)
+                    .options(opts)
+                    .build()
+                    .unwrap();
+                let _ = tx.send(None);
+                let answer = client
+                    .call::<Bytes, Bytes>("echo", &Bytes::from_static(b"up"))
+                    .await;
+                let _ = tx.send(Some(answer));
+            })
+        });
+        let built = rx.recv_timeout(BOUND);
+        assert!(
+            matches!(built, Ok(None)),
+            "{}: build blocked the runtime",
+            backend.name()
+        );
+        let _server = walle_net::Server::builder(echo_router())
+            .backend(backend.clone())
+            .bind(addr)
+            .unwrap();
+        let answer = rx.recv_timeout(BOUND).expect("the call ended").unwrap();
+        assert_eq!(answer.unwrap(), Bytes::from_static(b"up"));
+
+        let client = runtime()
+            .block_on(async {
+                let connect = Client::builder(addr, Router::new(RawCodec))
+                    .backend(backend.clone())
+                    .connect();
+                tokio::time::timeout(BOUND, connect).await
+            })
+            .expect("connect resolved")
+            .unwrap();
+        assert_eq!(client.state(), ClientState::Connected, "{}", backend.name());
+    }
+}
