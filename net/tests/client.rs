@@ -325,3 +325,31 @@ fn build_inside_a_current_thread_runtime_does_not_block() {
         assert_eq!(client.state(), ClientState::Connected, "{}", backend.name());
     }
 }
+
+/// An eager client built inside a runtime is not connected yet when
+/// `build` returns; its first call waits for that dial instead of failing
+/// with `SessionClosed` (no `wait_connected` set).
+#[test]
+fn an_eager_clients_first_call_waits_for_its_first_dial() {
+    for backend in backends() {
+        let server = walle_net::Server::builder(echo_router())
+            .backend(backend.clone())
+            .bind("127.0.0.1:0")
+            .unwrap();
+        let answer = runtime().block_on(async {
+            let client = Client::builder(server.local_addr(), Router::new(RawCodec))
+                .backend(backend.clone())
+                .build()
+                .unwrap();
+            client
+                .call::<Bytes, Bytes>("echo", &Bytes::from_static(b"first"))
+                .await
+        });
+        assert_eq!(
+            answer.unwrap(),
+            Bytes::from_static(b"first"),
+            "{}",
+            backend.name()
+        );
+    }
+}

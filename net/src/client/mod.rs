@@ -274,7 +274,9 @@ impl<C: Clone + Send + Sync + 'static> Client<C> {
 
     /// Calls the server with options. While not connected the call waits
     /// for the connection up to `wait_connected` (and the call's own
-    /// timeout), then fails with `SessionClosed`; it fails at once with an
+    /// timeout; an eager client's first dial, made when it was built inside
+    /// a runtime, is waited for up to twice `connect_timeout`: dial and
+    /// setup), then fails with `SessionClosed`; it fails at once with an
     /// io error if the client is closed (`NotConnected`) or its dials ran
     /// out of attempts (the last dial's error).
     pub async fn call_with<'r, Req, Resp>(
@@ -288,10 +290,17 @@ impl<C: Clone + Send + Sync + 'static> Client<C> {
     {
         let route = route.into();
         let started = Instant::now();
-        let wait = match options.timeout {
-            Some(timeout) => self.inner.options.wait_connected.min(timeout),
-            None => self.inner.options.wait_connected,
-        };
+        let mut wait = self.inner.options.wait_connected;
+        if !self.inner.options.lazy && self.inner.sessions.load(Ordering::Relaxed) == 1 {
+            // An eager client built inside a runtime whose first dial is
+            // still under way: as good as connected at build, so its calls
+            // wait for that dial as `build` would have outside a runtime.
+            let dial = self.inner.options.connect_timeout.saturating_mul(2);
+            wait = wait.max(dial);
+        }
+        if let Some(timeout) = options.timeout {
+            wait = wait.min(timeout);
+        }
         let process = match self.inner.ready(Some(wait)).await {
             Ready::Connected(process) => process,
             Ready::Pending => return Err(Error::SessionClosed),
