@@ -757,6 +757,51 @@ fn b36_b37_b41_broadcast_multicast_bind() {
     }
 }
 
+/// BEHAVIOURS 37: re-binding a session to another user unbinds the first
+/// user: pushes to it reach no one, and it may bind another session
+/// without kicking this one.
+#[test]
+fn b37_rebinding_a_session_forgets_its_old_user() {
+    for backend in backends() {
+        let server = server(&backend, echo_router(), ServerOptions::default());
+        let _first = TcpStream::connect(server.local_addr()).unwrap();
+        eventually("session", || server.session_count() == 1);
+        let id = server.sessions().pop().unwrap().id();
+        server.bind_user(1, id).unwrap();
+        server.bind_user(2, id).unwrap();
+        assert!(
+            server.session_of_user(1).is_none(),
+            "{}: user 1 is no longer bound",
+            backend.name()
+        );
+        assert_eq!(server.session_of_user(2).map(|s| s.id()), Some(id));
+        assert_eq!(
+            server
+                .multicast_users(&[1], "news", &Bytes::from_static(b"for 1"))
+                .unwrap(),
+            0,
+            "{}: a push to user 1 reaches no one",
+            backend.name()
+        );
+        let _second = TcpStream::connect(server.local_addr()).unwrap();
+        eventually("two sessions", || server.session_count() == 2);
+        let other = server
+            .sessions()
+            .into_iter()
+            .map(|s| s.id())
+            .find(|&s| s != id)
+            .unwrap();
+        server.bind_user(1, other).unwrap();
+        assert!(
+            server.session(id).is_some_and(|s| !s.is_closed()),
+            "{}: user 2's session is not kicked by user 1's binding",
+            backend.name()
+        );
+        assert_eq!(server.session_of_user(1).map(|s| s.id()), Some(other));
+        assert_eq!(server.session_of_user(2).map(|s| s.id()), Some(id));
+    }
+}
+
 /// BEHAVIOURS 38: stop refuses new connections, flushes queued writes and
 /// closes every session.
 #[test]
