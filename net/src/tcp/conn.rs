@@ -66,13 +66,20 @@ impl TcpConn {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Starts closing: the reader stops, the writer flushes and shuts the
-    /// socket.
+    /// Starts closing: the reader stops and closes the session, the writer
+    /// flushes; then the socket is shut.
     pub(crate) fn shutdown(&self) {
         self.closed.store(true, Ordering::Release);
         self.wake.notify_one();
         self.ready.notify_one();
         self.room.notify_all();
+    }
+
+    /// Closes at once: drops what is queued and shuts the socket.
+    pub(crate) fn abort(&self) {
+        self.shutdown();
+        self.queue().out.clear();
+        let _ = socket2::SockRef::from(self.stream.as_ref()).shutdown(std::net::Shutdown::Both);
     }
 
     fn full(&self, queue: &Queue) -> bool {
@@ -219,18 +226,15 @@ pub(crate) fn start(
         conn.shutdown();
         return; // refused: the socket closes when the last handle drops
     };
-    let id = registry.as_ref().map(|r| r.add(conn.clone()));
+    let id = registry
+        .as_ref()
+        .map(|r| r.add(conn.clone(), handler.clone()));
     let writer = conn.clone();
-    let unregister = registry.clone();
-    tokio::spawn(async move {
+    let writer = tokio::spawn(async move {
         if let Err(e) = write_loop(&writer).await {
             debug!(error = %e, "write failed");
         }
-        writer.shutdown();
-        let _ = socket2::SockRef::from(writer.stream.as_ref()).shutdown(std::net::Shutdown::Both);
-        if let (Some(registry), Some(id)) = (unregister, id) {
-            registry.remove(id);
-        }
+        writer.shutdown(); // the reader stops too
     });
     tokio::spawn(async move {
         let reason = read_loop(&conn, read_half, &*handler).await;
@@ -250,7 +254,15 @@ pub(crate) fn start(
             conn.queue().out.clear();
         }
         conn.shutdown();
+        // The session closes (its callbacks run, it leaves the server)
+        // before the peer can see the end of the stream; the writer
+        // flushes meanwhile.
         handler.closed();
+        let _ = writer.await;
+        conn.abort();
+        if let (Some(registry), Some(id)) = (registry, id) {
+            registry.remove(id);
+        }
     });
 }
 
