@@ -1,5 +1,6 @@
-//! How connections end: the order a stop follows, and connections racing
-//! a stop — on both backends.
+//! How connections end: the order a stop follows, the bounded flush of
+//! what a close leaves queued, and connections racing a stop — on both
+//! backends.
 
 mod util;
 
@@ -9,8 +10,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use util::*;
-use walle_net::{Server, ServerOptions};
+use walle_codec::RawCodec;
+use walle_net::{ConnOptions, Server, ServerOptions, SessionHandle};
+
+/// Bytes of one `walle` push to `route` with a payload of `len` bytes.
+fn push_len(route: &str, len: usize) -> usize {
+    4 + 16 + route.len() + len
+}
 
 /// Reads until the end of the stream (EOF or reset), in small reads.
 fn read_all_slowly(stream: &mut TcpStream) -> usize {
@@ -135,5 +143,69 @@ fn connects_racing_a_stop_neither_register_nor_hold_it() {
             }
             assert_eq!(late.load(Ordering::SeqCst), 0, "{}", backend.name());
         }
+    }
+}
+
+/// Queues `bytes` of pushes on `session`; returns the bytes on the wire.
+fn queue_pushes(session: &SessionHandle<RawCodec>, bytes: usize) -> usize {
+    let payload = Bytes::from(vec![5u8; 64 * 1024]);
+    let mut wire = 0;
+    while wire < bytes {
+        session.notify("bulk", &payload).unwrap();
+        wire += push_len("bulk", payload.len());
+    }
+    wire
+}
+
+fn big_queue() -> ConnOptions {
+    ConnOptions::default()
+        .send_queue_bytes(64 << 20)
+        .send_queue_frames(1 << 16)
+}
+
+/// A close flushes what is queued until its deadline: a peer that reads
+/// only after the close still gets all of it.
+#[test]
+fn a_close_flushes_all_it_can_within_the_deadline() {
+    for backend in backends() {
+        let conn = big_queue().close_flush_timeout(Duration::from_secs(30));
+        let server = server(&backend, echo_router(), ServerOptions::default().conn(conn));
+        let mut raw = TcpStream::connect(server.local_addr()).unwrap();
+        eventually("session", || server.session_count() == 1);
+        let session = server.sessions().pop().unwrap();
+        // More than the kernel buffers hold while the peer does not read.
+        let wire = queue_pushes(&session, 16 << 20);
+        session.close();
+        assert_eq!(
+            read_all_slowly(&mut raw),
+            wire,
+            "{}: every queued byte, then the end",
+            backend.name()
+        );
+        eventually("connection released", || server.io_stats().connections == 0);
+    }
+}
+
+/// A close gives up on a peer that never reads: at the deadline the rest
+/// of the queue is dropped and the connection released, instead of never.
+#[test]
+fn a_close_gives_up_on_a_peer_that_never_reads() {
+    for backend in backends() {
+        let conn = big_queue().close_flush_timeout(Duration::from_millis(200));
+        let server = server(&backend, echo_router(), ServerOptions::default().conn(conn));
+        let mut raw = TcpStream::connect(server.local_addr()).unwrap();
+        eventually("session", || server.session_count() == 1);
+        let session = server.sessions().pop().unwrap();
+        let wire = queue_pushes(&session, 16 << 20);
+        session.close();
+        eventually("connection released", || server.io_stats().connections == 0);
+        assert_eq!(server.session_count(), 0, "{}", backend.name());
+        // The peer reads now: what the kernel had taken, then the end.
+        let got = read_all_slowly(&mut raw);
+        assert!(
+            got < wire,
+            "{}: {got} of {wire} bytes: the rest was dropped",
+            backend.name()
+        );
     }
 }

@@ -67,7 +67,7 @@ impl TcpConn {
     }
 
     /// Starts closing: the reader stops and closes the session, the writer
-    /// flushes; then the socket is shut.
+    /// flushes (until the close flush deadline); then the socket is shut.
     pub(crate) fn shutdown(&self) {
         self.closed.store(true, Ordering::Release);
         self.wake.notify_one();
@@ -256,7 +256,7 @@ pub(crate) fn start(
         conn.shutdown();
         // The session closes (its callbacks run, it leaves the server)
         // before the peer can see the end of the stream; the writer
-        // flushes meanwhile.
+        // flushes meanwhile, until the close flush deadline.
         handler.closed();
         let _ = writer.await;
         conn.abort();
@@ -403,9 +403,15 @@ async fn read_some(stream: &OwnedReadHalf, buf: &mut BytesMut) -> io::Result<usi
 
 /// Writes what the senders and the reader left queued, batched into
 /// vectored writes (BEHAVIOURS 28), until the connection closes and the
-/// queue is empty.
+/// queue is empty — or, once closing, until the close flush deadline,
+/// when what is left is dropped.
 async fn write_loop(conn: &TcpConn) -> io::Result<()> {
+    let mut flush_by: Option<Instant> = None;
     loop {
+        let closing = conn.closed.load(Ordering::Acquire);
+        if closing && flush_by.is_none() {
+            flush_by = Some(Instant::now() + conn.opts.close_flush_timeout);
+        }
         let written = {
             let mut queue = conn.queue();
             if queue.out.queued() == 0 {
@@ -414,11 +420,29 @@ async fn write_loop(conn: &TcpConn) -> io::Result<()> {
                 Some(conn.write_now(&mut queue)?)
             }
         };
-        match written {
-            Some(true) => {}
-            Some(false) => conn.stream.writable().await?,
-            None if conn.closed.load(Ordering::Acquire) => return Ok(()),
-            None => conn.ready.notified().await,
+        match (written, flush_by) {
+            (Some(true), _) => {}
+            (Some(false), Some(by)) => {
+                let writable = tokio::time::timeout_at(by.into(), conn.stream.writable());
+                if let Ok(ready) = writable.await {
+                    ready?;
+                } else {
+                    let mut queue = conn.queue();
+                    debug!(
+                        dropped = queue.out.queued(),
+                        "close flush deadline passed: dropping what is queued"
+                    );
+                    queue.out.clear();
+                    return Ok(());
+                }
+            }
+            // A close ends the wait too: its deadline starts then.
+            (Some(false), None) => tokio::select! {
+                ready = conn.stream.writable() => ready?,
+                () = conn.ready.notified() => {}
+            },
+            (None, _) if closing => return Ok(()),
+            (None, _) => conn.ready.notified().await,
         }
     }
 }
