@@ -1,19 +1,44 @@
-//! How connections end: the order a stop follows, the bounded flush of
-//! what a close leaves queued, and connections racing a stop — on both
-//! backends.
+//! How connections end: the order a stop or a close follows, the bounded
+//! flush of what a close leaves queued, connections racing a stop, and a
+//! full send queue with a send timeout — on both backends unless a test
+//! says otherwise.
 
 mod util;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use util::*;
 use walle_codec::RawCodec;
-use walle_net::{ConnOptions, Server, ServerOptions, SessionHandle};
+use walle_net::{Backend, ConnOptions, Server, ServerOptions, SessionHandle, WriteMode};
+use walle_process::{Context, Error, Router};
+
+/// The session of the last connection, kept by the new-session hook.
+type Last = Arc<Mutex<Option<SessionHandle<RawCodec>>>>;
+
+fn serve_keeping_last(
+    backend: &Backend,
+    router: Router<RawCodec>,
+    options: ServerOptions,
+) -> (Server<RawCodec>, Last) {
+    let last = Last::default();
+    let keep = last.clone();
+    let server = Server::builder(router)
+        .backend(backend.clone())
+        .options(options)
+        .on_session(move |session| {
+            *keep.lock().unwrap() = Some(session.clone());
+            Ok(())
+        })
+        .bind("127.0.0.1:0")
+        .expect("bind");
+    (server, last)
+}
 
 /// Bytes of one `walle` push to `route` with a payload of `len` bytes.
 fn push_len(route: &str, len: usize) -> usize {
@@ -207,5 +232,117 @@ fn a_close_gives_up_on_a_peer_that_never_reads() {
             "{}: {got} of {wire} bytes: the rest was dropped",
             backend.name()
         );
+    }
+}
+
+/// A router whose "hold" handler (inline, on the connection's reader)
+/// says it started and waits until released.
+fn holding_router(started: mpsc::Sender<()>, release: mpsc::Receiver<()>) -> Router<RawCodec> {
+    let (started, release) = (Mutex::new(started), Mutex::new(release));
+    let mut router = echo_router();
+    router
+        .route("hold", move |_: &mut Context, _: Bytes| {
+            let _ = started.lock().unwrap().send(());
+            let _ = release
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(30));
+            Ok(Bytes::new())
+        })
+        .unwrap();
+    router
+}
+
+/// BEHAVIOURS 29, tcp: a send waiting for room in a full queue wakes the
+/// writer, so it gets room as soon as the peer has read, even while the
+/// connection's reader is busy in a handler (and would write only after);
+/// and sends from other threads leave without waiting for that handler.
+#[test]
+fn a_waiting_send_wakes_the_writer() {
+    for mode in [WriteMode::Async, WriteMode::Sync] {
+        let (started_tx, started) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        let conn = ConnOptions::default()
+            .write_mode(mode)
+            .send_queue_frames(4)
+            .send_timeout(Duration::from_secs(20));
+        let (server, last) = serve_keeping_last(
+            &Backend::tcp(),
+            holding_router(started_tx, release_rx),
+            ServerOptions::default().conn(conn),
+        );
+        let mut raw = TcpStream::connect(server.local_addr()).unwrap();
+        eventually("session", || last.lock().unwrap().is_some());
+        let session = last.lock().unwrap().clone().unwrap();
+        let mut reader = raw.try_clone().unwrap();
+        let pushes = 40;
+        let expected = pushes * push_len("p", 100);
+        let peer = std::thread::spawn(move || {
+            let mut got = vec![0u8; expected];
+            reader.read_exact(&mut got).map(|()| got.len())
+        });
+        raw.write_all(&request_frame("hold", 1, b"")).unwrap();
+        started.recv_timeout(Duration::from_secs(10)).unwrap();
+        let payload = Bytes::from(vec![1u8; 100]);
+        for i in 0..pushes {
+            let sent = session.notify("p", &payload);
+            assert!(sent.is_ok(), "{mode:?}: push {i}: {sent:?}");
+        }
+        // All of them arrive while the handler still holds the reader.
+        assert_eq!(peer.join().unwrap().unwrap(), expected, "{mode:?}");
+        release.send(()).unwrap();
+    }
+}
+
+/// BEHAVIOURS 29: a handler running inline on its connection's reader
+/// that fills that connection's queue gets `Overloaded` at once, whatever
+/// the send timeout: only that reader would drain the queue, once the
+/// handler returns.
+#[test]
+fn an_inline_handler_never_waits_on_its_own_queue() {
+    for backend in backends() {
+        let (tx, refused) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let last = Last::default();
+        let held = last.clone();
+        let mut router = echo_router();
+        router
+            .route("flood", move |_: &mut Context, _: Bytes| {
+                let session = held.lock().unwrap().clone().unwrap();
+                let push = Bytes::from(vec![9u8; 1000]);
+                let err = loop {
+                    if let Err(e) = session.notify("p", &push) {
+                        break e;
+                    }
+                };
+                let _ = tx.lock().unwrap().send(err);
+                Ok(Bytes::new())
+            })
+            .unwrap();
+        let keep = last.clone();
+        let conn = ConnOptions::default()
+            .send_queue_bytes(64 * 1024)
+            .send_timeout(Duration::from_secs(3600));
+        let server = Server::builder(router)
+            .backend(backend.clone())
+            .options(ServerOptions::default().conn(conn))
+            .on_session(move |session| {
+                *keep.lock().unwrap() = Some(session.clone());
+                Ok(())
+            })
+            .bind("127.0.0.1:0")
+            .unwrap();
+        let mut raw = TcpStream::connect(server.local_addr()).unwrap(); // never reads
+        eventually("session", || last.lock().unwrap().is_some());
+        raw.write_all(&request_frame("flood", 1, b"")).unwrap();
+        let err = refused
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("{}: the handler still waits: {e}", backend.name()));
+        assert!(
+            matches!(err, Error::Overloaded(_)),
+            "{}: {err}",
+            backend.name()
+        );
+        drop(raw);
     }
 }

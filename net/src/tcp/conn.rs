@@ -1,9 +1,9 @@
 //! One tokio connection: the transport, the reader task, the writer task.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -26,8 +26,8 @@ use crate::outbound::Outbound;
 struct Queue {
     out: Outbound,
     /// The reader task is handing a batch of frames to the handler and
-    /// writes what they queue once it is done, so sends need not wake the
-    /// writer task meanwhile.
+    /// writes what they queue once it is done, so sends of that handler
+    /// need not wake the writer task meanwhile.
     reading: bool,
     /// Senders waiting for room (`send_timeout`).
     waiting: usize,
@@ -59,6 +59,16 @@ pub(crate) struct TcpConn {
     wake: Notify,
     closed: AtomicBool,
     opts: Arc<ConnOptions>,
+    /// Tells this connection's reader from other code on its thread.
+    id: u64,
+}
+
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The id of the connection whose reader is handing frames or timer
+    /// events to its handler on this thread; 0 when none is.
+    static READING: Cell<u64> = const { Cell::new(0) };
 }
 
 impl TcpConn {
@@ -80,6 +90,11 @@ impl TcpConn {
         self.shutdown();
         self.queue().out.clear();
         let _ = socket2::SockRef::from(self.stream.as_ref()).shutdown(std::net::Shutdown::Both);
+    }
+
+    /// True on this connection's reader, while it runs handler code.
+    fn is_own_reader(&self) -> bool {
+        READING.with(Cell::get) == self.id
     }
 
     fn full(&self, queue: &Queue) -> bool {
@@ -105,37 +120,11 @@ impl TcpConn {
         }
         let mut queue = self.queue();
         if self.full(&queue) {
-            let wait = self.opts.send_timeout;
-            if wait.is_zero() {
-                return Err(Error::Overloaded("send queue full"));
-            }
-            let deadline = Instant::now() + wait;
-            queue.waiting += 1;
-            while self.full(&queue) && !self.closed.load(Ordering::Acquire) {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                queue = self
-                    .room
-                    .wait_timeout(queue, left)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-            }
-            queue.waiting -= 1;
-            if self.closed.load(Ordering::Acquire) {
-                return Err(Error::SessionClosed);
-            }
-            if self.full(&queue) {
-                return Err(Error::Overloaded("send queue full"));
-            }
+            queue = self.wait_for_room(queue)?;
         }
         let was_empty = queue.out.queued() == 0;
         add(&mut queue.out)?;
-        if !was_empty {
-            return Ok(()); // the writer (or the reader) is on it already
-        }
-        if self.opts.write_mode == WriteMode::Sync {
+        if was_empty && self.opts.write_mode == WriteMode::Sync {
             match self.write_now(&mut queue) {
                 Ok(true) => return Ok(()),
                 Ok(false) => {}
@@ -146,7 +135,15 @@ impl TcpConn {
                 }
             }
         }
-        let wake = !queue.reading;
+        // Who writes it: during a batch, the reader once it is handed on,
+        // for what its own handler queued; the writer for anyone else's
+        // (it may not be awake). Otherwise the writer, awake already
+        // unless the queue was empty.
+        let wake = if queue.reading {
+            !self.is_own_reader()
+        } else {
+            was_empty
+        };
         drop(queue);
         if wake {
             self.ready.notify_one();
@@ -154,14 +151,54 @@ impl TcpConn {
         Ok(())
     }
 
+    /// Waits for room in a full queue, up to the send timeout, with the
+    /// writer woken to drain it. Not from this connection's own reader
+    /// (an inline handler): what it queued is written only once it
+    /// returns, so it would wait for itself; it fails at once instead.
+    fn wait_for_room<'a>(
+        &'a self,
+        mut queue: MutexGuard<'a, Queue>,
+    ) -> Result<MutexGuard<'a, Queue>, Error> {
+        let wait = self.opts.send_timeout;
+        if wait.is_zero() || self.is_own_reader() {
+            return Err(Error::Overloaded("send queue full"));
+        }
+        let deadline = Instant::now() + wait;
+        queue.waiting += 1;
+        // The writer may be idle while the reader is in a batch; it
+        // writes under the queue lock, so the order stays the same.
+        self.ready.notify_one();
+        while self.full(&queue) && !self.closed.load(Ordering::Acquire) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            queue = self
+                .room
+                .wait_timeout(queue, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        queue.waiting -= 1;
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::SessionClosed);
+        }
+        if self.full(&queue) {
+            return Err(Error::Overloaded("send queue full"));
+        }
+        Ok(queue)
+    }
+
     /// The reader is about to hand frames to the handler.
     fn begin_batch(&self) {
         self.queue().reading = true;
+        READING.with(|r| r.set(self.id));
     }
 
     /// The reader handed its frames on: writes what they queued, and
     /// leaves to the writer task only what the socket does not take now.
     fn end_batch(&self) -> io::Result<()> {
+        READING.with(|r| r.set(0));
         let mut queue = self.queue();
         queue.reading = false;
         if queue.out.queued() == 0 {
@@ -221,6 +258,7 @@ pub(crate) fn start(
         wake: Notify::new(),
         closed: AtomicBool::new(false),
         opts,
+        id: NEXT_CONN.fetch_add(1, Ordering::Relaxed),
     });
     let Some(handler) = attach(Arc::new(TcpTransport(conn.clone())), peer) else {
         conn.shutdown();
@@ -345,11 +383,15 @@ async fn read_loop(conn: &TcpConn, stream: OwnedReadHalf, handler: &dyn Handler)
                     return Closing::Silent(limit);
                 }
             }
+            // Callbacks run here on the reader too: a send of theirs to
+            // a full queue must not wait for this very task.
+            READING.with(|r| r.set(conn.id));
             if next_beat.is_some_and(|at| at <= now) {
                 let _ = handler.heartbeat();
                 next_beat = Some(now + opts.heartbeat);
             }
             handler.timeout(now);
+            READING.with(|r| r.set(0));
         }
     }
 }
@@ -436,7 +478,7 @@ async fn write_loop(conn: &TcpConn) -> io::Result<()> {
                     return Ok(());
                 }
             }
-            // A close ends the wait too: its deadline starts then.
+            // Closing, or a sender waiting for room, ends the wait too.
             (Some(false), None) => tokio::select! {
                 ready = conn.stream.writable() => ready?,
                 () = conn.ready.notified() => {}
