@@ -81,7 +81,7 @@ fn a_stop_closes_sessions_before_their_peers_see_the_end() {
             })
             .bind("127.0.0.1:0")
             .unwrap();
-        let mut raw = TcpStream::connect(server.local_addr()).unwrap();
+        let mut raw = connect(server.local_addr());
         eventually("session", || server.session_count() == 1);
         let seen = done.clone();
         let peer = std::thread::spawn(move || {
@@ -195,7 +195,7 @@ fn a_close_flushes_all_it_can_within_the_deadline() {
     for backend in backends() {
         let conn = big_queue().close_flush_timeout(Duration::from_secs(30));
         let server = server(&backend, echo_router(), ServerOptions::default().conn(conn));
-        let mut raw = TcpStream::connect(server.local_addr()).unwrap();
+        let mut raw = connect(server.local_addr());
         eventually("session", || server.session_count() == 1);
         let session = server.sessions().pop().unwrap();
         // More than the kernel buffers hold while the peer does not read.
@@ -218,7 +218,7 @@ fn a_close_gives_up_on_a_peer_that_never_reads() {
     for backend in backends() {
         let conn = big_queue().close_flush_timeout(Duration::from_millis(200));
         let server = server(&backend, echo_router(), ServerOptions::default().conn(conn));
-        let mut raw = TcpStream::connect(server.local_addr()).unwrap();
+        let mut raw = connect(server.local_addr());
         eventually("session", || server.session_count() == 1);
         let session = server.sessions().pop().unwrap();
         let wire = queue_pushes(&session, 16 << 20);
@@ -271,7 +271,7 @@ fn a_waiting_send_wakes_the_writer() {
             holding_router(started_tx, release_rx),
             ServerOptions::default().conn(conn),
         );
-        let mut raw = TcpStream::connect(server.local_addr()).unwrap();
+        let mut raw = connect(server.local_addr());
         eventually("session", || last.lock().unwrap().is_some());
         let session = last.lock().unwrap().clone().unwrap();
         let mut reader = raw.try_clone().unwrap();
@@ -332,7 +332,7 @@ fn an_inline_handler_never_waits_on_its_own_queue() {
             })
             .bind("127.0.0.1:0")
             .unwrap();
-        let mut raw = TcpStream::connect(server.local_addr()).unwrap(); // never reads
+        let mut raw = connect(server.local_addr()); // never reads
         eventually("session", || last.lock().unwrap().is_some());
         raw.write_all(&request_frame("flood", 1, b"")).unwrap();
         let err = refused
