@@ -2,6 +2,7 @@
 //! the Go goroutine-per-connection servers do.
 
 mod conn;
+mod write;
 
 use std::cell::Cell;
 use std::collections::HashMap;
