@@ -105,24 +105,35 @@ impl<C: Clone + Send + Sync + 'static> Hub<C> {
     }
 
     /// Binds `user` to session `id`; a session bound to `user` before is
-    /// unbound and closed (BEHAVIOURS 37).
+    /// unbound and closed (BEHAVIOURS 37). A user `id` was bound to before
+    /// is unbound from it, so pushes to that user no longer reach it.
     pub(crate) fn bind(&self, user: u64, id: u64) -> Result<(), NetError> {
         let handle = self.get(id).ok_or(NetError::NoSession(id))?;
-        handle.session().insert(UserId(user));
-        let old = self
-            .users
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(user, id);
-        if let Some(old) = old.filter(|&old| old != id).and_then(|old| self.get(old)) {
+        let kicked = {
+            // Under the users lock: the table and the sessions' values
+            // change together.
+            let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(before) = handle.user().filter(|&before| before != user) {
+                if users.get(&before) == Some(&id) {
+                    users.remove(&before);
+                }
+            }
+            handle.session().insert(UserId(user));
+            let old = users.insert(user, id).filter(|&old| old != id);
+            let kicked = old.and_then(|old| self.get(old));
+            if let Some(old) = &kicked {
+                old.session().remove::<UserId>();
+            }
+            kicked
+        };
+        if let Some(old) = kicked {
             info!(
                 user,
                 old = old.id(),
                 new = id,
                 "user bound to a new session: kicking the old one"
             );
-            old.session().remove::<UserId>();
-            old.close();
+            old.close(); // its close callbacks run without the lock
         }
         Ok(())
     }

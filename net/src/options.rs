@@ -80,10 +80,19 @@ pub struct ConnOptions {
     /// counted from when its queue was last empty; a send beyond it fails
     /// with `Overloaded`. Default 1024.
     pub send_queue_frames: usize,
-    /// How long a send may wait for room in a full queue (tokio backend).
-    /// 0: fail at once.
+    /// How long a send may wait for room in a full queue (tokio backend),
+    /// while the writer drains it. 0: fail at once. A send from the
+    /// connection's own reader (a handler running inline) never waits on
+    /// its own queue, which only that reader would drain once the handler
+    /// returns: it fails with `Overloaded` at once.
     #[serde(with = "millis")]
     pub send_timeout: Duration,
+    /// How long a close keeps flushing what is queued, on every backend;
+    /// what is still queued then is dropped and the socket released, so a
+    /// peer that stops reading cannot pin a closing connection and its
+    /// memory. 0: one write attempt, then drop the rest. Default 5 s.
+    #[serde(with = "millis")]
+    pub close_flush_timeout: Duration,
     /// Async or sync writes (tokio backend).
     pub write_mode: WriteMode,
     /// TCP_NODELAY. Default on.
@@ -105,6 +114,7 @@ impl Default for ConnOptions {
             send_queue_bytes: 4 << 20,
             send_queue_frames: 1024,
             send_timeout: Duration::ZERO,
+            close_flush_timeout: Duration::from_secs(5),
             write_mode: WriteMode::Async,
             nodelay: true,
             process: ProcessOptions::default(),
@@ -138,6 +148,11 @@ impl ConnOptions {
     /// Sets how long a send waits for room.
     pub fn send_timeout(mut self, d: Duration) -> Self {
         self.send_timeout = d;
+        self
+    }
+    /// Sets how long a close flushes what is queued before dropping it.
+    pub fn close_flush_timeout(mut self, d: Duration) -> Self {
+        self.close_flush_timeout = d;
         self
     }
     /// Sets the write mode (tokio backend).
@@ -365,9 +380,18 @@ mod tests {
             serde_json::from_str(&serde_json::to_string(&backend).unwrap()).unwrap();
         assert_eq!(again, backend);
 
-        let conn: ConnOptions =
-            serde_json::from_str(r#"{"read_timeout":1500,"send_queue_frames":8}"#).unwrap();
+        let conn: ConnOptions = serde_json::from_str(
+            r#"{"read_timeout":1500,"send_queue_frames":8,"close_flush_timeout":250}"#,
+        )
+        .unwrap();
         assert_eq!(conn.read_timeout, Duration::from_millis(1500));
+        assert_eq!(conn.close_flush_timeout, Duration::from_millis(250));
+        assert_eq!(
+            serde_json::from_str::<ConnOptions>("{}")
+                .unwrap()
+                .close_flush_timeout,
+            Duration::from_secs(5)
+        );
         assert_eq!(conn.send_queue_frames, 8);
         assert_eq!(conn.write_mode, WriteMode::Async);
     }

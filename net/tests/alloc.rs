@@ -65,7 +65,7 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 fn request_allocations(backend: &Backend) {
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let server = server(backend, echo_router(), ServerOptions::default());
-    let mut stream = TcpStream::connect(server.local_addr()).unwrap();
+    let mut stream = connect(server.local_addr());
     stream.set_nodelay(true).unwrap();
     for size in [64usize, 1024] {
         let frame = request_frame("echo", 7, &vec![1u8; size]);

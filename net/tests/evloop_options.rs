@@ -25,9 +25,7 @@ fn every_balance_and_reuse_port_serve() {
     for options in variants {
         let backend = Backend::Evloop(options.clone());
         let server = server(&backend, echo_router(), ServerOptions::default());
-        let mut streams: Vec<TcpStream> = (0..12)
-            .map(|_| TcpStream::connect(server.local_addr()).unwrap())
-            .collect();
+        let mut streams: Vec<TcpStream> = (0..12).map(|_| connect(server.local_addr())).collect();
         for (i, stream) in streams.iter_mut().enumerate() {
             let body = raw_round_trip(stream, i as u64 + 1, b"spread");
             assert!(body.ends_with(b"spread"), "{options:?}");

@@ -121,7 +121,7 @@ fn spawn_child() -> Child {
 fn connect_and_touch(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
     (0..n)
         .map(|i| {
-            let mut s = TcpStream::connect(addr).unwrap();
+            let mut s = connect(addr);
             raw_round_trip(&mut s, i as u64 + 1, b"hello"); // a real session, then idle
             s
         })

@@ -47,7 +47,8 @@ pub(crate) enum Cmd {
     },
     /// Write what a connection has queued.
     Flush(Key),
-    /// Close a connection (after one last flush attempt).
+    /// Close a connection, after flushing what it queued until the close
+    /// flush deadline.
     Close(Key),
     /// A call deadline was set on a connection.
     Arm(Key),

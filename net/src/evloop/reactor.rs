@@ -34,6 +34,8 @@ enum Timer {
     Silence,
     Beat,
     Calls,
+    /// The close flush deadline of a connection asked to close.
+    Close,
 }
 
 struct Conn {
@@ -48,6 +50,9 @@ struct Conn {
     opts: Arc<ConnOptions>,
     /// WRITABLE interest is registered.
     writable: bool,
+    /// Asked to close: flushing what is queued until the close flush
+    /// deadline; what it reads is dropped.
+    closing: bool,
 }
 
 pub(crate) struct Reactor {
@@ -223,10 +228,7 @@ impl Reactor {
                     .store(false, Ordering::Release);
                 self.flush(key.token);
             }
-            Cmd::Close(key) if self.live(key) => {
-                self.flush(key.token);
-                self.close(key.token, Closing::Asked);
-            }
+            Cmd::Close(key) if self.live(key) => self.close_asked(key.token, now),
             Cmd::Arm(key) if self.live(key) => {
                 let nanos = self.conns[key.token].shared.armed.load(Ordering::Acquire);
                 if nanos != u64::MAX {
@@ -343,7 +345,35 @@ impl Reactor {
             last_read: now,
             opts,
             writable: false,
+            closing: false,
         });
+    }
+
+    /// An asked close: what is queued is flushed until the close flush
+    /// deadline, then the rest is dropped (and the connection closed).
+    fn close_asked(&mut self, token: usize, now: Instant) {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        if conn.closing {
+            return;
+        }
+        conn.closing = true;
+        let wait = conn.opts.close_flush_timeout;
+        let generation = conn.generation;
+        self.flush(token); // closes at once when all is written
+        if self
+            .conns
+            .get(token)
+            .is_some_and(|c| c.generation == generation)
+        {
+            if wait.is_zero() {
+                self.close(token, Closing::Asked);
+            } else {
+                self.wheel
+                    .insert(now + wait, (token, generation, Timer::Close));
+            }
+        }
     }
 
     /// Reads what the socket has. `to_end`: read until the socket says
@@ -373,6 +403,7 @@ impl Reactor {
                     closing = Some(Closing::Eof);
                     break;
                 }
+                Ok(_) if conn.closing => reads += 1, // for a closed session
                 Ok(n) => {
                     reads += 1;
                     conn.last_read = now;
@@ -428,7 +459,9 @@ impl Reactor {
                         Interest::READABLE,
                     );
                 }
-                if self.stopping.is_some() {
+                if conn.closing {
+                    self.close(token, Closing::Asked);
+                } else if self.stopping.is_some() {
                     self.close(token, Closing::Stopped);
                 }
             }
@@ -497,6 +530,15 @@ impl Reactor {
                     let _ = conn.handler.heartbeat();
                     self.wheel
                         .insert(now + conn.opts.heartbeat, (token, generation, Timer::Beat));
+                }
+                Timer::Close => {
+                    let left = conn.shared.out().queued();
+                    debug!(
+                        peer = %conn.peer,
+                        dropped = left,
+                        "close flush deadline passed: dropping what is queued"
+                    );
+                    self.close(token, Closing::Asked);
                 }
                 Timer::Calls => {
                     conn.shared.armed.store(u64::MAX, Ordering::Release);

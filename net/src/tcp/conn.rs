@@ -1,9 +1,10 @@
-//! One tokio connection: the transport, the reader task, the writer task.
+//! One tokio connection: the transport, its setup and its reader task
+//! (the write side is in `write`).
 
 use std::cell::RefCell;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -17,57 +18,35 @@ use walle_packet::PacketError;
 use walle_process::{Error, Transport};
 
 use super::Registry;
+use super::write::{Queue, write_loop};
 use crate::conn::{Attach, Handler, deliver};
-use crate::options::{ConnOptions, WriteMode};
-use crate::outbound::Outbound;
-
-/// What waits to be written.
-#[derive(Default)]
-struct Queue {
-    out: Outbound,
-    /// The reader task is handing a batch of frames to the handler and
-    /// writes what they queue once it is done, so sends need not wake the
-    /// writer task meanwhile.
-    reading: bool,
-    /// Senders waiting for room (`send_timeout`).
-    waiting: usize,
-}
-
-/// The write half as an `io::Write` that never waits.
-struct Sink<'a>(&'a OwnedWriteHalf);
-
-impl Write for Sink<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.try_write(buf)
-    }
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.0.try_write_vectored(bufs)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+use crate::options::ConnOptions;
 
 /// A connection shared by its transport, its tasks and the server.
 pub(crate) struct TcpConn {
-    stream: OwnedWriteHalf,
-    queue: Mutex<Queue>,
-    room: Condvar,
-    /// Wakes the writer: frames queued, or closing.
-    ready: Notify,
+    pub(super) stream: OwnedWriteHalf,
+    pub(super) queue: Mutex<Queue>,
+    /// Wakes senders waiting for room.
+    pub(super) room: Condvar,
+    /// Wakes the writer: frames queued, a sender waiting, or closing.
+    pub(super) ready: Notify,
     /// Wakes the reader: closing, or a call deadline set.
     wake: Notify,
-    closed: AtomicBool,
-    opts: Arc<ConnOptions>,
+    pub(super) closed: AtomicBool,
+    pub(super) opts: Arc<ConnOptions>,
+    /// Tells this connection's reader from other code on its thread.
+    pub(super) id: u64,
 }
 
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
 impl TcpConn {
-    fn queue(&self) -> MutexGuard<'_, Queue> {
+    pub(super) fn queue(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Starts closing: the reader stops, the writer flushes and shuts the
-    /// socket.
+    /// Starts closing: the reader stops and closes the session, the writer
+    /// flushes (until the close flush deadline); then the socket is shut.
     pub(crate) fn shutdown(&self) {
         self.closed.store(true, Ordering::Release);
         self.wake.notify_one();
@@ -75,96 +54,11 @@ impl TcpConn {
         self.room.notify_all();
     }
 
-    fn full(&self, queue: &Queue) -> bool {
-        queue.out.frames() >= self.opts.send_queue_frames.max(1)
-            || queue.out.queued() >= self.opts.send_queue_bytes.max(1)
-    }
-
-    /// Writes what the socket takes now, under the queue lock (so every
-    /// write keeps the queue's order). `Ok(true)` when nothing is left.
-    fn write_now(&self, queue: &mut Queue) -> io::Result<bool> {
-        let done = queue.out.write_to(&mut Sink(&self.stream));
-        if queue.waiting > 0 {
-            self.room.notify_all();
-        }
-        done
-    }
-
-    /// Queues a frame that `add` appends. In sync mode a frame that finds
-    /// the queue empty is written at once by the caller.
-    fn enqueue(&self, add: impl FnOnce(&mut Outbound) -> Result<(), Error>) -> Result<(), Error> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(Error::SessionClosed);
-        }
-        let mut queue = self.queue();
-        if self.full(&queue) {
-            let wait = self.opts.send_timeout;
-            if wait.is_zero() {
-                return Err(Error::Overloaded("send queue full"));
-            }
-            let deadline = Instant::now() + wait;
-            queue.waiting += 1;
-            while self.full(&queue) && !self.closed.load(Ordering::Acquire) {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                queue = self
-                    .room
-                    .wait_timeout(queue, left)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-            }
-            queue.waiting -= 1;
-            if self.closed.load(Ordering::Acquire) {
-                return Err(Error::SessionClosed);
-            }
-            if self.full(&queue) {
-                return Err(Error::Overloaded("send queue full"));
-            }
-        }
-        let was_empty = queue.out.queued() == 0;
-        add(&mut queue.out)?;
-        if !was_empty {
-            return Ok(()); // the writer (or the reader) is on it already
-        }
-        if self.opts.write_mode == WriteMode::Sync {
-            match self.write_now(&mut queue) {
-                Ok(true) => return Ok(()),
-                Ok(false) => {}
-                Err(e) => {
-                    drop(queue);
-                    self.ready.notify_one(); // the writer meets the error and shuts down
-                    return Err(Error::Io(e));
-                }
-            }
-        }
-        let wake = !queue.reading;
-        drop(queue);
-        if wake {
-            self.ready.notify_one();
-        }
-        Ok(())
-    }
-
-    /// The reader is about to hand frames to the handler.
-    fn begin_batch(&self) {
-        self.queue().reading = true;
-    }
-
-    /// The reader handed its frames on: writes what they queued, and
-    /// leaves to the writer task only what the socket does not take now.
-    fn end_batch(&self) -> io::Result<()> {
-        let mut queue = self.queue();
-        queue.reading = false;
-        if queue.out.queued() == 0 {
-            return Ok(());
-        }
-        if !self.write_now(&mut queue)? {
-            drop(queue);
-            self.ready.notify_one();
-        }
-        Ok(())
+    /// Closes at once: drops what is queued and shuts the socket.
+    pub(crate) fn abort(&self) {
+        self.shutdown();
+        self.queue().out.clear();
+        let _ = socket2::SockRef::from(self.stream.as_ref()).shutdown(std::net::Shutdown::Both);
     }
 }
 
@@ -214,23 +108,21 @@ pub(crate) fn start(
         wake: Notify::new(),
         closed: AtomicBool::new(false),
         opts,
+        id: NEXT_CONN.fetch_add(1, Ordering::Relaxed),
     });
     let Some(handler) = attach(Arc::new(TcpTransport(conn.clone())), peer) else {
         conn.shutdown();
         return; // refused: the socket closes when the last handle drops
     };
-    let id = registry.as_ref().map(|r| r.add(conn.clone()));
+    let id = registry
+        .as_ref()
+        .map(|r| r.add(conn.clone(), handler.clone()));
     let writer = conn.clone();
-    let unregister = registry.clone();
-    tokio::spawn(async move {
+    let writer = tokio::spawn(async move {
         if let Err(e) = write_loop(&writer).await {
             debug!(error = %e, "write failed");
         }
-        writer.shutdown();
-        let _ = socket2::SockRef::from(writer.stream.as_ref()).shutdown(std::net::Shutdown::Both);
-        if let (Some(registry), Some(id)) = (unregister, id) {
-            registry.remove(id);
-        }
+        writer.shutdown(); // the reader stops too
     });
     tokio::spawn(async move {
         let reason = read_loop(&conn, read_half, &*handler).await;
@@ -250,7 +142,15 @@ pub(crate) fn start(
             conn.queue().out.clear();
         }
         conn.shutdown();
+        // The session closes (its callbacks run, it leaves the server)
+        // before the peer can see the end of the stream; the writer
+        // flushes meanwhile, until the close flush deadline.
         handler.closed();
+        let _ = writer.await;
+        conn.abort();
+        if let (Some(registry), Some(id)) = (registry, id) {
+            registry.remove(id);
+        }
     });
 }
 
@@ -333,11 +233,15 @@ async fn read_loop(conn: &TcpConn, stream: OwnedReadHalf, handler: &dyn Handler)
                     return Closing::Silent(limit);
                 }
             }
+            // Callbacks run here on the reader too: a send of theirs to
+            // a full queue must not wait for this very task.
+            conn.set_reader(true);
             if next_beat.is_some_and(|at| at <= now) {
                 let _ = handler.heartbeat();
                 next_beat = Some(now + opts.heartbeat);
             }
             handler.timeout(now);
+            conn.set_reader(false);
         }
     }
 }
@@ -385,28 +289,6 @@ async fn read_some(stream: &OwnedReadHalf, buf: &mut BytesMut) -> io::Result<usi
                     io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
                 ) => {}
             (None, Err(e)) => return Err(e),
-        }
-    }
-}
-
-/// Writes what the senders and the reader left queued, batched into
-/// vectored writes (BEHAVIOURS 28), until the connection closes and the
-/// queue is empty.
-async fn write_loop(conn: &TcpConn) -> io::Result<()> {
-    loop {
-        let written = {
-            let mut queue = conn.queue();
-            if queue.out.queued() == 0 {
-                None
-            } else {
-                Some(conn.write_now(&mut queue)?)
-            }
-        };
-        match written {
-            Some(true) => {}
-            Some(false) => conn.stream.writable().await?,
-            None if conn.closed.load(Ordering::Acquire) => return Ok(()),
-            None => conn.ready.notified().await,
         }
     }
 }

@@ -2,13 +2,14 @@
 //! the Go goroutine-per-connection servers do.
 
 mod conn;
+mod write;
 
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
@@ -16,7 +17,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 use tracing::{debug, warn};
 
-use crate::conn::Attach;
+use crate::conn::{Attach, Handler};
 use crate::options::{ConnOptions, TcpOptions};
 use crate::server::Running;
 
@@ -25,35 +26,73 @@ pub(crate) use conn::TcpConn;
 /// Connections of one server, to close them at stop.
 #[derive(Default)]
 pub(crate) struct Registry {
-    conns: Mutex<HashMap<u64, Arc<TcpConn>>>,
-    next: AtomicU64,
+    state: Mutex<Conns>,
+    /// Signalled whenever a connection leaves.
+    left: Condvar,
+    /// Open while the server accepts: held by the accept task while it
+    /// sets a connection up, closed by the stop before it looks at the
+    /// connections, so none registers after the stop began.
+    accepting: Mutex<bool>,
+}
+
+#[derive(Default)]
+struct Conns {
+    live: HashMap<u64, Live>,
+    next: u64,
+}
+
+/// A registered connection: its io side and its process side.
+struct Live {
+    conn: Arc<TcpConn>,
+    handler: Arc<dyn Handler>,
 }
 
 impl Registry {
-    fn add(&self, conn: Arc<TcpConn>) -> u64 {
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
-        self.conns
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, conn);
+    fn conns(&self) -> MutexGuard<'_, Conns> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn add(&self, conn: Arc<TcpConn>, handler: Arc<dyn Handler>) -> u64 {
+        let mut conns = self.conns();
+        let id = conns.next;
+        conns.next += 1;
+        conns.live.insert(id, Live { conn, handler });
         id
     }
+    /// A connection is done: its session closed, its tasks finished.
     pub(crate) fn remove(&self, id: u64) {
-        self.conns
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id);
+        self.conns().live.remove(&id);
+        self.left.notify_all();
     }
     fn all(&self) -> Vec<Arc<TcpConn>> {
-        self.conns
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect()
+        self.conns().live.values().map(|l| l.conn.clone()).collect()
     }
     fn len(&self) -> usize {
-        self.conns.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.conns().live.len()
+    }
+    /// Waits until no connection is left, or `deadline`; true if none is.
+    fn wait_empty(&self, deadline: Instant) -> bool {
+        let mut conns = self.conns();
+        while !conns.live.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            conns = self
+                .left
+                .wait_timeout(conns, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+    /// Closes what is left at once: sessions first, then sockets.
+    fn close_all(&self) {
+        let left: Vec<Live> = self.conns().live.drain().map(|(_, l)| l).collect();
+        for live in &left {
+            live.handler.closed();
+            live.conn.abort();
+        }
+        self.left.notify_all();
     }
 }
 
@@ -62,6 +101,8 @@ pub(crate) struct TcpServer {
     runtime: Mutex<Option<Runtime>>,
     runtime_id: u64,
     stop_accepting: Arc<Notify>,
+    /// Disconnected when the accept task ends, and its listener with it.
+    accept_done: Mutex<mpsc::Receiver<()>>,
     registry: Arc<Registry>,
     stopped: AtomicBool,
 }
@@ -89,6 +130,22 @@ fn runtime(workers: usize, name: &str) -> io::Result<(Runtime, u64)> {
     Ok((runtime, id))
 }
 
+/// Connections the kernel keeps waiting for an accept, as the event loop
+/// does (the standard library's 128 drops SYNs under a burst of connects,
+/// which then wait a second for a retransmission).
+const BACKLOG: i32 = 1024;
+
+/// A non-blocking listener on `addr` with SO_REUSEADDR.
+fn listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let domain = socket2::Domain::for_address(addr);
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
 /// Binds `addr` and serves on a runtime of its own.
 pub(crate) fn serve(
     addr: SocketAddr,
@@ -97,28 +154,40 @@ pub(crate) fn serve(
     attach: Attach,
 ) -> io::Result<TcpServer> {
     let (runtime, runtime_id) = runtime(opts.workers, "walle-tcp")?;
-    let std_listener = std::net::TcpListener::bind(addr)?;
-    std_listener.set_nonblocking(true)?;
+    let std_listener = listener(addr)?;
     let local = std_listener.local_addr()?;
     let listener = {
         let _guard = runtime.enter();
         TcpListener::from_std(std_listener)?
     };
     let stop_accepting = Arc::new(Notify::new());
-    let registry = Arc::new(Registry::default());
+    let registry = Arc::new(Registry {
+        accepting: Mutex::new(true),
+        ..Registry::default()
+    });
     let conn = Arc::new(conn);
     let (stop, reg) = (stop_accepting.clone(), registry.clone());
+    let (done, accept_done) = mpsc::channel::<()>();
     runtime.spawn(async move {
+        let _done = done; // dropped with the listener
         loop {
+            // A stop wins over a connection ready at the same time.
             tokio::select! {
+                biased;
+                _ = stop.notified() => return,
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => conn::start(stream, peer, &attach, conn.clone(), Some(reg.clone())),
+                    Ok((stream, peer)) => {
+                        let open = reg.accepting.lock().unwrap_or_else(|e| e.into_inner());
+                        if !*open {
+                            return; // the stop began: the connection is dropped unserved
+                        }
+                        conn::start(stream, peer, &attach, conn.clone(), Some(reg.clone()));
+                    }
                     Err(e) => {
                         debug!(error = %e, "accept failed");
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                 },
-                _ = stop.notified() => return,
             }
         }
     });
@@ -127,6 +196,7 @@ pub(crate) fn serve(
         runtime: Mutex::new(Some(runtime)),
         runtime_id,
         stop_accepting,
+        accept_done: Mutex::new(accept_done),
         registry,
         stopped: AtomicBool::new(false),
     })
@@ -141,23 +211,47 @@ impl Running for TcpServer {
         RUNTIME.with(Cell::get) == self.runtime_id
     }
 
+    fn io_stats(&self) -> crate::IoStats {
+        crate::IoStats {
+            connections: self.registry.len(),
+            ..crate::IoStats::default()
+        }
+    }
+
+    /// Closes the gate first (no connection registers after it), then
+    /// every connection: each session closes (its callbacks run) before
+    /// its socket is shut, after what it had queued is flushed. Waits for
+    /// the readers and the writers, up to `drain`; what is left then is
+    /// closed at once.
     fn stop(&self, drain: Duration) {
         if self.stopped.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.stop_accepting.notify_one();
         let deadline = Instant::now() + drain;
+        *self
+            .registry
+            .accepting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = false;
+        self.stop_accepting.notify_one();
         for conn in self.registry.all() {
             conn.shutdown();
         }
-        while self.registry.len() > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        if self.registry.len() > 0 {
+        if !self.registry.wait_empty(deadline) {
             warn!(
                 left = self.registry.len(),
                 "drain timeout: closing connections with unsent data"
             );
+            self.registry.close_all();
+        }
+        // The listener closes with the accept task, which the closed gate
+        // ends at its next turn, if the notification did not.
+        let accept_done = self.accept_done.lock().unwrap_or_else(|e| e.into_inner());
+        let wait = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_secs(1));
+        if let Err(mpsc::RecvTimeoutError::Timeout) = accept_done.recv_timeout(wait) {
+            warn!("the accept task did not end; the runtime's shutdown ends it");
         }
         if let Some(runtime) = self
             .runtime

@@ -60,9 +60,12 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-/// Waits for `cond`, up to 10 s.
+/// The bound of every wait for an event: generous, for loaded machines.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Waits for `cond`, polling every few ms, up to [`PATIENCE`].
 pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + PATIENCE;
     while Instant::now() < deadline {
         if cond() {
             return;
@@ -81,11 +84,19 @@ pub fn request_frame(uri: &str, seq: u64, payload: &[u8]) -> Vec<u8> {
     wire
 }
 
-/// True when the server closed `stream` (EOF or reset) within 10 s.
-pub fn closed_by_server(stream: &mut TcpStream) -> bool {
+/// A raw client of `addr` whose reads and writes give up after
+/// [`PATIENCE`] instead of hanging a failing test.
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.set_write_timeout(Some(PATIENCE)).unwrap();
     stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+}
+
+/// True when the server closed `stream` (EOF or reset) within
+/// [`PATIENCE`].
+pub fn closed_by_server(stream: &mut TcpStream) -> bool {
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
     let mut buf = [0u8; 1024];
     loop {
         match stream.read(&mut buf) {
@@ -99,6 +110,17 @@ pub fn closed_by_server(stream: &mut TcpStream) -> bool {
             }
             Err(_) => return true,
         }
+    }
+}
+
+/// True once the server has closed `stream` (EOF or reset), without
+/// waiting: `stream` must be non-blocking.
+pub fn seen_closed(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 1];
+    match stream.read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
     }
 }
 

@@ -1,0 +1,226 @@
+//! The write side of a tokio connection: its bounded queue, the senders
+//! that fill it (waiting for room up to the send timeout), the reader's
+//! batches, and the writer task that drains it.
+
+use std::cell::Cell;
+use std::io::{self, IoSlice, Write};
+use std::sync::MutexGuard;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use tokio::net::tcp::OwnedWriteHalf;
+use tracing::debug;
+use walle_process::Error;
+
+use super::conn::TcpConn;
+use crate::options::WriteMode;
+use crate::outbound::Outbound;
+
+/// What waits to be written.
+#[derive(Default)]
+pub(super) struct Queue {
+    pub(super) out: Outbound,
+    /// The reader task is handing a batch of frames to the handler and
+    /// writes what they queue once it is done, so sends of that handler
+    /// need not wake the writer task meanwhile.
+    reading: bool,
+    /// Senders waiting for room (`send_timeout`).
+    waiting: usize,
+}
+
+/// The write half as an `io::Write` that never waits.
+struct Sink<'a>(&'a OwnedWriteHalf);
+
+impl Write for Sink<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write(buf)
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.0.try_write_vectored(bufs)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+thread_local! {
+    /// The id of the connection whose reader is handing frames or timer
+    /// events to its handler on this thread; 0 when none is.
+    static READING: Cell<u64> = const { Cell::new(0) };
+}
+
+impl TcpConn {
+    /// True on this connection's reader, while it runs handler code.
+    fn is_own_reader(&self) -> bool {
+        READING.with(Cell::get) == self.id
+    }
+
+    /// Marks this thread as running handler code for this connection's
+    /// reader (timer events, outside a batch), or no longer.
+    pub(super) fn set_reader(&self, on: bool) {
+        READING.with(|r| r.set(if on { self.id } else { 0 }));
+    }
+
+    fn full(&self, queue: &Queue) -> bool {
+        queue.out.frames() >= self.opts.send_queue_frames.max(1)
+            || queue.out.queued() >= self.opts.send_queue_bytes.max(1)
+    }
+
+    /// Writes what the socket takes now, under the queue lock (so every
+    /// write keeps the queue's order). `Ok(true)` when nothing is left.
+    fn write_now(&self, queue: &mut Queue) -> io::Result<bool> {
+        let done = queue.out.write_to(&mut Sink(&self.stream));
+        if queue.waiting > 0 {
+            self.room.notify_all();
+        }
+        done
+    }
+
+    /// Queues a frame that `add` appends. In sync mode a frame that finds
+    /// the queue empty is written at once by the caller.
+    pub(super) fn enqueue(
+        &self,
+        add: impl FnOnce(&mut Outbound) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::SessionClosed);
+        }
+        let mut queue = self.queue();
+        if self.full(&queue) {
+            queue = self.wait_for_room(queue)?;
+        }
+        let was_empty = queue.out.queued() == 0;
+        add(&mut queue.out)?;
+        if was_empty && self.opts.write_mode == WriteMode::Sync {
+            match self.write_now(&mut queue) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) => {
+                    drop(queue);
+                    self.ready.notify_one(); // the writer meets the error and shuts down
+                    return Err(Error::Io(e));
+                }
+            }
+        }
+        // Who writes it: during a batch, the reader once it is handed on,
+        // for what its own handler queued; the writer for anyone else's
+        // (it may not be awake). Otherwise the writer, awake already
+        // unless the queue was empty.
+        let wake = if queue.reading {
+            !self.is_own_reader()
+        } else {
+            was_empty
+        };
+        drop(queue);
+        if wake {
+            self.ready.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Waits for room in a full queue, up to the send timeout, with the
+    /// writer woken to drain it. Not from this connection's own reader
+    /// (an inline handler): what it queued is written only once it
+    /// returns, so it would wait for itself; it fails at once instead.
+    fn wait_for_room<'a>(
+        &'a self,
+        mut queue: MutexGuard<'a, Queue>,
+    ) -> Result<MutexGuard<'a, Queue>, Error> {
+        let wait = self.opts.send_timeout;
+        if wait.is_zero() || self.is_own_reader() {
+            return Err(Error::Overloaded("send queue full"));
+        }
+        let deadline = Instant::now() + wait;
+        queue.waiting += 1;
+        // The writer may be idle while the reader is in a batch; it
+        // writes under the queue lock, so the order stays the same.
+        self.ready.notify_one();
+        while self.full(&queue) && !self.closed.load(Ordering::Acquire) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            queue = self
+                .room
+                .wait_timeout(queue, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        queue.waiting -= 1;
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::SessionClosed);
+        }
+        if self.full(&queue) {
+            return Err(Error::Overloaded("send queue full"));
+        }
+        Ok(queue)
+    }
+
+    /// The reader is about to hand frames to the handler.
+    pub(super) fn begin_batch(&self) {
+        self.queue().reading = true;
+        READING.with(|r| r.set(self.id));
+    }
+
+    /// The reader handed its frames on: writes what they queued, and
+    /// leaves to the writer task only what the socket does not take now.
+    pub(super) fn end_batch(&self) -> io::Result<()> {
+        READING.with(|r| r.set(0));
+        let mut queue = self.queue();
+        queue.reading = false;
+        if queue.out.queued() == 0 {
+            return Ok(());
+        }
+        if !self.write_now(&mut queue)? {
+            drop(queue);
+            self.ready.notify_one();
+        }
+        Ok(())
+    }
+}
+
+/// The writer task: writes what the senders and the reader left queued, batched into
+/// vectored writes (BEHAVIOURS 28), until the connection closes and the
+/// queue is empty — or, once closing, until the close flush deadline,
+/// when what is left is dropped.
+pub(super) async fn write_loop(conn: &TcpConn) -> io::Result<()> {
+    let mut flush_by: Option<Instant> = None;
+    loop {
+        let closing = conn.closed.load(Ordering::Acquire);
+        if closing && flush_by.is_none() {
+            flush_by = Some(Instant::now() + conn.opts.close_flush_timeout);
+        }
+        let written = {
+            let mut queue = conn.queue();
+            if queue.out.queued() == 0 {
+                None
+            } else {
+                Some(conn.write_now(&mut queue)?)
+            }
+        };
+        match (written, flush_by) {
+            (Some(true), _) => {}
+            (Some(false), Some(by)) => {
+                let writable = tokio::time::timeout_at(by.into(), conn.stream.writable());
+                if let Ok(ready) = writable.await {
+                    ready?;
+                } else {
+                    let mut queue = conn.queue();
+                    debug!(
+                        dropped = queue.out.queued(),
+                        "close flush deadline passed: dropping what is queued"
+                    );
+                    queue.out.clear();
+                    return Ok(());
+                }
+            }
+            // Closing, or a sender waiting for room, ends the wait too.
+            (Some(false), None) => tokio::select! {
+                ready = conn.stream.writable() => ready?,
+                () = conn.ready.notified() => {}
+            },
+            (None, _) if closing => return Ok(()),
+            (None, _) => conn.ready.notified().await,
+        }
+    }
+}
