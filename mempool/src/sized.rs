@@ -181,8 +181,10 @@ impl Shared {
         counters.fold_into(&self.retired);
     }
 
-    /// Puts a buffer of `class` in the shared queue, or frees it.
-    pub(crate) fn push_shared(&self, class: usize, buf: Vec<u8>, counters: &Counters) {
+    /// Puts a buffer of `class` in the shared queue, emptied (the queue
+    /// hands buffers out as they are), or frees it.
+    pub(crate) fn push_shared(&self, class: usize, mut buf: Vec<u8>, counters: &Counters) {
+        buf.clear();
         if self.queues[class].push(buf).is_err() {
             Counters::add(&counters.discarded, 1);
             Counters::add(
@@ -413,6 +415,22 @@ mod tests {
             assert_eq!(stats.outstanding, 0, "{stats:?}");
             assert_eq!(stats.allocated + stats.reused, 10, "{stats:?}");
         }
+    }
+
+    /// BEHAVIOURS 62: a buffer that went back through the shared queue
+    /// (freed on a thread caching for another pool) comes back empty, not
+    /// with the bytes of the message it held.
+    #[test]
+    fn b62_buffer_reused_through_the_shared_queue_is_reset() {
+        let a = SizedPool::new();
+        let b = SizedPool::new();
+        let mut held = a.alloc(100);
+        held.extend_from_slice(b"stale bytes");
+        drop(b.alloc(100)); // this thread now caches for b
+        drop(held); // not cached here: a's shared queue
+        let again = a.alloc(100);
+        assert_eq!(a.stats().reused, 1, "served from the shared queue");
+        assert!(again.is_empty(), "reused buffer holds {:?}", &again[..]);
     }
 
     #[test]
