@@ -21,7 +21,7 @@ pub(crate) const MAX_CLASSES: usize = 16;
 
 struct Fast {
     /// Id of the pool the lists belong to; 0 for none.
-    pool: Cell<u32>,
+    pool: Cell<u64>,
     heads: [Cell<*mut u8>; MAX_CLASSES],
     counts: [Cell<u32>; MAX_CLASSES],
     caps: [Cell<u32>; MAX_CLASSES],
@@ -30,7 +30,7 @@ struct Fast {
 }
 
 struct Owner {
-    id: u32,
+    id: u64,
     min_shift: u32,
     shared: Weak<Shared>,
     counters: Arc<Counters>,
@@ -103,7 +103,7 @@ impl Fast {
 
 /// Fast path of `alloc`: a buffer of `class` from this thread's list.
 #[inline(always)]
-pub(crate) fn pop(pool: u32, class: usize, size: usize) -> Option<Vec<u8>> {
+pub(crate) fn pop(pool: u64, class: usize, size: usize) -> Option<Vec<u8>> {
     let f = fast();
     if f.pool.get() != pool {
         return None;
@@ -118,7 +118,7 @@ pub(crate) fn pop(pool: u32, class: usize, size: usize) -> Option<Vec<u8>> {
 /// Fast path of a return: onto this thread's list if it caches for `pool`,
 /// the buffer is intact and the list has room.
 #[inline(always)]
-pub(crate) fn push(pool: u32, class: usize, size: usize, buf: Vec<u8>) -> Result<(), Vec<u8>> {
+pub(crate) fn push(pool: u64, class: usize, size: usize, buf: Vec<u8>) -> Result<(), Vec<u8>> {
     let f = fast();
     if f.pool.get() != pool
         || buf.capacity() != size
@@ -221,7 +221,7 @@ pub(crate) fn alloc_slow(shared: &Arc<Shared>, class: usize) -> Vec<u8> {
 /// Slow path of a return: spill a full list, adopt the pool on a thread
 /// that caches for none, or hand the buffer to its pool's shared queue.
 #[cold]
-pub(crate) fn release_slow(pool: u32, class: usize, buf: Vec<u8>) {
+pub(crate) fn release_slow(pool: u64, class: usize, buf: Vec<u8>) {
     let owned = fast().pool.get() == pool;
     let shared = if owned {
         OWNER
