@@ -20,14 +20,18 @@ use crate::{ConfigError, Pool, PoolStats, SizedPoolConfig};
 /// [`SizedPoolConfig`]; returns beyond the bounds are freed and counted as
 /// `discarded`.
 ///
-/// Each thread caches for one pool at a time (the one it used last), which
-/// is the intended use: one pool per process or per server. Threads that
-/// alternate between pools stay correct and pay the shared queues' cost.
+/// Each thread caches for up to 4 pools at once (an io thread allocating
+/// from net's chunk pool and a process pool in turn keeps both warm), so a
+/// thread holds at most 4 × `max_local_bytes`. A thread that allocates
+/// from a fifth pool flushes the cache of a dropped pool if it has one,
+/// else of the pool it allocated from least recently, to that pool's
+/// shared queue; a free never evicts a cache. Threads that cycle through
+/// more pools stay correct and pay the shared queues' cost.
 ///
 /// Cloning the pool clones a handle to the same pool.
 #[derive(Clone)]
 pub struct SizedPool {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 pub(crate) struct Shared {
@@ -40,6 +44,9 @@ pub(crate) struct Shared {
     /// Counter blocks of the threads caching for this pool; a block is
     /// folded into `retired` when its thread exits or switches pools.
     threads: Mutex<Vec<Arc<Counters>>>,
+    /// Thread caches ever started for this pool (a thread that is evicted
+    /// and comes back counts twice).
+    adoptions: AtomicU64,
     pub(crate) retired: Counters,
 }
 
@@ -118,12 +125,19 @@ impl Shared {
 
     /// A counter block for a thread that starts caching for this pool.
     pub(crate) fn register_thread(&self) -> Arc<Counters> {
+        self.adoptions.fetch_add(1, Relaxed);
         let counters = Arc::new(Counters::default());
         self.threads
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(counters.clone());
         counters
+    }
+
+    /// Thread caches ever started for this pool.
+    #[cfg(test)]
+    pub(crate) fn threads_registered(&self) -> u64 {
+        self.adoptions.load(Relaxed)
     }
 
     /// Folds a thread's counter block into the totals and forgets it.
@@ -186,6 +200,7 @@ impl SizedPool {
                 .map(|&s| ArrayQueue::new(count_for(config.max_shared_bytes, s, 4, 4096)))
                 .collect(),
             threads: Mutex::new(Vec::new()),
+            adoptions: AtomicU64::new(0),
             retired: Counters::default(),
         });
         REGISTRY
