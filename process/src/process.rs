@@ -300,7 +300,10 @@ impl<C: Clone + Send + Sync + 'static> Process<C> {
         self.core.handle_timeout(now)
     }
 
-    /// The earliest call deadline, for the io layer's timer.
+    /// When to call [`handle_timeout`](Process::handle_timeout) next, in
+    /// O(1): the earliest call deadline, or a little earlier after the
+    /// call holding it was answered (that wakeup then fails nothing, and
+    /// the next answer is exact). `None` when no call waits.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.core.pending().next_deadline()
     }
