@@ -67,7 +67,10 @@ mod transport;
 
 pub use context::Context;
 pub use core::ProcessStats;
-pub use dispatch::{DEFAULT_QUEUE, Dispatch, Dispatcher, KeyFn, LoadGuard, LoadLimit};
+pub use dispatch::{
+    DEFAULT_MAX_TASKS, DEFAULT_QUEUE, Dispatch, DispatchOptions, Dispatcher, KeyFn, LoadGuard,
+    LoadLimit,
+};
 pub use error::{Error, HandlerError, RouteError, Status};
 pub use hook::{DispatchHook, FrameNext};
 pub use process::{
