@@ -74,7 +74,7 @@ pub use dispatch::{
 pub use error::{Error, HandlerError, RouteError, Status};
 pub use hook::{DispatchHook, FrameNext};
 pub use process::{
-    CallFuture, CallOptions, Process, ProcessBuilder, ProcessOptions, encode_notify_frame,
+    CallFuture, CallOptions, Process, ProcessBuilder, ProcessOptions, SeqRange, encode_notify_frame,
 };
 pub use router::{Middleware, Next, OwnedNext, RouteHandle, Router, Routes};
 pub use session::Session;

@@ -27,7 +27,7 @@ use crate::{Clock, DispatchHook, Error, Session, SystemClock, Transport};
 #[serde(default)]
 #[non_exhaustive]
 pub struct ProcessOptions {
-    /// Timeout of calls that set none. Default 5 s.
+    /// Timeout of calls that set none (`Duration::MAX`: none). Default 5 s.
     #[serde(with = "millis")]
     pub call_timeout: Duration,
     /// Resolution of call timeouts. Default 1 ms.
@@ -39,6 +39,46 @@ pub struct ProcessOptions {
     /// Answer each heartbeat the peer sends with one (the "echo the
     /// client" heartbeat mode). Formats without heartbeats ignore it.
     pub echo_heartbeat: bool,
+    /// Which sequence ids this side's calls use. Default: all of them.
+    /// On a `due` connection, whose packets do not say request or
+    /// response, give one side [`SeqRange::Lower`] and the other
+    /// [`SeqRange::Upper`], so that a peer's request never carries the seq
+    /// of one of our pending calls and is never taken for its answer.
+    pub seq_range: SeqRange,
+}
+
+/// The sequence ids a process's own calls take, out of the `1..=max` the
+/// packet format carries.
+///
+/// Formats that mark responses (`walle`, `walle-proto`) need no split. The
+/// `due` format does not: a packet whose seq matches a pending call is
+/// taken as that call's answer, so a peer's *request* that happens to
+/// carry the seq of one of our pending calls would be taken as its answer
+/// (and the request lost). Splitting the range between the two sides
+/// (client `Lower`, server `Upper`, or the reverse) makes that impossible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum SeqRange {
+    /// `1..=max`.
+    #[default]
+    All,
+    /// `1..=max / 2`.
+    Lower,
+    /// `max / 2 + 1..=max`.
+    Upper,
+}
+
+impl SeqRange {
+    /// The first and last id of the range within `1..=max`; empty (first
+    /// above last) when the format carries too few ids to split.
+    pub fn bounds(self, max: u64) -> (u64, u64) {
+        match self {
+            SeqRange::All => (1, max),
+            SeqRange::Lower => (1, max / 2),
+            SeqRange::Upper => (max / 2 + 1, max),
+        }
+    }
 }
 
 impl Default for ProcessOptions {
@@ -48,6 +88,7 @@ impl Default for ProcessOptions {
             timer_tick: Duration::from_millis(1),
             encode_buffer: 1024,
             echo_heartbeat: false,
+            seq_range: SeqRange::All,
         }
     }
 }
@@ -71,6 +112,11 @@ impl ProcessOptions {
     /// Answers heartbeats with heartbeats.
     pub fn echo_heartbeat(mut self, echo: bool) -> Self {
         self.echo_heartbeat = echo;
+        self
+    }
+    /// Sets the sequence ids this side's calls use.
+    pub fn seq_range(mut self, range: SeqRange) -> Self {
+        self.seq_range = range;
         self
     }
 }
@@ -206,8 +252,11 @@ impl<C> ProcessBuilder<C> {
             .transport
             .ok_or(Error::NotSupported("a process needs a transport"))?;
         let clock = self.clock.unwrap_or_else(system_clock);
-        let max_seq = self.protocol.wrapper().max_seq();
-        let pending = Pending::new(max_seq, clock.now(), self.options.timer_tick);
+        let seqs = self
+            .options
+            .seq_range
+            .bounds(self.protocol.wrapper().max_seq());
+        let pending = Pending::new(seqs, clock.now(), self.options.timer_tick);
         let core = Core {
             protocol: self.protocol,
             transport,
@@ -264,7 +313,9 @@ impl<C: Clone> Clone for Process<C> {
 /// Options of one call.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CallOptions<'a> {
-    /// Timeout; the process's default when `None`.
+    /// Timeout; the process's default when `None`. A timeout the clock
+    /// cannot add to now (`Duration::MAX`) means no timeout: the call ends
+    /// with its response, a cancel or the session's close.
     pub timeout: Option<Duration>,
     /// Metadata sent with the request.
     pub metadata: Option<&'a Metadata>,
@@ -452,13 +503,17 @@ impl<C: Clone + Send + Sync + 'static> Process<C> {
         C: Codec<Req>,
     {
         let timeout = options.timeout.unwrap_or(self.core.options.call_timeout);
-        let deadline = self.core.clock.now() + timeout;
+        // A timeout past what the clock can represent (`Duration::MAX`)
+        // means none: the call ends with its answer, a cancel or the close.
+        let deadline = self.core.clock.now().checked_add(timeout);
         let seq = self.core.pending().begin(deadline, waiter)?;
         let mut head = Head::request(route, seq);
         head.metadata = options.metadata;
         match self.send(&head, req) {
             Ok(()) => {
-                self.core.transport.timer_hint(deadline);
+                if let Some(deadline) = deadline {
+                    self.core.transport.timer_hint(deadline);
+                }
                 Ok(seq)
             }
             Err(error) => {
