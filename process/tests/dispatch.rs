@@ -104,15 +104,18 @@ fn link_inline(log: Arc<Mutex<Vec<(String, u64)>>>) -> Link {
 fn keyed_keeps_per_key_order() {
     let dispatcher = Arc::new(Dispatcher::new(Dispatch::Keyed(4), 1024).unwrap());
     let seen: Arc<Mutex<Vec<(u64, u32, String)>>> = Arc::default();
+    let (stepped, steps) = std::sync::mpsc::channel::<()>();
     let mut links = Vec::new();
     for session in 0..8u64 {
         let mut router = Router::new(RawCodec);
         let s = seen.clone();
+        let stepped = stepped.clone();
         router
             .route("step", move |ctx: &mut Context, req: Bytes| {
                 let n = u32::from_be_bytes(req[..4].try_into().unwrap());
                 let worker = std::thread::current().name().unwrap_or("?").to_string();
                 s.lock().unwrap().push((ctx.session().id(), n, worker));
+                let _ = stepped.send(());
                 Ok(req)
             })
             .unwrap();
@@ -135,9 +138,11 @@ fn keyed_keeps_per_key_order() {
     for link in &mut links {
         link.pump();
     }
-    let deadline = std::time::Instant::now() + WALL;
-    while seen.lock().unwrap().len() < 1600 && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
+    // Wait for each step itself, not for a while.
+    let end = Instant::now() + WALL;
+    for _ in 0..1600 {
+        let left = end.saturating_duration_since(Instant::now());
+        steps.recv_timeout(left).expect("every step runs in time");
     }
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 1600);
