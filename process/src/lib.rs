@@ -58,6 +58,7 @@ mod dispatch;
 mod error;
 mod hook;
 pub mod mem;
+mod options;
 mod pending;
 mod process;
 mod router;
@@ -73,9 +74,8 @@ pub use dispatch::{
 };
 pub use error::{Error, HandlerError, RouteError, Status};
 pub use hook::{DispatchHook, FrameNext};
-pub use process::{
-    CallFuture, CallOptions, Process, ProcessBuilder, ProcessOptions, SeqRange, encode_notify_frame,
-};
+pub use options::{ProcessOptions, SeqRange};
+pub use process::{CallFuture, CallOptions, Process, ProcessBuilder, encode_notify_frame};
 pub use router::{Middleware, Next, OwnedNext, RouteHandle, Router, Routes};
 pub use session::Session;
 pub use time::{Clock, ManualClock, SystemClock, TimerKey, TimerWheel};
