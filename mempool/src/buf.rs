@@ -18,7 +18,7 @@ pub(crate) enum Home {
     Heap,
     /// A size class of a [`SizedPool`](crate::SizedPool): the pool's id,
     /// the class index and log2 of the class size.
-    Sized { pool: u32, class: u8, shift: u8 },
+    Sized { pool: u64, class: u8, shift: u8 },
     /// A user pool.
     Custom(Arc<dyn Recycle>),
 }

@@ -36,14 +36,16 @@
 #![warn(clippy::unwrap_used)]
 
 mod buf;
+mod config;
 mod heap;
 mod local;
 mod sized;
 mod stats;
 
 pub use buf::{PoolBuf, Recycle};
+pub use config::{ConfigError, SizedPoolConfig};
 pub use heap::HeapPool;
-pub use sized::{SizedPool, SizedPoolConfig};
+pub use sized::SizedPool;
 pub use stats::PoolStats;
 
 /// A source of [`PoolBuf`]s.

@@ -1,17 +1,24 @@
-//! Per-thread caches: one intrusive free list per size class.
+//! Per-thread caches: for each of a few pools, one intrusive free list per
+//! size class.
 //!
 //! A cached buffer's first 8 bytes hold the pointer to the next cached
 //! buffer of its class, as glibc's tcache does; popping and pushing are a
 //! few loads and stores on a thread-local with no destructor, hence no lock,
-//! no shared atomic and no lazy-initialisation check on the fast path. The
-//! list belongs to one pool at a time; a destructor-carrying companion
-//! (`OWNER`) flushes the lists to that pool when the thread exits or moves
-//! to another pool.
+//! no shared atomic and no lazy-initialisation check on the fast path.
+//!
+//! A thread caches for up to [`SLOTS`] pools at once (net's outbound chunk
+//! pool and a process pool on one io thread, say), one slot each. A thread
+//! that allocates from a pool it has no slot for takes a free slot, else
+//! evicts a slot whose pool is gone, else the least recently used slot
+//! (the one whose last allocation is the oldest); a free never evicts. A
+//! destructor-carrying companion (`OWNERS`) flushes a slot's lists to its
+//! pool when the slot is evicted or the thread exits.
 #![allow(unsafe_code)]
 
 use std::cell::{Cell, RefCell};
 use std::mem::ManuallyDrop;
 use std::ptr;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Weak};
 
 use crate::sized::{Counters, Shared, lookup};
@@ -19,34 +26,60 @@ use crate::sized::{Counters, Shared, lookup};
 /// Most classes a pool can have.
 pub(crate) const MAX_CLASSES: usize = 16;
 
-struct Fast {
+/// Pools one thread caches for at once.
+pub(crate) const SLOTS: usize = 4;
+
+/// One pool's lists on this thread.
+struct Slot {
     /// Id of the pool the lists belong to; 0 for none.
-    pool: Cell<u32>,
+    pool: Cell<u64>,
     heads: [Cell<*mut u8>; MAX_CLASSES],
     counts: [Cell<u32>; MAX_CLASSES],
     caps: [Cell<u32>; MAX_CLASSES],
-    /// The counter block of this thread for `pool`, kept alive by `OWNER`.
+    /// The counter block of this thread for `pool`, kept alive by `OWNERS`.
     counters: Cell<*const Counters>,
+    /// The thread's `clock` at the last allocation served from this slot.
+    used: Cell<u64>,
 }
 
+struct Fast {
+    slots: [Slot; SLOTS],
+    /// Counts allocations served from the slots, to order them by last use.
+    clock: Cell<u64>,
+}
+
+/// What keeps a slot's pool and counter block alive, and flushes the slot
+/// when dropped.
 struct Owner {
-    id: u32,
+    slot: usize,
+    id: u64,
     min_shift: u32,
     shared: Weak<Shared>,
     counters: Arc<Counters>,
 }
 
-thread_local! {
-    static FAST: Fast = const {
-        Fast {
+impl Slot {
+    const fn empty() -> Self {
+        Slot {
             pool: Cell::new(0),
             heads: [const { Cell::new(ptr::null_mut()) }; MAX_CLASSES],
             counts: [const { Cell::new(0) }; MAX_CLASSES],
             caps: [const { Cell::new(0) }; MAX_CLASSES],
             counters: Cell::new(ptr::null()),
+            used: Cell::new(0),
+        }
+    }
+}
+
+thread_local! {
+    static FAST: Fast = const {
+        Fast {
+            slots: [const { Slot::empty() }; SLOTS],
+            clock: Cell::new(0),
         }
     };
-    static OWNER: RefCell<Option<Owner>> = const { RefCell::new(None) };
+    static OWNERS: RefCell<[Option<Owner>; SLOTS]> =
+        const { RefCell::new([const { None }; SLOTS]) };
 }
 
 /// This thread's lists, reached without the closure `LocalKey::with` takes
@@ -61,10 +94,26 @@ fn fast() -> &'static Fast {
 }
 
 impl Fast {
+    /// The index of the slot caching for `pool` (never 0), if any.
+    #[inline(always)]
+    fn index_of(&self, pool: u64) -> Option<usize> {
+        self.slots.iter().position(|s| s.pool.get() == pool)
+    }
+
+    /// Marks `slot` as used now.
+    #[inline(always)]
+    fn touch(&self, slot: &Slot) {
+        let now = self.clock.get().wrapping_add(1);
+        self.clock.set(now);
+        slot.used.set(now);
+    }
+}
+
+impl Slot {
     fn counters(&self) -> &Counters {
         // SAFETY: `counters` is set together with `pool != 0` from an
-        // `Arc<Counters>` that this thread's `OWNER` holds until it resets
-        // both; callers check `pool` first.
+        // `Arc<Counters>` that this thread's `OWNERS` holds until it resets
+        // both; callers reach a slot through its pool id, so `pool != 0`.
         unsafe { &*self.counters.get() }
     }
 
@@ -87,7 +136,8 @@ impl Fast {
         Some(unsafe { Vec::from_raw_parts(head, 0, size) })
     }
 
-    /// Links `buf` (capacity exactly `size`, at least 16) at the head.
+    /// Links `buf` (capacity exactly its class size, at least 16: classes
+    /// are validated by `SizedPoolConfig`) at the head.
     #[inline(always)]
     fn link(&self, class: usize, buf: Vec<u8>) {
         debug_assert!(buf.capacity() >= 16);
@@ -103,13 +153,12 @@ impl Fast {
 
 /// Fast path of `alloc`: a buffer of `class` from this thread's list.
 #[inline(always)]
-pub(crate) fn pop(pool: u32, class: usize, size: usize) -> Option<Vec<u8>> {
+pub(crate) fn pop(pool: u64, class: usize, size: usize) -> Option<Vec<u8>> {
     let f = fast();
-    if f.pool.get() != pool {
-        return None;
-    }
-    let buf = f.take(class, size)?;
-    let counters = f.counters();
+    let slot = &f.slots[f.index_of(pool)?];
+    let buf = slot.take(class, size)?;
+    f.touch(slot);
+    let counters = slot.counters();
     Counters::bump(&counters.reused, 1);
     Counters::bump(&counters.retained, 0u64.wrapping_sub(size as u64));
     Some(buf)
@@ -118,68 +167,81 @@ pub(crate) fn pop(pool: u32, class: usize, size: usize) -> Option<Vec<u8>> {
 /// Fast path of a return: onto this thread's list if it caches for `pool`,
 /// the buffer is intact and the list has room.
 #[inline(always)]
-pub(crate) fn push(pool: u32, class: usize, size: usize, buf: Vec<u8>) -> Result<(), Vec<u8>> {
+pub(crate) fn push(pool: u64, class: usize, size: usize, buf: Vec<u8>) -> Result<(), Vec<u8>> {
     let f = fast();
-    if f.pool.get() != pool
-        || buf.capacity() != size
-        || f.counts[class].get() >= f.caps[class].get()
-    {
+    let Some(index) = f.index_of(pool) else {
+        return Err(buf);
+    };
+    let slot = &f.slots[index];
+    if buf.capacity() != size || slot.counts[class].get() >= slot.caps[class].get() {
         return Err(buf);
     }
-    f.link(class, buf);
-    let counters = f.counters();
+    slot.link(class, buf);
+    let counters = slot.counters();
     Counters::bump(&counters.released, 1);
     Counters::bump(&counters.retained, size as u64);
     Ok(())
 }
 
-/// Makes this thread cache for `shared`, flushing the lists of the pool it
-/// cached for before. False when the thread is exiting.
-fn adopt(shared: &Arc<Shared>) -> bool {
-    OWNER
-        .try_with(|owner| {
-            let Ok(mut owner) = owner.try_borrow_mut() else {
-                return false;
-            };
-            if let Some(old) = owner.take() {
-                drop(old); // flushes the lists to the old pool
-            }
-            let counters = shared.register_thread();
+/// Gives `shared` a slot on this thread: a free one, else (with `evict`)
+/// the slot of a pool that is gone, else the least recently used one,
+/// whose lists are flushed to their pool. `None` when no slot may be taken
+/// or the thread is exiting.
+fn adopt(shared: &Arc<Shared>, evict: bool) -> Option<usize> {
+    OWNERS
+        .try_with(|owners| {
+            let mut owners = owners.try_borrow_mut().ok()?;
             let f = fast();
+            let free = owners.iter().position(Option::is_none);
+            let index = match free {
+                Some(index) => index,
+                None if !evict => return None,
+                None => owners
+                    .iter()
+                    .position(|o| o.as_ref().is_some_and(|o| o.shared.strong_count() == 0))
+                    .or_else(|| (0..SLOTS).min_by_key(|&i| f.slots[i].used.get()))?,
+            };
+            drop(owners[index].take()); // flushes the evicted pool's lists
+            let counters = shared.register_thread();
+            let slot = &f.slots[index];
             for class in 0..MAX_CLASSES {
-                f.heads[class].set(ptr::null_mut());
-                f.counts[class].set(0);
-                f.caps[class].set(shared.local_cap.get(class).copied().unwrap_or(0));
+                slot.heads[class].set(ptr::null_mut());
+                slot.counts[class].set(0);
+                slot.caps[class].set(shared.local_cap.get(class).copied().unwrap_or(0));
             }
-            f.counters.set(Arc::as_ptr(&counters));
-            f.pool.set(shared.id);
-            *owner = Some(Owner {
+            slot.counters.set(Arc::as_ptr(&counters));
+            slot.pool.set(shared.id);
+            f.touch(slot);
+            owners[index] = Some(Owner {
+                slot: index,
                 id: shared.id,
                 min_shift: shared.min_shift,
                 shared: Arc::downgrade(shared),
                 counters,
             });
-            true
+            Some(index)
         })
-        .unwrap_or(false)
+        .ok()
+        .flatten()
 }
 
 impl Drop for Owner {
     fn drop(&mut self) {
         let shared = self.shared.upgrade();
-        let f = fast();
-        if f.pool.get() == self.id {
+        let slot = &fast().slots[self.slot];
+        if slot.pool.get() == self.id {
             for class in 0..MAX_CLASSES {
                 let size = 1usize << (self.min_shift as usize + class);
-                while let Some(buf) = f.take(class, size) {
+                while let Some(buf) = slot.take(class, size) {
                     match &shared {
                         Some(shared) => shared.push_shared(class, buf, &self.counters),
                         None => drop(buf),
                     }
                 }
             }
-            f.pool.set(0);
-            f.counters.set(ptr::null());
+            slot.pool.set(0);
+            slot.counters.set(ptr::null());
+            slot.used.set(0);
         }
         if let Some(shared) = shared {
             shared.retire_thread(&self.counters);
@@ -187,24 +249,20 @@ impl Drop for Owner {
     }
 }
 
-/// Slow path of `alloc`: adopt the pool, then the shared queue, then the
-/// system allocator.
+/// Slow path of `alloc`: a slot for the pool (taking one if need be), then
+/// the shared queue, then the system allocator.
 #[cold]
 pub(crate) fn alloc_slow(shared: &Arc<Shared>, class: usize) -> Vec<u8> {
     let size = shared.class_size(class);
-    if fast().pool.get() == shared.id || adopt(shared) {
-        if let Some(buf) = pop(shared.id, class, size) {
-            return buf;
-        }
-    }
-    let owned = fast().pool.get() == shared.id;
-    let add = |counter: fn(&Counters) -> &std::sync::atomic::AtomicU64, by: u64| {
-        if owned {
-            Counters::bump(counter(fast().counters()), by);
-        } else {
-            Counters::add(counter(&shared.retired), by);
-        }
+    let f = fast();
+    let index = f.index_of(shared.id).or_else(|| adopt(shared, true));
+    let add = |counter: fn(&Counters) -> &AtomicU64, by: u64| match index {
+        Some(index) => Counters::bump(counter(f.slots[index].counters()), by),
+        None => Counters::add(counter(&shared.retired), by),
     };
+    if let Some(index) = index {
+        f.touch(&f.slots[index]);
+    }
     match shared.queues[class].pop() {
         Some(buf) => {
             add(|c| &c.reused, 1);
@@ -218,18 +276,21 @@ pub(crate) fn alloc_slow(shared: &Arc<Shared>, class: usize) -> Vec<u8> {
     }
 }
 
-/// Slow path of a return: spill a full list, adopt the pool on a thread
-/// that caches for none, or hand the buffer to its pool's shared queue.
+/// Slow path of a return: spill a full list, take a free slot for a pool
+/// this thread has none for, or hand the buffer to its pool's shared queue.
 #[cold]
-pub(crate) fn release_slow(pool: u32, class: usize, buf: Vec<u8>) {
-    let owned = fast().pool.get() == pool;
-    let shared = if owned {
-        OWNER
-            .try_with(|o| o.borrow().as_ref().and_then(|o| o.shared.upgrade()))
+pub(crate) fn release_slow(pool: u64, class: usize, buf: Vec<u8>) {
+    let f = fast();
+    let index = f.index_of(pool);
+    let shared = match index {
+        Some(index) => OWNERS
+            .try_with(|owners| {
+                let owners = owners.try_borrow().ok()?;
+                owners[index].as_ref()?.shared.upgrade()
+            })
             .ok()
-            .flatten()
-    } else {
-        lookup(pool)
+            .flatten(),
+        None => lookup(pool),
     };
     let Some(shared) = shared else { return }; // the pool is gone: freed
     let size = shared.class_size(class);
@@ -239,13 +300,14 @@ pub(crate) fn release_slow(pool: u32, class: usize, buf: Vec<u8>) {
         Counters::add(&shared.retired.discarded, 1);
         return;
     }
-    if owned {
-        spill(&shared, class);
-    } else if fast().pool.get() == 0 {
-        adopt(&shared);
+    match index {
+        Some(index) => spill(&shared, &f.slots[index], class),
+        None => {
+            adopt(&shared, false);
+        }
     }
     if let Err(buf) = push(pool, class, size, buf) {
-        // Another pool owns this thread's cache, or the thread is exiting.
+        // Every slot caches for another pool, or the thread is exiting.
         Counters::add(&shared.retired.released, 1);
         Counters::add(&shared.retired.retained, size as u64);
         shared.push_shared(class, buf, &shared.retired);
@@ -254,14 +316,98 @@ pub(crate) fn release_slow(pool: u32, class: usize, buf: Vec<u8>) {
 
 /// Moves half of a full list to the shared queue, so that a thread that
 /// only frees (a writer, a consumer) feeds the threads that allocate.
-fn spill(shared: &Shared, class: usize) {
+fn spill(shared: &Shared, slot: &Slot, class: usize) {
     let size = shared.class_size(class);
-    let f = fast();
-    let half = f.counts[class].get() / 2 + 1;
+    let half = slot.counts[class].get() / 2 + 1;
     for _ in 0..half {
-        let Some(buf) = f.take(class, size) else {
+        let Some(buf) = slot.take(class, size) else {
             break;
         };
-        shared.push_shared(class, buf, f.counters());
+        shared.push_shared(class, buf, slot.counters());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Pool, SizedPool};
+
+    /// Slots of this thread's cache, by pool id.
+    fn cached() -> Vec<u64> {
+        super::fast()
+            .slots
+            .iter()
+            .map(|s| s.pool.get())
+            .filter(|&id| id != 0)
+            .collect()
+    }
+
+    /// Two pools used in turn on one thread both stay cached: after the
+    /// first round, every allocation is a reuse from this thread's lists
+    /// and no thread block is registered again.
+    #[test]
+    fn alternating_pools_keep_their_thread_caches() {
+        std::thread::spawn(|| {
+            let (a, b) = (SizedPool::new(), SizedPool::new());
+            for _ in 0..100 {
+                let x = a.alloc(1000);
+                let y = b.alloc(16 * 1024);
+                drop(y);
+                drop(x);
+            }
+            for pool in [&a, &b] {
+                let stats = pool.stats();
+                assert_eq!((stats.allocated, stats.reused), (1, 99), "{stats:?}");
+                assert_eq!(pool.shared.threads_registered(), 1, "re-adopted");
+            }
+            assert_eq!(cached().len(), 2);
+        })
+        .join()
+        .expect("test thread");
+    }
+
+    /// A fifth pool evicts the least recently used slot, whose cached
+    /// buffers go back to their pool's shared queue; the others stay.
+    #[test]
+    fn a_fifth_pool_evicts_the_least_recently_used() {
+        std::thread::spawn(|| {
+            let pools: Vec<SizedPool> = (0..5).map(|_| SizedPool::new()).collect();
+            for pool in &pools[..4] {
+                drop(pool.alloc(100));
+            }
+            // Use 0, 2, 3 again: pool 1 is the least recently used.
+            for i in [0, 2, 3] {
+                drop(pools[i].alloc(100));
+            }
+            drop(pools[4].alloc(100));
+            let ids: Vec<u64> = pools.iter().map(|p| p.shared.id).collect();
+            let mut want = vec![ids[0], ids[2], ids[3], ids[4]];
+            let mut got = cached();
+            want.sort();
+            got.sort();
+            assert_eq!(got, want);
+            // Pool 1's cached buffer went to its shared queue: still retained.
+            let stats = pools[1].stats();
+            assert_eq!((stats.outstanding, stats.retained_bytes), (0, 128));
+            drop(pools[1].alloc(100));
+            assert_eq!(pools[1].stats().reused, 1, "served from the shared queue");
+        })
+        .join()
+        .expect("test thread");
+    }
+
+    /// A thread that only frees takes a free slot but never evicts one.
+    #[test]
+    fn frees_do_not_evict() {
+        let pools: Vec<SizedPool> = (0..5).map(|_| SizedPool::new()).collect();
+        let bufs: Vec<_> = pools.iter().map(|p| p.alloc(100)).collect();
+        std::thread::spawn(move || {
+            drop(bufs);
+            assert_eq!(cached().len(), 4);
+        })
+        .join()
+        .expect("test thread");
+        for pool in &pools {
+            assert_eq!(pool.stats().outstanding, 0);
+        }
     }
 }

@@ -1,66 +1,15 @@
 //! The size-classed pool: per-thread free lists in front of shared queues.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Weak};
 
 use crossbeam_queue::ArrayQueue;
 
 use crate::buf::{Home, PoolBuf};
+use crate::config::Layout;
 use crate::local;
-use crate::{Pool, PoolStats};
-
-/// Limits of a [`SizedPool`]. All fields have defaults, so a file needs
-/// only the ones it changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
-#[non_exhaustive]
-pub struct SizedPoolConfig {
-    /// Smallest class, in bytes (rounded up to a power of two, at least 16).
-    /// Default 64.
-    pub min_class: usize,
-    /// Largest class, in bytes (rounded up to a power of two; at most 16
-    /// classes in all). Default 64 KiB.
-    pub max_class: usize,
-    /// Upper bound of the bytes held in the shared queues. Default 64 MiB.
-    pub max_shared_bytes: usize,
-    /// Upper bound of the bytes held in each thread's cache. Default 1 MiB.
-    pub max_local_bytes: usize,
-}
-
-impl Default for SizedPoolConfig {
-    fn default() -> Self {
-        SizedPoolConfig {
-            min_class: 64,
-            max_class: 64 * 1024,
-            max_shared_bytes: 64 << 20,
-            max_local_bytes: 1 << 20,
-        }
-    }
-}
-
-impl SizedPoolConfig {
-    /// Sets the smallest class.
-    pub fn min_class(mut self, bytes: usize) -> Self {
-        self.min_class = bytes;
-        self
-    }
-    /// Sets the largest class.
-    pub fn max_class(mut self, bytes: usize) -> Self {
-        self.max_class = bytes;
-        self
-    }
-    /// Sets the bound of the shared queues.
-    pub fn max_shared_bytes(mut self, bytes: usize) -> Self {
-        self.max_shared_bytes = bytes;
-        self
-    }
-    /// Sets the bound of each thread's cache.
-    pub fn max_local_bytes(mut self, bytes: usize) -> Self {
-        self.max_local_bytes = bytes;
-        self
-    }
-}
+use crate::{ConfigError, Pool, PoolStats, SizedPoolConfig};
 
 /// A pool of power-of-two size classes with per-thread caches.
 ///
@@ -71,24 +20,33 @@ impl SizedPoolConfig {
 /// [`SizedPoolConfig`]; returns beyond the bounds are freed and counted as
 /// `discarded`.
 ///
-/// Each thread caches for one pool at a time (the one it used last), which
-/// is the intended use: one pool per process or per server. Threads that
-/// alternate between pools stay correct and pay the shared queues' cost.
+/// Each thread caches for up to 4 pools at once (an io thread allocating
+/// from net's chunk pool and a process pool in turn keeps both warm), so a
+/// thread holds at most 4 × `max_local_bytes`. A thread that allocates
+/// from a fifth pool flushes the cache of a dropped pool if it has one,
+/// else of the pool it allocated from least recently, to that pool's
+/// shared queue; a free never evicts a cache. Threads that cycle through
+/// more pools stay correct and pay the shared queues' cost.
 ///
 /// Cloning the pool clones a handle to the same pool.
 #[derive(Clone)]
 pub struct SizedPool {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 pub(crate) struct Shared {
-    pub(crate) id: u32,
+    /// Unique for the life of the process: ids come from a 64-bit
+    /// counter, which does not wrap in practice.
+    pub(crate) id: u64,
     pub(crate) min_shift: u32,
     pub(crate) local_cap: Box<[u32]>,
     pub(crate) queues: Box<[ArrayQueue<Vec<u8>>]>,
     /// Counter blocks of the threads caching for this pool; a block is
     /// folded into `retired` when its thread exits or switches pools.
     threads: Mutex<Vec<Arc<Counters>>>,
+    /// Thread caches ever started for this pool (a thread that is evicted
+    /// and comes back counts twice).
+    adoptions: AtomicU64,
     pub(crate) retired: Counters,
 }
 
@@ -136,11 +94,12 @@ impl Counters {
     }
 }
 
-static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+/// The next pool id; 0 means "no pool" in the thread caches.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// Pools by id, for returns on threads that never allocated from them.
-static REGISTRY: Mutex<Vec<(u32, Weak<Shared>)>> = Mutex::new(Vec::new());
+static REGISTRY: Mutex<Vec<(u64, Weak<Shared>)>> = Mutex::new(Vec::new());
 
-pub(crate) fn lookup(id: u32) -> Option<Arc<Shared>> {
+pub(crate) fn lookup(id: u64) -> Option<Arc<Shared>> {
     let registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
     registry
         .iter()
@@ -157,7 +116,7 @@ impl Shared {
     fn class_of(&self, size: usize) -> Option<usize> {
         let shift = size
             .max(1)
-            .next_power_of_two()
+            .checked_next_power_of_two()?
             .trailing_zeros()
             .max(self.min_shift);
         let class = (shift - self.min_shift) as usize;
@@ -166,12 +125,19 @@ impl Shared {
 
     /// A counter block for a thread that starts caching for this pool.
     pub(crate) fn register_thread(&self) -> Arc<Counters> {
+        self.adoptions.fetch_add(1, Relaxed);
         let counters = Arc::new(Counters::default());
         self.threads
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(counters.clone());
         counters
+    }
+
+    /// Thread caches ever started for this pool.
+    #[cfg(test)]
+    pub(crate) fn threads_registered(&self) -> u64 {
+        self.adoptions.load(Relaxed)
     }
 
     /// Folds a thread's counter block into the totals and forgets it.
@@ -206,19 +172,17 @@ impl Drop for Shared {
 impl SizedPool {
     /// A pool with the default classes (64 B .. 64 KiB) and bounds.
     pub fn new() -> Self {
-        SizedPool::with_config(SizedPoolConfig::default())
+        match SizedPool::with_config(SizedPoolConfig::default()) {
+            Ok(pool) => pool,
+            Err(e) => unreachable!("the default configuration is valid: {e}"),
+        }
     }
 
-    /// A pool with the given classes and bounds.
-    pub fn with_config(config: SizedPoolConfig) -> Self {
-        let min_shift = config
-            .min_class
-            .max(16)
-            .next_power_of_two()
-            .trailing_zeros();
-        let max_shift = config.max_class.max(1).next_power_of_two().trailing_zeros();
-        let max_shift = max_shift.clamp(min_shift, min_shift + local::MAX_CLASSES as u32 - 1);
-        let classes = (max_shift - min_shift + 1) as usize;
+    /// A pool with the given classes and bounds; fails when the class
+    /// bounds are out of range ([`ConfigError`]), as a configuration read
+    /// from a file may be.
+    pub fn with_config(config: SizedPoolConfig) -> Result<Self, ConfigError> {
+        let Layout { min_shift, classes } = config.layout()?;
         let count_for = |budget: usize, size: usize, lo: usize, hi: usize| {
             (budget / classes / size).clamp(lo, hi)
         };
@@ -237,13 +201,14 @@ impl SizedPool {
                 .map(|&s| ArrayQueue::new(count_for(config.max_shared_bytes, s, 4, 4096)))
                 .collect(),
             threads: Mutex::new(Vec::new()),
+            adoptions: AtomicU64::new(0),
             retired: Counters::default(),
         });
         REGISTRY
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push((shared.id, Arc::downgrade(&shared)));
-        SizedPool { shared }
+        Ok(SizedPool { shared })
     }
 
     /// The capacity of the class serving `size`, or `None` above the largest.
@@ -309,7 +274,7 @@ impl Pool for SizedPool {
 
 /// Takes back a buffer of pool `pool`, class `class` (size `1 << shift`).
 #[inline(always)]
-pub(crate) fn release(pool: u32, class: u8, shift: u8, buf: Vec<u8>) {
+pub(crate) fn release(pool: u64, class: u8, shift: u8, buf: Vec<u8>) {
     if let Err(buf) = local::push(pool, class as usize, 1 << shift, buf) {
         local::release_slow(pool, class as usize, buf);
     }
@@ -337,6 +302,7 @@ mod tests {
         assert_eq!(pool.class_size_for(1024), Some(1024));
         assert_eq!(pool.class_size_for(64 * 1024), Some(64 * 1024));
         assert_eq!(pool.class_size_for(64 * 1024 + 1), None);
+        assert_eq!(pool.class_size_for(usize::MAX), None);
     }
 
     /// BEHAVIOURS 62: a buffer returns when its last reference drops, and
@@ -391,7 +357,7 @@ mod tests {
         let config = SizedPoolConfig::default()
             .max_local_bytes(0)
             .max_shared_bytes(0);
-        let pool = SizedPool::with_config(config);
+        let pool = SizedPool::with_config(config).expect("valid");
         let bufs: Vec<_> = (0..100).map(|_| pool.alloc(64 * 1024)).collect();
         drop(bufs);
         let stats = pool.stats();
@@ -416,6 +382,21 @@ mod tests {
             assert_eq!(stats.outstanding, 0, "{stats:?}");
             assert_eq!(stats.allocated + stats.reused, 10, "{stats:?}");
         }
+    }
+
+    #[test]
+    fn pool_ids_are_64_bit_and_distinct() {
+        let (a, b) = (SizedPool::new(), SizedPool::new());
+        let id: u64 = a.shared.id;
+        assert_ne!(id, 0);
+        assert_ne!(id, b.shared.id);
+    }
+
+    #[test]
+    fn with_config_refuses_bad_bounds() {
+        let config = SizedPoolConfig::default().min_class((1 << 63) + 1);
+        let err = SizedPool::with_config(config).expect_err("refused");
+        assert!(matches!(err, ConfigError::ClassTooLarge { .. }), "{err}");
     }
 
     #[test]

@@ -20,6 +20,12 @@ use crate::{Framing, PacketError, ProtocolWrapper, fits_u32, span};
 /// ([`marks_responses`](ProtocolWrapper::marks_responses) is false). Routes
 /// are `u32` ids whose bits hold the signed route (`-1i32 as u32` for -1).
 ///
+/// So on a connection where both sides make calls, a peer's *request*
+/// whose seq equals one of our pending calls' seq is taken as that call's
+/// answer, and the request is lost. The process layer avoids it when the
+/// two sides call from disjoint seq ranges (walle-process's
+/// `ProcessOptions::seq_range`: one side `Lower`, the other `Upper`).
+///
 /// Error responses are marked with the extcode [`error_extcode`]
 /// (default 1, with a `u32 code | description` payload); due's own peers
 /// ignore the extcode. `None` makes error responses unencodable.

@@ -30,7 +30,8 @@ pub struct ProcessStats {
     pub stray_responses: u64,
     /// Notifies to a route with no handler: dropped.
     pub unrouted_notifies: u64,
-    /// Requests refused by the load limit or a full dispatch queue.
+    /// Requests refused by the load limit, a full dispatch queue, the bound
+    /// on tokio tasks or a missing runtime.
     pub rejected: u64,
 }
 
@@ -153,12 +154,16 @@ impl Core {
             },
         };
         let ctx = Context::new(self.clone(), packet, load);
-        if let Err(ctx) = self.dispatcher.submit(ctx, &self.table) {
-            self.counters.rejected.fetch_add(1, Relaxed);
-            let mut ctx = ctx;
-            ctx.fail(&(Box::new(Error::Overloaded("dispatch queue full")) as HandlerError));
+        if let Err((mut ctx, error)) = self.dispatcher.submit(ctx, &self.table) {
+            self.count_rejected();
+            ctx.fail(&(Box::new(error) as HandlerError));
         }
         Ok(())
+    }
+
+    /// Counts a request refused by a bound or a missing runtime.
+    pub(crate) fn count_rejected(&self) {
+        self.counters.rejected.fetch_add(1, Relaxed);
     }
 
     /// Answers a request refused before dispatch (BEHAVIOURS 23).

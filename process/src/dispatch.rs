@@ -1,6 +1,7 @@
 //! Where handlers run: dispatch strategies and the load limit.
 
 use std::fmt;
+use std::future::Future;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,9 +11,9 @@ use crossbeam_channel::{Sender, TrySendError, bounded};
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
-use crate::Context;
 use crate::core::run_request;
 use crate::router::Table;
+use crate::{Context, Error};
 
 /// The dispatch strategy of a server: where handlers run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -27,7 +28,8 @@ pub enum Dispatch {
     /// On `n` worker threads, each request on the worker its key (the
     /// session id by default) maps to: per-key order, the game-logic model.
     Keyed(usize),
-    /// As tasks on a tokio runtime.
+    /// As tasks on a tokio runtime, at most
+    /// [`max_tasks`](DispatchOptions::max_tasks) at once.
     Tokio,
 }
 
@@ -42,30 +44,101 @@ pub struct Dispatcher {
     queues: Vec<Sender<Context>>,
     runtime: Option<tokio::runtime::Handle>,
     key: Option<KeyFn>,
+    /// Tokio tasks in flight for `Dispatch::Tokio` requests, and for async
+    /// handlers: counted apart, so that a request's task never waits for
+    /// a place its own handler needs.
+    tasks: Arc<LoadLimit>,
+    handlers: Arc<LoadLimit>,
 }
 
 /// Default room of each worker queue.
 pub const DEFAULT_QUEUE: usize = 4096;
 
+/// Default bound on the tokio tasks a dispatcher has in flight.
+pub const DEFAULT_MAX_TASKS: usize = 65_536;
+
+/// What a [`NoRuntime`](Error::NoRuntime) error says.
+pub(crate) const NO_RUNTIME: &str = "Dispatch::Tokio and async handlers need a tokio runtime: \
+     create the dispatcher inside one, give it one with Dispatcher::with_runtime, \
+     or run the io layer inside one";
+
+/// Settings of a [`Dispatcher`]. Loadable from a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct DispatchOptions {
+    /// Room of each worker queue (`Pool`, `Keyed`), in requests. Default
+    /// [`DEFAULT_QUEUE`].
+    pub queue: usize,
+    /// Most tokio tasks in flight at once for requests under
+    /// `Dispatch::Tokio`, and as many again for async handlers under any
+    /// strategy (counted apart, so that a request's task never holds the
+    /// place its handler needs). A request over it is answered with code
+    /// 10 (overloaded), as a full queue is. 0 means no bound (not advised:
+    /// a flood of requests then grows memory without end). Default
+    /// [`DEFAULT_MAX_TASKS`].
+    pub max_tasks: usize,
+}
+
+impl Default for DispatchOptions {
+    fn default() -> Self {
+        DispatchOptions {
+            queue: DEFAULT_QUEUE,
+            max_tasks: DEFAULT_MAX_TASKS,
+        }
+    }
+}
+
+impl DispatchOptions {
+    /// Sets the room of each worker queue.
+    pub fn queue(mut self, requests: usize) -> Self {
+        self.queue = requests;
+        self
+    }
+    /// Sets the bound on tokio tasks in flight.
+    pub fn max_tasks(mut self, tasks: usize) -> Self {
+        self.max_tasks = tasks;
+        self
+    }
+}
+
 impl Dispatcher {
-    /// Handlers run where frames are read.
+    /// Handlers run where frames are read. Async handlers run on the tokio
+    /// runtime current when their request arrives, if any.
     pub fn inline() -> Self {
         Dispatcher {
             kind: Dispatch::Inline,
             queues: Vec::new(),
             runtime: None,
             key: None,
+            tasks: LoadLimit::new(DEFAULT_MAX_TASKS),
+            handlers: LoadLimit::new(DEFAULT_MAX_TASKS),
         }
     }
 
-    /// A dispatcher for `kind`, with worker queues of `queue` requests each.
-    /// `Dispatch::Tokio` uses the runtime of [`with_runtime`], or the one
-    /// current when requests arrive.
+    /// A dispatcher for `kind`, with worker queues of `queue` requests each
+    /// and the default bound on tokio tasks.
+    pub fn new(kind: Dispatch, queue: usize) -> std::io::Result<Self> {
+        Dispatcher::with_options(kind, DispatchOptions::default().queue(queue))
+    }
+
+    /// A dispatcher for `kind` with `options`.
+    ///
+    /// Tokio tasks (`Dispatch::Tokio`, async handlers) go to the runtime of
+    /// [`with_runtime`], else to the one current here (so a dispatcher made
+    /// inside a runtime also works from io threads that have none), else to
+    /// the one current when a request arrives; with none, requests are
+    /// answered with [`Error::NoRuntime`] (see [`check_runtime`]).
     ///
     /// [`with_runtime`]: Dispatcher::with_runtime
-    pub fn new(kind: Dispatch, queue: usize) -> std::io::Result<Self> {
+    /// [`check_runtime`]: Dispatcher::check_runtime
+    pub fn with_options(kind: Dispatch, options: DispatchOptions) -> std::io::Result<Self> {
+        let queue = options.queue;
         let mut dispatcher = Dispatcher {
             kind,
+            runtime: tokio::runtime::Handle::try_current().ok(),
+            tasks: LoadLimit::new(options.max_tasks),
+            handlers: LoadLimit::new(options.max_tasks),
             ..Dispatcher::inline()
         };
         // Pool: n workers on one queue. Keyed: one queue per worker.
@@ -118,24 +191,76 @@ impl Dispatcher {
             .or_else(|| tokio::runtime::Handle::try_current().ok())
     }
 
-    /// Runs or queues `ctx`; a full queue (or a missing runtime) gives it
-    /// back.
-    pub(crate) fn submit(&self, mut ctx: Context, table: &Table) -> Result<(), Context> {
+    /// Fails with [`Error::NoRuntime`] when this is a `Dispatch::Tokio`
+    /// dispatcher with no runtime to spawn on from this thread: every
+    /// request would be refused. An io layer calls it when a server is
+    /// built, to report the mistake once rather than per request.
+    pub fn check_runtime(&self) -> Result<(), Error> {
+        match (self.kind, self.runtime()) {
+            (Dispatch::Tokio, None) => Err(Error::NoRuntime(NO_RUNTIME)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Tokio tasks in flight now: requests under `Dispatch::Tokio` and
+    /// async handlers.
+    pub fn tasks_in_flight(&self) -> usize {
+        self.tasks.current() + self.handlers.current()
+    }
+
+    /// Spawns the async handler `make` returns as a tokio task, within the
+    /// bound on handlers in flight. `make` is not called when this fails.
+    pub(crate) fn spawn_handler<F>(&self, make: impl FnOnce() -> F) -> Result<(), Error>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.spawn_within(&self.handlers, make)
+    }
+
+    /// Spawns the future `make` returns as a tokio task holding a place in
+    /// `limit`. `make` is not called when this fails.
+    fn spawn_within<F>(&self, limit: &Arc<LoadLimit>, make: impl FnOnce() -> F) -> Result<(), Error>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let runtime = self.runtime().ok_or(Error::NoRuntime(NO_RUNTIME))?;
+        let Some(task) = limit.try_acquire() else {
+            warn!(limit = limit.max, "tokio tasks in flight at their bound");
+            return Err(Error::Overloaded("too many tokio tasks in flight"));
+        };
+        let future = make();
+        runtime.spawn(async move {
+            let _task = task;
+            future.await
+        });
+        Ok(())
+    }
+
+    /// Runs or queues `ctx`; a full queue, the task bound or a missing
+    /// runtime gives it back with the reason.
+    // The error path is a refusal, cold: the context travels back by value.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn submit(&self, mut ctx: Context, table: &Table) -> Result<(), (Context, Error)> {
         let queue = match self.kind {
             Dispatch::Inline => {
                 run_request(&mut ctx, table);
                 return Ok(());
             }
             Dispatch::Tokio => {
-                let Some(runtime) = self.runtime() else {
-                    return Err(ctx);
-                };
-                runtime.spawn(async move {
-                    let mut ctx = ctx;
-                    let core = ctx.core().clone();
-                    run_request(&mut ctx, &core.table);
+                let mut slot = Some(ctx);
+                let spawned = self.spawn_within(&self.tasks, || {
+                    let mut ctx = slot.take();
+                    async move {
+                        if let Some(ctx) = &mut ctx {
+                            let core = ctx.core().clone();
+                            run_request(ctx, &core.table);
+                        }
+                    }
                 });
-                return Ok(());
+                return match (spawned, slot) {
+                    (Err(error), Some(ctx)) => Err((ctx, error)),
+                    _ => Ok(()),
+                };
             }
             Dispatch::Pool(_) => &self.queues[0],
             Dispatch::Keyed(_) => {
@@ -152,9 +277,11 @@ impl Dispatcher {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(ctx)) => {
                 warn!("dispatch queue full");
-                Err(ctx)
+                Err((ctx, Error::Overloaded("dispatch queue full")))
             }
-            Err(TrySendError::Disconnected(ctx)) => Err(ctx),
+            Err(TrySendError::Disconnected(ctx)) => {
+                Err((ctx, Error::Overloaded("dispatch workers have stopped")))
+            }
         }
     }
 }
@@ -164,6 +291,7 @@ impl fmt::Debug for Dispatcher {
         f.debug_struct("Dispatcher")
             .field("kind", &self.kind)
             .field("queues", &self.queues.len())
+            .field("tasks_in_flight", &self.tasks.current())
             .finish()
     }
 }

@@ -75,6 +75,10 @@ pub enum Error {
     /// The operation is not possible here (code 4).
     #[error("not supported: {0}")]
     NotSupported(&'static str),
+    /// Tokio work (`Dispatch::Tokio`, an async handler) with no tokio
+    /// runtime to run on (code 4).
+    #[error("no tokio runtime: {0}")]
+    NoRuntime(&'static str),
     /// A message could not be encoded or decoded (codes 2, 3).
     #[error(transparent)]
     Codec(#[from] CodecError),
@@ -97,7 +101,7 @@ impl Error {
             Error::Timeout => Code::TIMEOUT,
             Error::SessionClosed => Code::SESSION_CLOSED,
             Error::Overloaded(_) => Code::OVERLOADED,
-            Error::NoRoute(_) | Error::NotSupported(_) => Code::NOT_SUPPORTED,
+            Error::NoRoute(_) | Error::NotSupported(_) | Error::NoRuntime(_) => Code::NOT_SUPPORTED,
             Error::Codec(e) => e.code(),
             Error::Packet(e) => e.code(),
             Error::Io(_) | Error::Hook(_) => Code::UNKNOWN,

@@ -58,6 +58,7 @@ mod dispatch;
 mod error;
 mod hook;
 pub mod mem;
+mod options;
 mod pending;
 mod process;
 mod router;
@@ -67,12 +68,14 @@ mod transport;
 
 pub use context::Context;
 pub use core::ProcessStats;
-pub use dispatch::{DEFAULT_QUEUE, Dispatch, Dispatcher, KeyFn, LoadGuard, LoadLimit};
+pub use dispatch::{
+    DEFAULT_MAX_TASKS, DEFAULT_QUEUE, Dispatch, DispatchOptions, Dispatcher, KeyFn, LoadGuard,
+    LoadLimit,
+};
 pub use error::{Error, HandlerError, RouteError, Status};
 pub use hook::{DispatchHook, FrameNext};
-pub use process::{
-    CallFuture, CallOptions, Process, ProcessBuilder, ProcessOptions, encode_notify_frame,
-};
+pub use options::{ProcessOptions, SeqRange};
+pub use process::{CallFuture, CallOptions, Process, ProcessBuilder, encode_notify_frame};
 pub use router::{Middleware, Next, OwnedNext, RouteHandle, Router, Routes};
 pub use session::Session;
 pub use time::{Clock, ManualClock, SystemClock, TimerKey, TimerWheel};

@@ -14,15 +14,19 @@ use crate::time::{TimerKey, TimerWheel};
 pub(crate) type Callback = Box<dyn FnOnce(Result<Packet, Error>) + Send>;
 
 enum Call {
-    /// A `call` future waiting; the waker of its last poll.
+    /// A `call` future waiting; the waker of its last poll. No timer for
+    /// a call without a timeout.
     Waiting {
         waker: Option<Waker>,
-        timer: TimerKey,
+        timer: Option<TimerKey>,
     },
     /// The outcome, for the future's next poll.
     Done(Result<Packet, Error>),
     /// An `async_call` callback.
-    Callback { callback: Callback, timer: TimerKey },
+    Callback {
+        callback: Callback,
+        timer: Option<TimerKey>,
+    },
 }
 
 /// Work to do once the table's lock is released (BEHAVIOURS 18).
@@ -59,45 +63,56 @@ pub(crate) enum Waiter {
 
 pub(crate) struct Pending {
     next_seq: u64,
-    max_seq: u64,
+    /// The ids calls take: `first..=last`.
+    first_seq: u64,
+    last_seq: u64,
     calls: HashMap<u64, Call>,
     timers: TimerWheel<u64>,
     closed: bool,
 }
 
 impl Pending {
-    pub(crate) fn new(max_seq: u64, start: Instant, tick: Duration) -> Self {
+    /// A table whose calls take the ids `first..=last` (none when
+    /// `first > last`).
+    pub(crate) fn new((first, last): (u64, u64), start: Instant, tick: Duration) -> Self {
         Pending {
-            next_seq: 0,
-            max_seq,
+            next_seq: last,
+            first_seq: first,
+            last_seq: last,
             calls: HashMap::new(),
             timers: TimerWheel::new(start, tick),
             closed: false,
         }
     }
 
-    /// Registers a call due at `deadline`; its sequence id is unique among
-    /// the pending calls (BEHAVIOURS 10).
+    /// Registers a call due at `deadline` (`None`: no timeout); its
+    /// sequence id is unique among the pending calls (BEHAVIOURS 10).
     pub(crate) fn begin(
         &mut self,
-        deadline: Instant,
+        deadline: Option<Instant>,
         waiter: Waiter,
     ) -> Result<u64, (Error, Waiter)> {
         if self.closed {
             return Err((Error::SessionClosed, waiter));
         }
-        if self.max_seq == 0 {
+        if self.last_seq == 0 {
             return Err((
                 Error::NotSupported("calls need a sequence id; the format carries none"),
                 waiter,
             ));
         }
-        if self.calls.len() as u64 >= self.max_seq {
+        if self.first_seq > self.last_seq {
+            return Err((
+                Error::NotSupported("the seq range is empty: the format carries too few ids"),
+                waiter,
+            ));
+        }
+        if self.calls.len() as u64 > self.last_seq - self.first_seq {
             return Err((Error::Overloaded("no free sequence id"), waiter));
         }
         let seq = loop {
-            self.next_seq = if self.next_seq >= self.max_seq {
-                1
+            self.next_seq = if self.next_seq >= self.last_seq || self.next_seq < self.first_seq {
+                self.first_seq
             } else {
                 self.next_seq + 1
             };
@@ -105,7 +120,7 @@ impl Pending {
                 break self.next_seq;
             }
         };
-        let timer = self.timers.insert(deadline, seq);
+        let timer = deadline.map(|deadline| self.timers.insert(deadline, seq));
         let call = match waiter {
             Waiter::Future => Call::Waiting { waker: None, timer },
             Waiter::Callback(callback) => Call::Callback { callback, timer },
@@ -131,13 +146,13 @@ impl Pending {
             Call::Done(_) => None,
             Call::Waiting { waker, timer } => {
                 let (waker, timer) = (waker.take(), *timer);
-                self.timers.cancel(timer);
+                timer.map(|timer| self.timers.cancel(timer));
                 *call = Call::Done(result);
                 Some(waker.map(Wakeup::Wake))
             }
             Call::Callback { timer, .. } => {
                 let timer = *timer;
-                self.timers.cancel(timer);
+                timer.map(|timer| self.timers.cancel(timer));
                 match self.calls.remove(&seq) {
                     Some(Call::Callback { callback, .. }) => {
                         Some(Some(Wakeup::Run(callback, result)))
@@ -211,11 +226,11 @@ impl Pending {
     pub(crate) fn cancel(&mut self, seq: u64) -> Option<Callback> {
         match self.calls.remove(&seq)? {
             Call::Waiting { timer, .. } => {
-                self.timers.cancel(timer);
+                timer.map(|timer| self.timers.cancel(timer));
                 None
             }
             Call::Callback { callback, timer } => {
-                self.timers.cancel(timer);
+                timer.map(|timer| self.timers.cancel(timer));
                 Some(callback)
             }
             Call::Done(_) => None,

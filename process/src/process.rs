@@ -10,7 +10,6 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
 use walle_codec::Codec;
 use walle_mempool::{Pool, SizedPool};
 use walle_packet::{Head, Metadata, Packet, Protocol, Route};
@@ -19,73 +18,7 @@ use crate::core::{Core, Counters, ProcessStats};
 use crate::dispatch::{Dispatcher, LoadLimit};
 use crate::pending::{Pending, Waiter};
 use crate::router::Routes;
-use crate::{Clock, DispatchHook, Error, Session, SystemClock, Transport};
-
-/// Settings of a process. Loadable from a file (durations in
-/// milliseconds).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-#[non_exhaustive]
-pub struct ProcessOptions {
-    /// Timeout of calls that set none. Default 5 s.
-    #[serde(with = "millis")]
-    pub call_timeout: Duration,
-    /// Resolution of call timeouts. Default 1 ms.
-    #[serde(with = "millis")]
-    pub timer_tick: Duration,
-    /// Size of the pooled buffer a payload is first encoded into (it grows
-    /// when needed). Default 1 KiB.
-    pub encode_buffer: usize,
-    /// Answer each heartbeat the peer sends with one (the "echo the
-    /// client" heartbeat mode). Formats without heartbeats ignore it.
-    pub echo_heartbeat: bool,
-}
-
-impl Default for ProcessOptions {
-    fn default() -> Self {
-        ProcessOptions {
-            call_timeout: Duration::from_secs(5),
-            timer_tick: Duration::from_millis(1),
-            encode_buffer: 1024,
-            echo_heartbeat: false,
-        }
-    }
-}
-
-impl ProcessOptions {
-    /// Sets the default call timeout.
-    pub fn call_timeout(mut self, timeout: Duration) -> Self {
-        self.call_timeout = timeout;
-        self
-    }
-    /// Sets the resolution of call timeouts.
-    pub fn timer_tick(mut self, tick: Duration) -> Self {
-        self.timer_tick = tick;
-        self
-    }
-    /// Sets the initial size of payload encoding buffers.
-    pub fn encode_buffer(mut self, bytes: usize) -> Self {
-        self.encode_buffer = bytes;
-        self
-    }
-    /// Answers heartbeats with heartbeats.
-    pub fn echo_heartbeat(mut self, echo: bool) -> Self {
-        self.echo_heartbeat = echo;
-        self
-    }
-}
-
-mod millis {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_millis().try_into().unwrap_or(u64::MAX))
-    }
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
-    }
-}
+use crate::{Clock, DispatchHook, Error, ProcessOptions, Session, SystemClock, Transport};
 
 /// Hands `f` the payload of `msg`: the message itself when the codec can
 /// lend its bytes, else the message encoded into a buffer from `pool` (of
@@ -206,8 +139,11 @@ impl<C> ProcessBuilder<C> {
             .transport
             .ok_or(Error::NotSupported("a process needs a transport"))?;
         let clock = self.clock.unwrap_or_else(system_clock);
-        let max_seq = self.protocol.wrapper().max_seq();
-        let pending = Pending::new(max_seq, clock.now(), self.options.timer_tick);
+        let seqs = self
+            .options
+            .seq_range
+            .bounds(self.protocol.wrapper().max_seq());
+        let pending = Pending::new(seqs, clock.now(), self.options.timer_tick);
         let core = Core {
             protocol: self.protocol,
             transport,
@@ -264,7 +200,9 @@ impl<C: Clone> Clone for Process<C> {
 /// Options of one call.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CallOptions<'a> {
-    /// Timeout; the process's default when `None`.
+    /// Timeout; the process's default when `None`. A timeout the clock
+    /// cannot add to now (`Duration::MAX`) means no timeout: the call ends
+    /// with its response, a cancel or the session's close.
     pub timeout: Option<Duration>,
     /// Metadata sent with the request.
     pub metadata: Option<&'a Metadata>,
@@ -300,7 +238,10 @@ impl<C: Clone + Send + Sync + 'static> Process<C> {
         self.core.handle_timeout(now)
     }
 
-    /// The earliest call deadline, for the io layer's timer.
+    /// When to call [`handle_timeout`](Process::handle_timeout) next, in
+    /// O(1): the earliest call deadline, or a little earlier after the
+    /// call holding it was answered (that wakeup then fails nothing, and
+    /// the next answer is exact). `None` when no call waits.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.core.pending().next_deadline()
     }
@@ -449,13 +390,17 @@ impl<C: Clone + Send + Sync + 'static> Process<C> {
         C: Codec<Req>,
     {
         let timeout = options.timeout.unwrap_or(self.core.options.call_timeout);
-        let deadline = self.core.clock.now() + timeout;
+        // A timeout past what the clock can represent (`Duration::MAX`)
+        // means none: the call ends with its answer, a cancel or the close.
+        let deadline = self.core.clock.now().checked_add(timeout);
         let seq = self.core.pending().begin(deadline, waiter)?;
         let mut head = Head::request(route, seq);
         head.metadata = options.metadata;
         match self.send(&head, req) {
             Ok(()) => {
-                self.core.transport.timer_hint(deadline);
+                if let Some(deadline) = deadline {
+                    self.core.transport.timer_hint(deadline);
+                }
                 Ok(seq)
             }
             Err(error) => {

@@ -1,15 +1,22 @@
 //! Heap allocations of one in-memory request -> response round trip on the
-//! `Inline` path, `walle` format, raw codec, in steady state: at most 2.
+//! `Inline` path, `walle` format, in steady state: at most 2, with the raw
+//! codec, and with the JSON codec over a transport that encodes frames
+//! into chunks of a second pool (net's outbound queue does).
 
 mod util;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use util::{Link, poll, walle};
-use walle_codec::RawCodec;
-use walle_process::{Context, Router};
+use walle_codec::{JsonCodec, RawCodec};
+use walle_mempool::{Pool, SizedPool};
+use walle_packet::PacketError;
+use walle_process::mem::{MemPipe, MemTransport};
+use walle_process::{Context, Error, Process, Router, Transport};
 
 /// Counts the allocations of the threads that turned counting on.
 struct Counting;
@@ -81,4 +88,92 @@ fn steady_state_round_trip_allocations() {
         );
         assert!(per_trip <= 2.0, "{per_trip} allocations per round trip");
     }
+}
+
+/// Encodes each frame into a 16 KiB chunk of its own pool, then copies it
+/// onto the in-memory link.
+struct ChunkTransport {
+    link: Arc<MemTransport>,
+    chunks: Arc<dyn Pool>,
+}
+
+impl Transport for ChunkTransport {
+    fn send(
+        &self,
+        write: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), PacketError>,
+    ) -> Result<(), Error> {
+        let mut chunk = self.chunks.alloc(16 * 1024);
+        write(chunk.as_mut_vec())?;
+        self.link.send(&mut |dst| {
+            dst.extend_from_slice(&chunk);
+            Ok(())
+        })
+    }
+}
+
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Move {
+    player: u64,
+    x: i32,
+    y: i32,
+}
+
+/// Two pools used in turn on one thread (the process pool for payloads,
+/// another for frames) keep their thread caches: no allocation per
+/// message for re-adopting a cache.
+#[test]
+fn steady_state_json_round_trip_with_two_pools_allocations() {
+    let protocol = walle();
+    let process_pool: Arc<dyn Pool> = Arc::new(SizedPool::new());
+    let chunk_pool: Arc<dyn Pool> = Arc::new(SizedPool::new());
+    let to_server = Arc::new(MemTransport::new(1 << 20));
+    let to_client = Arc::new(MemTransport::new(1 << 20));
+    let chunked = |link: &Arc<MemTransport>| -> Arc<dyn Transport> {
+        Arc::new(ChunkTransport {
+            link: link.clone(),
+            chunks: chunk_pool.clone(),
+        })
+    };
+    let mut router = Router::new(JsonCodec);
+    router
+        .route("move", |_: &mut Context, m: Move| Ok(m))
+        .unwrap();
+    let server = Process::builder(protocol.clone(), router)
+        .transport(chunked(&to_client))
+        .pool(process_pool.clone())
+        .build()
+        .unwrap();
+    let client = Process::builder(protocol.clone(), Router::new(JsonCodec))
+        .transport(chunked(&to_server))
+        .pool(process_pool)
+        .build()
+        .unwrap();
+    let (mut up, mut down) = (MemPipe::new(&protocol), MemPipe::new(&protocol));
+    let msg = Move {
+        player: 7,
+        x: -3,
+        y: 1024,
+    };
+    let mut round_trip = || {
+        let mut call = client.call::<Move, Move>("move", &msg);
+        up.pump(&to_server, &server).unwrap();
+        down.pump(&to_client, &client).unwrap();
+        match poll(&mut call) {
+            std::task::Poll::Ready(Ok(answer)) => assert_eq!(answer, msg),
+            other => panic!("{other:?}"),
+        }
+    };
+    for _ in 0..1000 {
+        round_trip();
+    }
+    const N: u64 = 10_000;
+    COUNT.with(|c| c.set(0));
+    ON.with(|on| on.set(true));
+    for _ in 0..N {
+        round_trip();
+    }
+    ON.with(|on| on.set(false));
+    let per_trip = COUNT.with(Cell::get) as f64 / N as f64;
+    println!("JSON, two pools: {per_trip:.3} allocations per round trip");
+    assert!(per_trip < 1.0, "{per_trip} allocations per round trip");
 }

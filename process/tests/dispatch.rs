@@ -3,13 +3,17 @@
 
 mod util;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use util::{Link, bytes, ready, walle};
 use walle_codec::{Code, RawCodec};
-use walle_process::{Context, Dispatch, Dispatcher, Error, Router, Session};
+use walle_process::{
+    Context, DEFAULT_MAX_TASKS, Dispatch, DispatchOptions, Dispatcher, Error, Router, Session,
+};
 
 const WALL: Duration = Duration::from_secs(10);
 
@@ -100,15 +104,18 @@ fn link_inline(log: Arc<Mutex<Vec<(String, u64)>>>) -> Link {
 fn keyed_keeps_per_key_order() {
     let dispatcher = Arc::new(Dispatcher::new(Dispatch::Keyed(4), 1024).unwrap());
     let seen: Arc<Mutex<Vec<(u64, u32, String)>>> = Arc::default();
+    let (stepped, steps) = std::sync::mpsc::channel::<()>();
     let mut links = Vec::new();
     for session in 0..8u64 {
         let mut router = Router::new(RawCodec);
         let s = seen.clone();
+        let stepped = stepped.clone();
         router
             .route("step", move |ctx: &mut Context, req: Bytes| {
                 let n = u32::from_be_bytes(req[..4].try_into().unwrap());
                 let worker = std::thread::current().name().unwrap_or("?").to_string();
                 s.lock().unwrap().push((ctx.session().id(), n, worker));
+                let _ = stepped.send(());
                 Ok(req)
             })
             .unwrap();
@@ -131,9 +138,11 @@ fn keyed_keeps_per_key_order() {
     for link in &mut links {
         link.pump();
     }
-    let deadline = std::time::Instant::now() + WALL;
-    while seen.lock().unwrap().len() < 1600 && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
+    // Wait for each step itself, not for a while.
+    let end = Instant::now() + WALL;
+    for _ in 0..1600 {
+        let left = end.saturating_duration_since(Instant::now());
+        steps.recv_timeout(left).expect("every step runs in time");
     }
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 1600);
@@ -206,4 +215,164 @@ fn async_handler_without_runtime_is_not_supported() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// A gate async handlers wait at until the test opens it.
+#[derive(Default)]
+struct Gate {
+    open: AtomicBool,
+    waiting: Mutex<Vec<Waker>>,
+}
+
+impl Gate {
+    async fn pass(&self) {
+        std::future::poll_fn(|cx| {
+            let mut waiting = self.waiting.lock().unwrap();
+            if self.open.load(Ordering::SeqCst) {
+                return Poll::Ready(());
+            }
+            waiting.push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    fn open(&self) {
+        let mut waiting = self.waiting.lock().unwrap();
+        self.open.store(true, Ordering::SeqCst);
+        waiting.drain(..).for_each(Waker::wake);
+    }
+}
+
+/// Polls `done` every millisecond until it holds or `WALL` passes.
+fn wait_for(mut done: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + WALL;
+    while !done() {
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    true
+}
+
+fn gated_router(gate: Arc<Gate>) -> Router<RawCodec> {
+    let mut router = Router::new(RawCodec);
+    router
+        .route_async("gated", move |ctx: Context, req: Bytes| {
+            let gate = gate.clone();
+            async move {
+                gate.pass().await;
+                (ctx, Ok(req))
+            }
+        })
+        .unwrap();
+    router
+}
+
+/// Async handlers (and `Dispatch::Tokio`) are bounded by default, and a
+/// request over the bound is answered with code 10 at once.
+#[test]
+fn tokio_tasks_are_bounded_and_refused_with_overloaded() {
+    assert_eq!(DispatchOptions::default().max_tasks, DEFAULT_MAX_TASKS);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for kind in [Dispatch::Inline, Dispatch::Tokio] {
+        let gate = Arc::new(Gate::default());
+        let options = DispatchOptions::default().max_tasks(2);
+        let dispatcher = Arc::new(
+            Dispatcher::with_options(kind, options)
+                .unwrap()
+                .with_runtime(runtime.handle().clone()),
+        );
+        let d = dispatcher.clone();
+        let mut link = Link::with(
+            walle(),
+            Router::new(RawCodec),
+            gated_router(gate.clone()),
+            |b| b,
+            |b| b.dispatcher(d),
+        );
+        let mut calls: Vec<_> = (0..6)
+            .map(|_| link.client.call::<Bytes, Bytes>("gated", &bytes("x")))
+            .collect();
+        let mut results: Vec<Option<Result<Bytes, Error>>> = (0..6).map(|_| None).collect();
+        let mut settle = |link: &mut Link, results: &mut Vec<Option<Result<Bytes, Error>>>| {
+            link.pump();
+            for (call, result) in calls.iter_mut().zip(results.iter_mut()) {
+                if result.is_none() {
+                    if let Poll::Ready(r) = util::poll(call) {
+                        *result = Some(r);
+                    }
+                }
+            }
+            results.iter().filter(|r| r.is_some()).count()
+        };
+        // At most two handlers hold a place at the gate: the rest are
+        // answered at once.
+        assert!(wait_for(|| settle(&mut link, &mut results) >= 4));
+        let refused = results.iter().flatten().count();
+        for result in results.iter().flatten() {
+            match result {
+                Err(Error::Remote { code, .. }) => assert_eq!(*code, Code::OVERLOADED),
+                other => panic!("{kind:?}: {other:?}"),
+            }
+        }
+        assert!(dispatcher.tasks_in_flight() <= 2 + 2, "{kind:?}");
+        gate.open();
+        assert!(wait_for(|| settle(&mut link, &mut results) == 6));
+        let answered = results
+            .iter()
+            .flatten()
+            .filter(|r| matches!(r, Ok(answer) if *answer == bytes("x")))
+            .count();
+        assert_eq!(answered + refused, 6, "{kind:?}: {results:?}");
+        assert!(answered >= 1, "{kind:?}: the bound let nothing through");
+        assert!(
+            wait_for(|| dispatcher.tasks_in_flight() == 0),
+            "a place leaked"
+        );
+        assert_eq!(link.server.stats().rejected, refused as u64);
+    }
+}
+
+/// `Dispatch::Tokio` with no runtime anywhere answers with code 4 and a
+/// message that names what is missing, not "dispatch queue full"; the
+/// dispatcher can say so before any request.
+#[test]
+fn tokio_dispatch_without_runtime_says_what_is_missing() {
+    let dispatcher = Dispatcher::new(Dispatch::Tokio, 64).unwrap();
+    let err = dispatcher.check_runtime().expect_err("no runtime here");
+    assert!(matches!(err, Error::NoRuntime(_)), "{err}");
+    assert!(err.to_string().contains("Dispatch::Tokio"), "{err}");
+    let mut link = link(dispatcher, Arc::default(), 1);
+    let mut call = link.client.call::<Bytes, Bytes>("echo", &bytes("x"));
+    link.pump();
+    match ready(&mut call) {
+        Err(Error::Remote { code, desc }) => {
+            assert_eq!(code, Code::NOT_SUPPORTED);
+            assert!(desc.contains("need a tokio runtime"), "{desc}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(link.server.stats().rejected, 1);
+}
+
+/// A dispatcher made inside a runtime keeps it, so io threads that have
+/// none (the event loop's) can dispatch to it.
+#[test]
+fn a_dispatcher_made_inside_a_runtime_uses_it_from_other_threads() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dispatcher = {
+        let _inside = runtime.enter();
+        Dispatcher::new(Dispatch::Tokio, 64).unwrap()
+    };
+    dispatcher.check_runtime().expect("kept the runtime");
+    let log: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
+    let mut link = link(dispatcher, log.clone(), 1);
+    for name in ["echo", "async"] {
+        let mut call = link.client.call::<Bytes, Bytes>(name, &bytes("x"));
+        let answer = link.drive(&mut call, WALL).expect("answered in time");
+        assert_eq!(answer.unwrap(), bytes("x"), "{name}");
+    }
+    assert_eq!(log.lock().unwrap().len(), 1);
 }

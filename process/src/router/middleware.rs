@@ -107,11 +107,10 @@ impl Next<'_> {
         match &entry.handler {
             Handler::Sync(handler) => handler(ctx),
             Handler::Async(handler) => {
-                let runtime = ctx.runtime().ok_or(crate::Error::NotSupported(
-                    "async handlers need a tokio runtime (the dispatcher's or the current one)",
-                ))?;
-                let owned = ctx.defer();
-                runtime.spawn(handler(owned));
+                let core = ctx.core().clone();
+                core.dispatcher
+                    .spawn_handler(|| handler(ctx.defer()))
+                    .inspect_err(|_| core.count_rejected())?;
                 Ok(())
             }
         }
