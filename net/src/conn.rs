@@ -8,10 +8,11 @@ use std::time::Instant;
 use std::panic::AssertUnwindSafe;
 
 use bytes::{Bytes, BytesMut};
+use tracing::warn;
 use walle_mempool::Pool;
 use walle_packet::{FrameDecoder, Protocol};
 use walle_process::{
-    Dispatcher, Error, LoadLimit, Process, ProcessOptions, Routes, Session, Transport,
+    Dispatcher, Error, LoadLimit, Process, ProcessOptions, Routes, SeqRange, Session, Transport,
 };
 
 /// The process side of a connection, as a backend drives it. Implemented
@@ -92,14 +93,44 @@ pub(crate) struct ProcessParts<C> {
     pub(crate) load: Option<Arc<LoadLimit>>,
 }
 
+/// Which end of a connection a process is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Server,
+    Client,
+}
+
 impl<C: Clone + Send + Sync + 'static> ProcessParts<C> {
-    /// The process of one connection writing to `transport`.
+    /// Fails when no connection's process could work: a `Dispatch::Tokio`
+    /// dispatcher with no runtime to spawn on. Event-loop servers and
+    /// clients check at build, so the mistake is said once and not per
+    /// request.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        match &self.dispatcher {
+            Some(dispatcher) => dispatcher.check_runtime(),
+            None => Ok(()),
+        }
+    }
+
+    /// The process of one connection writing to `transport`, on `side`.
+    ///
+    /// On a format that does not mark responses (`due`), a `seq_range` left
+    /// at `All` becomes `Upper` for servers and `Lower` for clients, so
+    /// that a peer's request never carries the seq of one of our calls.
     pub(crate) fn build(
         &self,
         transport: Arc<dyn Transport>,
         session: Session,
-        options: ProcessOptions,
+        mut options: ProcessOptions,
+        side: Side,
     ) -> Option<Process<C>> {
+        if !self.protocol.wrapper().marks_responses() && options.seq_range == SeqRange::All {
+            options.seq_range = match side {
+                Side::Server => SeqRange::Upper,
+                Side::Client => SeqRange::Lower,
+            };
+        }
+        let id = session.id();
         let mut builder = Process::builder(self.protocol.clone(), self.routes.clone())
             .transport(transport)
             .session(session)
@@ -113,6 +144,12 @@ impl<C: Clone + Send + Sync + 'static> ProcessParts<C> {
         if let Some(load) = &self.load {
             builder = builder.load_limit(load.clone());
         }
-        builder.build().ok()
+        match builder.build() {
+            Ok(process) => Some(process),
+            Err(error) => {
+                warn!(session = id, %error, "connection refused: its process cannot be built");
+                None
+            }
+        }
     }
 }

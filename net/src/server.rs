@@ -13,7 +13,7 @@ use walle_mempool::Pool;
 use walle_packet::{Protocol, Route, WalleFormat};
 use walle_process::{Dispatcher, HandlerError, LoadLimit, Routes, Session, Transport};
 
-use crate::conn::{Attach, Handler, ProcessParts};
+use crate::conn::{Attach, Handler, ProcessParts, Side};
 use crate::hub::Hub;
 use crate::options::{Backend, HeartbeatMode, ServerOptions};
 use crate::session::SessionHandle;
@@ -106,15 +106,20 @@ impl<C: Clone + Send + Sync + 'static> ServerBuilder<C> {
             .next()
             .ok_or(NetError::Config("no address to bind"))?;
         let conn = self.options.conn.clone();
+        let parts = ProcessParts {
+            protocol: self.protocol,
+            routes: self.routes,
+            pool: self.pool,
+            dispatcher: self.dispatcher,
+            load: self.load,
+        };
+        if matches!(self.backend, Backend::Evloop(_)) {
+            // Reactor threads have no runtime; the tcp backend's workers do.
+            parts.check()?;
+        }
         let shared = Arc::new(Shared {
             hub: Hub::new(self.options.max_sessions),
-            parts: ProcessParts {
-                protocol: self.protocol,
-                routes: self.routes,
-                pool: self.pool,
-                dispatcher: self.dispatcher,
-                load: self.load,
-            },
+            parts,
             options: self.options,
             on_session: self.on_session,
             next_id: AtomicU64::new(1),
@@ -147,7 +152,9 @@ fn attach<C: Clone + Send + Sync + 'static>(shared: Weak<Shared<C>>) -> Attach {
         let mut options = shared.options.conn.process.clone();
         options.echo_heartbeat = !shared.options.conn.heartbeat.is_zero()
             && shared.options.conn.heartbeat_mode == HeartbeatMode::Echo;
-        let process = shared.parts.build(transport, session.clone(), options)?;
+        let process = shared
+            .parts
+            .build(transport, session.clone(), options, Side::Server)?;
         let handle = SessionHandle {
             process: process.clone(),
         };

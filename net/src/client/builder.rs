@@ -165,6 +165,17 @@ impl<C: Clone + Send + Sync + 'static> ClientBuilder<C> {
 
     /// The client, idle, with its driver task started.
     fn start(self) -> Result<Client<C>, NetError> {
+        let parts = ProcessParts {
+            protocol: self.protocol,
+            routes: self.routes,
+            pool: self.pool,
+            dispatcher: self.dispatcher,
+            load: None,
+        };
+        if matches!(self.backend, Backend::Evloop(_)) {
+            // Reactor threads have no runtime; the tcp backend's workers do.
+            parts.check()?;
+        }
         let mut options = self.options;
         options.conn.client = true;
         let policy = Policy {
@@ -175,13 +186,7 @@ impl<C: Clone + Send + Sync + 'static> ClientBuilder<C> {
         let inner = Arc::new(Inner {
             addr: self.addr?,
             backend: self.backend,
-            parts: ProcessParts {
-                protocol: self.protocol,
-                routes: self.routes,
-                pool: self.pool,
-                dispatcher: self.dispatcher,
-                load: None,
-            },
+            parts,
             options,
             machine: Mutex::new(Machine::new(policy)),
             wake: Arc::new(Notify::new()),

@@ -29,7 +29,7 @@ use walle_packet::{Protocol, Route, WalleFormat};
 use walle_process::{CallOptions, Error, Process, Routes, Session, Transport};
 
 use crate::NetError;
-use crate::conn::{Attach, Handler, ProcessParts};
+use crate::conn::{Attach, Handler, ProcessParts, Side};
 use crate::options::Backend;
 use state::{Effect, Event, Machine};
 
@@ -173,7 +173,10 @@ fn attach<C: Clone + Send + Sync + 'static>(weak: Weak<Inner<C>>, epoch: u64) ->
         let session = Session::new(inner.sessions.fetch_add(1, Ordering::Relaxed));
         let mut options = inner.options.conn.process.clone();
         options.echo_heartbeat = false;
-        let Some(process) = inner.parts.build(transport, session.clone(), options) else {
+        let Some(process) = inner
+            .parts
+            .build(transport, session.clone(), options, Side::Client)
+        else {
             let error = io::Error::other("cannot build the connection's process");
             inner.apply(Event::Failed { epoch, error });
             return None;
