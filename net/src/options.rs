@@ -2,7 +2,7 @@
 //! (durations in milliseconds unless a field says otherwise, 0 meaning
 //! "off" where a line says so).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use walle_process::ProcessOptions;
@@ -29,6 +29,16 @@ pub(crate) mod micros {
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         u64::deserialize(d).map(Duration::from_micros)
     }
+}
+
+/// `now + wait`, or a century from now where that is past what an
+/// `Instant` holds: durations come from files, and a huge one means "not in
+/// this process's life", never a panic.
+pub(crate) fn later(now: Instant, wait: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    now.checked_add(wait)
+        .or_else(|| now.checked_add(CENTURY))
+        .unwrap_or(now)
 }
 
 /// How heartbeats flow, when an interval is set.
@@ -176,8 +186,8 @@ impl ConnOptions {
     /// The silence after which a connection is dropped, if any: the read
     /// timeout, or the heartbeat allowance when heartbeats are on.
     pub(crate) fn silence_limit(&self) -> Option<Duration> {
-        let beats =
-            (!self.heartbeat.is_zero()).then(|| self.heartbeat * self.heartbeat_misses.max(1));
+        let beats = (!self.heartbeat.is_zero())
+            .then(|| self.heartbeat.saturating_mul(self.heartbeat_misses.max(1)));
         let read = (!self.read_timeout.is_zero()).then_some(self.read_timeout);
         match (beats, read) {
             (Some(a), Some(b)) => Some(a.min(b)),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use util::*;
 use walle_codec::RawCodec;
-use walle_net::{Backend, Client, NetError, Server};
+use walle_net::{Backend, Client, ClientOptions, ConnOptions, NetError, Server, ServerOptions};
 use walle_packet::{DueFormat, Protocol, ProtocolWrapper};
 use walle_process::{Context, Dispatch, Dispatcher, Error, Router};
 
@@ -101,5 +101,38 @@ fn due_servers_and_clients_call_with_seqs_from_different_halves() {
                 .expect("the client answers")
         }));
         assert!(from_server > half, "{}: {from_server}", backend.name());
+    }
+}
+
+/// `Duration::MAX`, set in code, is past what an `Instant` can hold: it
+/// means "not in this process's life", never a panic on a reactor or
+/// worker. Calls, a close and a stop all still end.
+#[test]
+fn durations_past_what_an_instant_holds_mean_never() {
+    let mut conn = ConnOptions::default();
+    conn.read_timeout = Duration::MAX;
+    conn.heartbeat = Duration::MAX;
+    conn.send_timeout = Duration::MAX;
+    conn.close_flush_timeout = Duration::MAX;
+    conn.process.call_timeout = Duration::MAX;
+    let mut server_opts = ServerOptions::default().drain_timeout(Duration::MAX);
+    server_opts.conn = conn.clone();
+    let mut client_opts = ClientOptions::default()
+        .reconnect(3, Duration::MAX)
+        .connect_timeout(Duration::MAX)
+        .wait_connected(Duration::MAX);
+    client_opts.reconnect_max_wait = Duration::MAX;
+    client_opts.conn = conn;
+    for backend in backends() {
+        let name = backend.name();
+        let server = server(&backend, echo_router(), server_opts.clone());
+        let client = client(&backend, server.local_addr(), client_opts.clone());
+        let rt = runtime();
+        let answer = rt.block_on(client.call::<Bytes, Bytes>("echo", &Bytes::from_static(b"x")));
+        assert_eq!(answer.unwrap(), Bytes::from_static(b"x"), "{name}");
+        eventually("the session", || server.session_count() == 1);
+        server.sessions()[0].close();
+        eventually("the close", || server.session_count() == 0);
+        server.stop();
     }
 }

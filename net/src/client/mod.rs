@@ -30,7 +30,7 @@ use walle_process::{CallOptions, Error, Process, Routes, Session, Transport};
 
 use crate::NetError;
 use crate::conn::{Attach, Handler, ProcessParts, Side};
-use crate::options::Backend;
+use crate::options::{Backend, later};
 use state::{Effect, Event, Machine};
 
 /// Set by the driver task as it ends.
@@ -337,7 +337,7 @@ impl<C: Clone + Send + Sync + 'static> Client<C> {
     /// Waits until connected, up to `timeout`, blocking this thread (not
     /// for async code: calls there wait as configured).
     pub fn wait_connected(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        let deadline = later(Instant::now(), timeout);
         while Instant::now() < deadline {
             if self.is_connected() {
                 return true;

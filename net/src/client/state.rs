@@ -6,6 +6,8 @@ use std::hash::{BuildHasher, RandomState};
 use std::io;
 use std::time::{Duration, Instant};
 
+use crate::options::later;
+
 /// What a client is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -229,7 +231,7 @@ impl<P> Machine<P> {
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
-        let until = now + self.policy.delay(n, self.rng);
+        let until = later(now, self.policy.delay(n, self.rng));
         self.phase = Phase::Backoff { until };
     }
 }

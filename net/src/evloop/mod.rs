@@ -23,7 +23,7 @@ use walle_packet::PacketError;
 use walle_process::{Error, Transport};
 
 use crate::conn::Attach;
-use crate::options::{ConnOptions, EvloopOptions};
+use crate::options::{ConnOptions, EvloopOptions, later};
 use crate::server::Running;
 
 pub(crate) use crate::outbound::Outbound;
@@ -314,7 +314,7 @@ impl Running for EvServer {
         if let Some(acceptor) = &self.acceptor {
             acceptor.stop();
         }
-        self.loops.stop(Instant::now() + drain);
+        self.loops.stop(later(Instant::now(), drain));
     }
 }
 

@@ -18,7 +18,7 @@ use super::{
     CURRENT, Cmd, ConnShared, EvTransport, Key, LoopHandle, LoopShared, NEXT_LOOP, Outbound,
 };
 use crate::conn::{Attach, Handler, deliver};
-use crate::options::{ConnOptions, EvloopOptions};
+use crate::options::{ConnOptions, EvloopOptions, later};
 
 const WAKER: Token = Token(usize::MAX);
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -144,7 +144,7 @@ impl Reactor {
             }
             let now = Instant::now();
             if !events.is_empty() && !self.busy_poll.is_zero() {
-                spin_until = Some(now + self.busy_poll);
+                spin_until = Some(later(now, self.busy_poll));
             }
             for event in events.iter() {
                 match event.token() {
@@ -327,11 +327,13 @@ impl Reactor {
         let decoder = handler.framing().decoder();
         if let Some(limit) = opts.silence_limit() {
             self.wheel
-                .insert(now + limit, (token, key.generation, Timer::Silence));
+                .insert(later(now, limit), (token, key.generation, Timer::Silence));
         }
         if opts.ticks() {
-            self.wheel
-                .insert(now + opts.heartbeat, (token, key.generation, Timer::Beat));
+            self.wheel.insert(
+                later(now, opts.heartbeat),
+                (token, key.generation, Timer::Beat),
+            );
         }
         self.handle.0.conns.fetch_add(1, Ordering::Relaxed);
         self.conns.insert(Conn {
@@ -371,7 +373,7 @@ impl Reactor {
                 self.close(token, Closing::Asked);
             } else {
                 self.wheel
-                    .insert(now + wait, (token, generation, Timer::Close));
+                    .insert(later(now, wait), (token, generation, Timer::Close));
             }
         }
     }
@@ -522,14 +524,18 @@ impl Reactor {
                     if quiet >= limit {
                         self.close(token, Closing::Silent(limit));
                     } else {
-                        self.wheel
-                            .insert(conn.last_read + limit, (token, generation, Timer::Silence));
+                        self.wheel.insert(
+                            later(conn.last_read, limit),
+                            (token, generation, Timer::Silence),
+                        );
                     }
                 }
                 Timer::Beat => {
                     let _ = conn.handler.heartbeat();
-                    self.wheel
-                        .insert(now + conn.opts.heartbeat, (token, generation, Timer::Beat));
+                    self.wheel.insert(
+                        later(now, conn.opts.heartbeat),
+                        (token, generation, Timer::Beat),
+                    );
                 }
                 Timer::Close => {
                     let left = conn.shared.out().queued();

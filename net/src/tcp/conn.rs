@@ -20,7 +20,7 @@ use walle_process::{Error, Transport};
 use super::Registry;
 use super::write::{Queue, write_loop};
 use crate::conn::{Attach, Handler, deliver};
-use crate::options::ConnOptions;
+use crate::options::{ConnOptions, later};
 
 /// A connection shared by its transport, its tasks and the server.
 pub(crate) struct TcpConn {
@@ -168,7 +168,7 @@ async fn read_loop(conn: &TcpConn, stream: OwnedReadHalf, handler: &dyn Handler)
     let opts = &conn.opts;
     let silence = opts.silence_limit();
     let mut last_read = Instant::now();
-    let mut next_beat = opts.ticks().then(|| last_read + opts.heartbeat);
+    let mut next_beat = opts.ticks().then(|| later(last_read, opts.heartbeat));
     // The timer and the wake-up live across turns, so a busy connection
     // does not register and drop them on every read. The timer is set
     // lazily: when it fires early (the peer spoke since), it is set again.
@@ -185,7 +185,7 @@ async fn read_loop(conn: &TcpConn, stream: OwnedReadHalf, handler: &dyn Handler)
             return Closing::Asked;
         }
         let deadlines = [
-            silence.map(|s| last_read + s),
+            silence.map(|s| later(last_read, s)),
             next_beat,
             handler.next_timeout(),
         ];
@@ -238,7 +238,7 @@ async fn read_loop(conn: &TcpConn, stream: OwnedReadHalf, handler: &dyn Handler)
             conn.set_reader(true);
             if next_beat.is_some_and(|at| at <= now) {
                 let _ = handler.heartbeat();
-                next_beat = Some(now + opts.heartbeat);
+                next_beat = Some(later(now, opts.heartbeat));
             }
             handler.timeout(now);
             conn.set_reader(false);

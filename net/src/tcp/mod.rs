@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use tracing::{debug, warn};
 
 use crate::conn::{Attach, Handler};
-use crate::options::{ConnOptions, TcpOptions};
+use crate::options::{ConnOptions, TcpOptions, later};
 use crate::server::Running;
 
 pub(crate) use conn::TcpConn;
@@ -227,7 +227,7 @@ impl Running for TcpServer {
         if self.stopped.swap(true, Ordering::AcqRel) {
             return;
         }
-        let deadline = Instant::now() + drain;
+        let deadline = later(Instant::now(), drain);
         *self
             .registry
             .accepting

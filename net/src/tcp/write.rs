@@ -13,7 +13,7 @@ use tracing::debug;
 use walle_process::Error;
 
 use super::conn::TcpConn;
-use crate::options::WriteMode;
+use crate::options::{WriteMode, later};
 use crate::outbound::Outbound;
 
 /// What waits to be written.
@@ -130,7 +130,7 @@ impl TcpConn {
         if wait.is_zero() || self.is_own_reader() {
             return Err(Error::Overloaded("send queue full"));
         }
-        let deadline = Instant::now() + wait;
+        let deadline = later(Instant::now(), wait);
         queue.waiting += 1;
         // The writer may be idle while the reader is in a batch; it
         // writes under the queue lock, so the order stays the same.
@@ -188,7 +188,7 @@ pub(super) async fn write_loop(conn: &TcpConn) -> io::Result<()> {
     loop {
         let closing = conn.closed.load(Ordering::Acquire);
         if closing && flush_by.is_none() {
-            flush_by = Some(Instant::now() + conn.opts.close_flush_timeout);
+            flush_by = Some(later(Instant::now(), conn.opts.close_flush_timeout));
         }
         let written = {
             let mut queue = conn.queue();
