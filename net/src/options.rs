@@ -90,11 +90,12 @@ pub struct ConnOptions {
     /// counted from when its queue was last empty; a send beyond it fails
     /// with `Overloaded`. Default 1024.
     pub send_queue_frames: usize,
-    /// How long a send may wait for room in a full queue (tokio backend),
-    /// while the writer drains it. 0: fail at once. A send from the
-    /// connection's own reader (a handler running inline) never waits on
-    /// its own queue, which only that reader would drain once the handler
-    /// returns: it fails with `Overloaded` at once.
+    /// How long a send from a plain thread may wait for room in a full
+    /// queue (tokio backend), while the writer drains it. 0: fail at once.
+    /// A send from a thread that runs tokio tasks (any handler on this
+    /// backend, async code of one's own) never blocks that thread: it
+    /// fails with `Overloaded` at once, as the writers it would wait for
+    /// may need that very thread.
     #[serde(with = "millis")]
     pub send_timeout: Duration,
     /// How long a close keeps flushing what is queued, on every backend;

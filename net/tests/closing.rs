@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use util::*;
 use walle_codec::RawCodec;
-use walle_net::{Backend, ConnOptions, Server, ServerOptions, SessionHandle, WriteMode};
+use walle_net::{
+    Backend, ConnOptions, Server, ServerOptions, SessionHandle, TcpOptions, WriteMode,
+};
 use walle_process::{Context, Error, Router};
 
 /// The session of the last connection, kept by the new-session hook.
@@ -266,8 +268,11 @@ fn a_waiting_send_wakes_the_writer() {
             .write_mode(mode)
             .send_queue_frames(4)
             .send_timeout(Duration::from_secs(20));
+        // The held handler keeps one worker; the writer needs another.
+        let mut two_workers = TcpOptions::default();
+        two_workers.workers = 2;
         let (server, last) = serve_keeping_last(
-            &Backend::tcp(),
+            &Backend::Tcp(two_workers),
             holding_router(started_tx, release_rx),
             ServerOptions::default().conn(conn),
         );
@@ -301,48 +306,67 @@ fn a_waiting_send_wakes_the_writer() {
 #[test]
 fn an_inline_handler_never_waits_on_its_own_queue() {
     for backend in backends() {
-        let (tx, refused) = mpsc::channel();
-        let tx = Mutex::new(tx);
-        let last = Last::default();
-        let held = last.clone();
-        let mut router = echo_router();
-        router
-            .route("flood", move |_: &mut Context, _: Bytes| {
-                let session = held.lock().unwrap().clone().unwrap();
-                let push = Bytes::from(vec![9u8; 1000]);
-                let err = loop {
-                    if let Err(e) = session.notify("p", &push) {
-                        break e;
-                    }
-                };
-                let _ = tx.lock().unwrap().send(err);
-                Ok(Bytes::new())
-            })
-            .unwrap();
-        let keep = last.clone();
-        let conn = ConnOptions::default()
-            .send_queue_bytes(64 * 1024)
-            .send_timeout(Duration::from_secs(3600));
-        let server = Server::builder(router)
-            .backend(backend.clone())
-            .options(ServerOptions::default().conn(conn))
-            .on_session(move |session| {
-                *keep.lock().unwrap() = Some(session.clone());
-                Ok(())
-            })
-            .bind("127.0.0.1:0")
-            .unwrap();
-        let mut raw = connect(server.local_addr()); // never reads
-        eventually("session", || last.lock().unwrap().is_some());
-        raw.write_all(&request_frame("flood", 1, b"")).unwrap();
-        let err = refused
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|e| panic!("{}: the handler still waits: {e}", backend.name()));
-        assert!(
-            matches!(err, Error::Overloaded(_)),
-            "{}: {err}",
-            backend.name()
-        );
-        drop(raw);
+        flood_until_refused(&backend, false);
     }
+}
+
+/// Nor does a handler filling another connection's queue block the worker
+/// it runs on for the send timeout: the writers it would wait for may need
+/// that worker.
+#[test]
+fn a_handler_never_blocks_its_worker_on_another_connections_queue() {
+    for backend in backends() {
+        flood_until_refused(&backend, true);
+    }
+}
+
+/// A `flood` handler pushes to the first session (whose peer never reads)
+/// until a push fails, with a send timeout of an hour; the failure must be
+/// `Overloaded` and come at once. The request comes from that session, or
+/// from a second connection when `from_other`.
+fn flood_until_refused(backend: &Backend, from_other: bool) {
+    let (tx, refused) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let first = Last::default();
+    let held = first.clone();
+    let mut router = echo_router();
+    router
+        .route("flood", move |_: &mut Context, _: Bytes| {
+            let session = held.lock().unwrap().clone().unwrap();
+            let push = Bytes::from(vec![9u8; 1000]);
+            let err = loop {
+                if let Err(e) = session.notify("p", &push) {
+                    break e;
+                }
+            };
+            let _ = tx.lock().unwrap().send(err);
+            Ok(Bytes::new())
+        })
+        .unwrap();
+    let keep = first.clone();
+    let conn = ConnOptions::default()
+        .send_queue_bytes(64 * 1024)
+        .send_timeout(Duration::from_secs(3600));
+    let server = Server::builder(router)
+        .backend(backend.clone())
+        .options(ServerOptions::default().conn(conn))
+        .on_session(move |session| {
+            keep.lock().unwrap().get_or_insert_with(|| session.clone());
+            Ok(())
+        })
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let mut silent = connect(server.local_addr()); // never reads
+    eventually("session", || first.lock().unwrap().is_some());
+    let mut other = from_other.then(|| connect(server.local_addr()));
+    let asker = other.as_mut().unwrap_or(&mut silent);
+    asker.write_all(&request_frame("flood", 1, b"")).unwrap();
+    let err = refused
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{}: the handler still waits: {e}", backend.name()));
+    assert!(
+        matches!(err, Error::Overloaded(_)),
+        "{}: {err}",
+        backend.name()
+    );
 }

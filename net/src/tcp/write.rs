@@ -119,15 +119,18 @@ impl TcpConn {
     }
 
     /// Waits for room in a full queue, up to the send timeout, with the
-    /// writer woken to drain it. Not from this connection's own reader
-    /// (an inline handler): what it queued is written only once it
-    /// returns, so it would wait for itself; it fails at once instead.
+    /// writer woken to drain it. Only on a plain thread: this connection's
+    /// own reader (an inline handler) would wait for itself, since what it
+    /// queued is written once it returns; and any thread that runs tokio
+    /// tasks (a worker of this backend running another connection's
+    /// handler, a user's runtime) must not block, or the writers it waits
+    /// for may never run. Those fail at once instead.
     fn wait_for_room<'a>(
         &'a self,
         mut queue: MutexGuard<'a, Queue>,
     ) -> Result<MutexGuard<'a, Queue>, Error> {
         let wait = self.opts.send_timeout;
-        if wait.is_zero() || self.is_own_reader() {
+        if wait.is_zero() || self.is_own_reader() || tokio::runtime::Handle::try_current().is_ok() {
             return Err(Error::Overloaded("send queue full"));
         }
         let deadline = later(Instant::now(), wait);
