@@ -125,10 +125,14 @@ impl Dispatcher {
     /// A dispatcher for `kind` with `options`.
     ///
     /// Tokio tasks (`Dispatch::Tokio`, async handlers) go to the runtime of
-    /// [`with_runtime`], else to the one current here (so a dispatcher made
-    /// inside a runtime also works from io threads that have none), else to
-    /// the one current when a request arrives; with none, requests are
-    /// answered with [`Error::NoRuntime`] (see [`check_runtime`]).
+    /// [`with_runtime`], else to the multi-thread runtime current here (so a
+    /// dispatcher made inside one also works from io threads that have
+    /// none; a current-thread runtime is not kept, as it runs tasks only
+    /// while its owner polls it), else to the one current when a request
+    /// arrives; with none, requests are answered with [`Error::NoRuntime`]
+    /// (see [`check_runtime`]). The runtime kept must outlive the
+    /// dispatcher's use: tasks sent to a runtime that has shut down never
+    /// run, and their callers wait for their call timeouts.
     ///
     /// [`with_runtime`]: Dispatcher::with_runtime
     /// [`check_runtime`]: Dispatcher::check_runtime
@@ -136,7 +140,12 @@ impl Dispatcher {
         let queue = options.queue;
         let mut dispatcher = Dispatcher {
             kind,
-            runtime: tokio::runtime::Handle::try_current().ok(),
+            // A current-thread runtime runs tasks only while its owner
+            // polls it: tasks sent to it from io threads could wait
+            // forever, so only a multi-thread runtime is kept.
+            runtime: tokio::runtime::Handle::try_current()
+                .ok()
+                .filter(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread),
             tasks: LoadLimit::new(options.max_tasks),
             handlers: LoadLimit::new(options.max_tasks),
             ..Dispatcher::inline()

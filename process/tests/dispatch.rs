@@ -376,3 +376,22 @@ fn a_dispatcher_made_inside_a_runtime_uses_it_from_other_threads() {
     }
     assert_eq!(log.lock().unwrap().len(), 1);
 }
+
+/// A current-thread runtime runs tasks only while its owner polls it: a
+/// dispatcher made inside one does not keep it, so it reports a missing
+/// runtime where none is current instead of sending tasks that may never
+/// run.
+#[test]
+fn a_dispatcher_made_inside_a_current_thread_runtime_does_not_keep_it() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let dispatcher = {
+        let _inside = runtime.enter();
+        Dispatcher::new(Dispatch::Tokio, 64).unwrap()
+    };
+    assert!(matches!(
+        dispatcher.check_runtime(),
+        Err(walle_process::Error::NoRuntime(_))
+    ));
+}

@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -183,6 +183,7 @@ impl<C: Clone + Send + Sync + 'static> ClientBuilder<C> {
             base: options.reconnect_wait,
             cap: options.reconnect_max_wait,
         };
+        let eager = !options.lazy;
         let inner = Arc::new(Inner {
             addr: self.addr?,
             backend: self.backend,
@@ -192,6 +193,7 @@ impl<C: Clone + Send + Sync + 'static> ClientBuilder<C> {
             wake: Arc::new(Notify::new()),
             ended: Arc::new(Ended::default()),
             sessions: AtomicU64::new(1),
+            first_dial: AtomicBool::new(eager),
         });
         driver::spawn(&inner);
         Ok(Client { inner })

@@ -50,6 +50,9 @@ struct Inner<C: Clone + Send + Sync + 'static> {
     wake: Arc<Notify>,
     ended: Arc<Ended>,
     sessions: AtomicU64,
+    /// An eager client's first dial has not ended yet (connected, failed
+    /// or closed): its calls wait for it.
+    first_dial: AtomicBool,
 }
 
 /// Where a caller waiting for a connection stands.
@@ -80,6 +83,9 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
         };
         if from != to {
             debug!(addr = %self.addr, ?from, ?to, "client state");
+            if from == ClientState::Connecting || to == ClientState::Closed {
+                self.first_dial.store(false, Ordering::Relaxed);
+            }
         }
         self.wake.notify_waiters();
         match effect {
@@ -294,7 +300,7 @@ impl<C: Clone + Send + Sync + 'static> Client<C> {
         let route = route.into();
         let started = Instant::now();
         let mut wait = self.inner.options.wait_connected;
-        if !self.inner.options.lazy && self.inner.sessions.load(Ordering::Relaxed) == 1 {
+        if self.inner.first_dial.load(Ordering::Relaxed) {
             // An eager client built inside a runtime whose first dial is
             // still under way: as good as connected at build, so its calls
             // wait for that dial as `build` would have outside a runtime.
