@@ -927,14 +927,6 @@ fn b38_stop_from_inside_another_runtime() {
     }
 }
 
-/// A free loopback port, for servers started after their clients.
-fn free_addr() -> std::net::SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
 /// BEHAVIOURS 39: lazy or eager dial; while not connected, calls fail at
 /// once or wait for the connection, as configured.
 #[test]
@@ -963,19 +955,19 @@ fn b39_lazy_eager_and_waiting_calls() {
         eventually("two sessions", || server.session_count() == 2);
 
         // Waiting: a lazy client of a server that is not up yet.
-        let addr = free_addr();
+        let port = held_port();
         let opts = ClientOptions::default()
             .lazy(true)
             .reconnect(-1, Duration::from_millis(20))
-            .wait_connected(Duration::from_secs(5));
-        let waiting = client(&backend, addr, opts);
+            .wait_connected(Duration::from_secs(30));
+        let waiting = client(&backend, port.addr, opts);
         let late = std::thread::spawn({
             let backend = backend.clone();
             move || {
                 std::thread::sleep(Duration::from_millis(200));
                 walle_net::Server::builder(echo_router())
                     .backend(backend)
-                    .bind(addr)
+                    .bind(port.release())
                     .unwrap()
             }
         });

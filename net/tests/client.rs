@@ -20,14 +20,6 @@ use util::*;
 /// Generous bound of every wait below.
 const BOUND: Duration = Duration::from_secs(10);
 
-/// A free loopback port, for servers started after their clients.
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
 /// Waits, within the bound, for a client's `closed()`: closed, its task
 /// ended.
 fn assert_stops(closed: impl Future<Output = ()>) {
@@ -243,7 +235,8 @@ fn reconnect_makes_one_new_connection() {
 #[test]
 fn calls_fail_clearly_once_reconnects_run_out() {
     for backend in backends() {
-        let addr = free_addr();
+        let port = held_port(); // refuses every dial
+        let addr = port.addr;
         let opts = ClientOptions::default()
             .lazy(true)
             .reconnect(2, Duration::from_millis(5))
@@ -280,7 +273,8 @@ fn calls_fail_clearly_once_reconnects_run_out() {
 #[test]
 fn build_inside_a_current_thread_runtime_does_not_block() {
     for backend in backends() {
-        let addr = free_addr();
+        let port = held_port();
+        let addr = port.addr;
         let (tx, rx) = mpsc::channel();
         let b = backend.clone();
         std::thread::spawn(move || {
@@ -308,7 +302,7 @@ fn build_inside_a_current_thread_runtime_does_not_block() {
         );
         let _server = walle_net::Server::builder(echo_router())
             .backend(backend.clone())
-            .bind(addr)
+            .bind(port.release())
             .unwrap();
         let answer = rx.recv_timeout(BOUND).expect("the call ended").unwrap();
         assert_eq!(answer.unwrap(), Bytes::from_static(b"up"));

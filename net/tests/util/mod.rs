@@ -135,3 +135,34 @@ pub fn raw_round_trip(stream: &mut TcpStream, seq: u64, payload: &[u8]) -> Vec<u
     stream.read_exact(&mut body).unwrap();
     body
 }
+
+/// A loopback port held bound but not listening: a connect to it is
+/// refused at once, and no other socket can take it (not even a client's
+/// own ephemeral port, which on loopback could otherwise connect to
+/// itself) until [`HeldPort::release`], just before a server binds it.
+pub struct HeldPort {
+    socket: socket2::Socket,
+    pub addr: SocketAddr,
+}
+
+pub fn held_port() -> HeldPort {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    socket.set_reuse_address(true).expect("SO_REUSEADDR");
+    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    socket.bind(&any.into()).expect("bind");
+    let addr = socket
+        .local_addr()
+        .expect("local addr")
+        .as_socket()
+        .expect("an inet address");
+    HeldPort { socket, addr }
+}
+
+impl HeldPort {
+    /// Frees the port for the server about to bind it.
+    pub fn release(self) -> SocketAddr {
+        drop(self.socket);
+        self.addr
+    }
+}
