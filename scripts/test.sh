@@ -30,10 +30,15 @@ if ((${#missing[@]})); then
         printf '#!/bin/sh\nexit 101\n' | "${as_root[@]}" tee "$policy" >/dev/null
         "${as_root[@]}" chmod +x "$policy"
         own_policy=true
+        # Removed however the install ends, or services stay blocked.
+        trap '"${as_root[@]}" rm -f "$policy"' EXIT
     fi
     "${as_root[@]}" apt-get update -q
     "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
-    if $own_policy; then "${as_root[@]}" rm -f "$policy"; fi
+    if $own_policy; then
+        "${as_root[@]}" rm -f "$policy"
+        trap - EXIT
+    fi
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then

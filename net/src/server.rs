@@ -90,7 +90,10 @@ impl<C: Clone + Send + Sync + 'static> ServerBuilder<C> {
         self.options = options;
         self
     }
-    /// A hook run for each new session (BEHAVIOURS 35).
+    /// A hook run for each new session (BEHAVIOURS 35), on the accept
+    /// path before the session reads anything; an error refuses it. Keep it
+    /// short: on the tcp backend a `stop` waits for a hook that is running,
+    /// so a hook must not wait on the stop itself.
     pub fn on_session(
         mut self,
         hook: impl Fn(&SessionHandle<C>) -> Result<(), HandlerError> + Send + Sync + 'static,
