@@ -7,17 +7,21 @@
 //! queue does: two pools used in turn on one thread, per message. Its
 //! `one_pool` case shares one pool for both, the baseline.
 
+#[path = "../tests/util/chunk.rs"]
+mod chunk;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::task::{Context as Task, Poll, Waker};
 
 use bytes::Bytes;
+use chunk::ChunkTransport;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use walle_codec::{JsonCodec, RawCodec};
 use walle_mempool::{Pool, SizedPool};
-use walle_packet::{DueFormat, PacketError, ProtoFormat, Protocol, Route, WalleFormat};
+use walle_packet::{DueFormat, ProtoFormat, Protocol, Route, WalleFormat};
 use walle_process::mem::{MemPipe, MemTransport};
-use walle_process::{Context, Error, Process, Router, Transport};
+use walle_process::{Context, Process, Router, Transport};
 
 struct Pair {
     client: Process<RawCodec>,
@@ -99,30 +103,6 @@ fn roundtrip(c: &mut Criterion) {
         }
     }
     group.finish();
-}
-
-/// A transport that encodes each frame into a 16 KiB chunk of `chunks`
-/// (net's outbound chunk pool) before it goes on the in-memory link.
-struct ChunkTransport {
-    link: Arc<MemTransport>,
-    chunks: Arc<dyn Pool>,
-}
-
-impl Transport for ChunkTransport {
-    fn send(
-        &self,
-        write: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), PacketError>,
-    ) -> Result<(), Error> {
-        let mut chunk = self.chunks.alloc(16 * 1024);
-        write(chunk.as_mut_vec())?;
-        self.link.send(&mut |dst| {
-            dst.extend_from_slice(&chunk);
-            Ok(())
-        })
-    }
-    fn close(&self) {
-        self.link.close();
-    }
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

@@ -3,6 +3,8 @@
 //! codec, and with the JSON codec over a transport that encodes frames
 //! into chunks of a second pool (net's outbound queue does).
 
+#[path = "util/chunk.rs"]
+mod chunk;
 mod util;
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -11,12 +13,12 @@ use std::cell::Cell;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use chunk::ChunkTransport;
 use util::{Link, poll, walle};
 use walle_codec::{JsonCodec, RawCodec};
 use walle_mempool::{Pool, SizedPool};
-use walle_packet::PacketError;
 use walle_process::mem::{MemPipe, MemTransport};
-use walle_process::{Context, Error, Process, Router, Transport};
+use walle_process::{Context, Process, Router, Transport};
 
 /// Counts the allocations of the threads that turned counting on.
 struct Counting;
@@ -87,27 +89,6 @@ fn steady_state_round_trip_allocations() {
             "{size} B payload: {allocs} allocations in {N} round trips = {per_trip:.3} per round trip"
         );
         assert!(per_trip <= 2.0, "{per_trip} allocations per round trip");
-    }
-}
-
-/// Encodes each frame into a 16 KiB chunk of its own pool, then copies it
-/// onto the in-memory link.
-struct ChunkTransport {
-    link: Arc<MemTransport>,
-    chunks: Arc<dyn Pool>,
-}
-
-impl Transport for ChunkTransport {
-    fn send(
-        &self,
-        write: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), PacketError>,
-    ) -> Result<(), Error> {
-        let mut chunk = self.chunks.alloc(16 * 1024);
-        write(chunk.as_mut_vec())?;
-        self.link.send(&mut |dst| {
-            dst.extend_from_slice(&chunk);
-            Ok(())
-        })
     }
 }
 
