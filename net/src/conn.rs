@@ -15,6 +15,8 @@ use walle_process::{
     Dispatcher, Error, LoadLimit, Process, ProcessOptions, Routes, SeqRange, Session, Transport,
 };
 
+use crate::options::Backend;
+
 /// The process side of a connection, as a backend drives it. Implemented
 /// by every [`Process`]; backends stay free of the codec type.
 pub(crate) trait Handler: Send + Sync {
@@ -101,14 +103,15 @@ pub(crate) enum Side {
 }
 
 impl<C: Clone + Send + Sync + 'static> ProcessParts<C> {
-    /// Fails when no connection's process could work: a `Dispatch::Tokio`
-    /// dispatcher with no runtime to spawn on. Event-loop servers and
-    /// clients check at build, so the mistake is said once and not per
-    /// request.
-    pub(crate) fn check(&self) -> Result<(), Error> {
-        match &self.dispatcher {
-            Some(dispatcher) => dispatcher.check_runtime(),
-            None => Ok(()),
+    /// Fails when no connection's process could work on `backend`: a
+    /// `Dispatch::Tokio` dispatcher with no runtime to spawn on, on the
+    /// event loop (its reactor threads have none; the tcp backend's workers
+    /// are one). Servers and clients check at build, so the mistake is said
+    /// once and not per request.
+    pub(crate) fn check(&self, backend: &Backend) -> Result<(), Error> {
+        match (&self.dispatcher, backend) {
+            (Some(dispatcher), Backend::Evloop(_)) => dispatcher.check_runtime(),
+            _ => Ok(()),
         }
     }
 

@@ -116,10 +116,7 @@ impl<C: Clone + Send + Sync + 'static> ServerBuilder<C> {
             dispatcher: self.dispatcher,
             load: self.load,
         };
-        if matches!(self.backend, Backend::Evloop(_)) {
-            // Reactor threads have no runtime; the tcp backend's workers do.
-            parts.check()?;
-        }
+        parts.check(&self.backend)?;
         let shared = Arc::new(Shared {
             hub: Hub::new(self.options.max_sessions),
             parts,

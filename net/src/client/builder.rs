@@ -172,10 +172,7 @@ impl<C: Clone + Send + Sync + 'static> ClientBuilder<C> {
             dispatcher: self.dispatcher,
             load: None,
         };
-        if matches!(self.backend, Backend::Evloop(_)) {
-            // Reactor threads have no runtime; the tcp backend's workers do.
-            parts.check()?;
-        }
+        parts.check(&self.backend)?;
         let mut options = self.options;
         options.conn.client = true;
         let policy = Policy {
