@@ -261,6 +261,27 @@ mod tests {
         io::Error::from(io::ErrorKind::ConnectionRefused)
     }
 
+    fn attached(
+        m: &mut Machine<&'static str>,
+        epoch: u64,
+        conn: &'static str,
+        now: Instant,
+    ) -> Effect<&'static str> {
+        m.handle(Event::Attached { epoch, conn }, now)
+    }
+
+    /// The current dial fails with "connection refused".
+    fn failed(m: &mut Machine<&'static str>, now: Instant) -> Effect<&'static str> {
+        let epoch = epoch(m);
+        m.handle(
+            Event::Failed {
+                epoch,
+                error: refused(),
+            },
+            now,
+        )
+    }
+
     /// Moves a backoff on to its dial.
     fn after_backoff(m: &mut Machine<&'static str>, now: Instant) -> Instant {
         let Action::Sleep(until) = m.poll_action(now) else {
@@ -279,13 +300,7 @@ mod tests {
         let first = epoch(&m);
         m.handle(Event::Want, now);
         assert_eq!(m.poll_action(now), Action::Dial { epoch: first });
-        m.handle(
-            Event::Attached {
-                epoch: first,
-                conn: "a",
-            },
-            now,
-        );
+        attached(&mut m, first, "a", now);
         m.handle(Event::Want, now);
         assert_eq!(m.state(), ClientState::Connected);
         assert_eq!(m.connection(), Some(&"a"));
@@ -297,25 +312,13 @@ mod tests {
         let mut m = machine(-1);
         m.handle(Event::Want, now);
         let old = epoch(&m);
-        m.handle(
-            Event::Attached {
-                epoch: old,
-                conn: "old",
-            },
-            now,
-        );
+        attached(&mut m, old, "old", now);
         m.handle(Event::Disconnected { epoch: old }, now);
         assert_eq!(m.state(), ClientState::Backoff);
         let now = after_backoff(&mut m, now);
         let new = epoch(&m);
         assert_ne!(old, new);
-        m.handle(
-            Event::Attached {
-                epoch: new,
-                conn: "new",
-            },
-            now,
-        );
+        attached(&mut m, new, "new", now);
         // The old connection's close arrives late, again.
         m.handle(Event::Disconnected { epoch: old }, now);
         assert_eq!(m.state(), ClientState::Connected);
@@ -330,13 +333,7 @@ mod tests {
         let e = epoch(&m);
         m.handle(Event::Close, now);
         assert_eq!(m.state(), ClientState::Closed);
-        let late = m.handle(
-            Event::Attached {
-                epoch: e,
-                conn: "late",
-            },
-            now,
-        );
+        let late = attached(&mut m, e, "late", now);
         assert!(matches!(late, Effect::Close("late")));
         m.handle(Event::Want, now);
         m.handle(
@@ -365,20 +362,8 @@ mod tests {
         );
         let now = after_backoff(&mut m, now);
         let new = epoch(&m);
-        m.handle(
-            Event::Attached {
-                epoch: new,
-                conn: "new",
-            },
-            now,
-        );
-        let late = m.handle(
-            Event::Attached {
-                epoch: old,
-                conn: "old",
-            },
-            now,
-        );
+        attached(&mut m, new, "new", now);
+        let late = attached(&mut m, old, "old", now);
         assert!(matches!(late, Effect::Close("old")));
         assert_eq!(m.connection(), Some(&"new"));
     }
@@ -389,13 +374,7 @@ mod tests {
         let mut m = machine(0);
         m.handle(Event::Want, now);
         let e = epoch(&m);
-        m.handle(
-            Event::Attached {
-                epoch: e,
-                conn: "a",
-            },
-            now,
-        );
+        attached(&mut m, e, "a", now);
         assert!(matches!(m.handle(Event::Close, now), Effect::Close("a")));
         m.handle(Event::Disconnected { epoch: e }, now);
         m.handle(Event::Want, now);
@@ -408,23 +387,11 @@ mod tests {
         let mut m = machine(2);
         m.handle(Event::Want, now);
         for _ in 0..2 {
-            m.handle(
-                Event::Failed {
-                    epoch: epoch(&m),
-                    error: refused(),
-                },
-                now,
-            );
+            failed(&mut m, now);
             assert_eq!(m.state(), ClientState::Backoff);
             now = after_backoff(&mut m, now);
         }
-        m.handle(
-            Event::Failed {
-                epoch: epoch(&m),
-                error: refused(),
-            },
-            now,
-        );
+        failed(&mut m, now);
         assert_eq!(m.state(), ClientState::Idle);
         assert_eq!(m.gave_up(), 1);
         assert_eq!(m.last_error().kind(), io::ErrorKind::ConnectionRefused);
@@ -438,13 +405,7 @@ mod tests {
         let mut m = machine(0);
         m.handle(Event::Want, now);
         let e = epoch(&m);
-        m.handle(
-            Event::Attached {
-                epoch: e,
-                conn: "a",
-            },
-            now,
-        );
+        attached(&mut m, e, "a", now);
         m.handle(Event::Disconnected { epoch: e }, now);
         assert_eq!(m.state(), ClientState::Idle);
         assert_eq!(m.gave_up(), 0);
@@ -455,13 +416,7 @@ mod tests {
         let now = Instant::now();
         let mut m = machine(-1);
         m.handle(Event::Want, now);
-        m.handle(
-            Event::Failed {
-                epoch: epoch(&m),
-                error: refused(),
-            },
-            now,
-        );
+        failed(&mut m, now);
         m.handle(Event::Tick, now);
         assert_eq!(m.state(), ClientState::Backoff);
     }
