@@ -47,7 +47,7 @@ pub mod prelude {
     pub use walle_mempool::{Pool, SizedPool};
     pub use walle_packet::{DueFormat, ProtoFormat, Protocol, ProtocolWrapper, Route, WalleFormat};
     pub use walle_process::{
-        CallOptions, Context, Dispatch, Dispatcher, Error, HandlerError, Next, Process, Router,
-        Session, Status,
+        CallOptions, CloseReason, Context, Dispatch, Dispatcher, Error, HandlerError, Next,
+        Process, Router, Session, Status,
     };
 }

@@ -8,11 +8,12 @@ use std::time::Instant;
 use std::panic::AssertUnwindSafe;
 
 use bytes::{Bytes, BytesMut};
-use tracing::warn;
+use tracing::{debug, info, warn};
 use walle_mempool::Pool;
-use walle_packet::{FrameDecoder, Protocol};
+use walle_packet::{FrameDecoder, PacketError, Protocol};
 use walle_process::{
-    Dispatcher, Error, LoadLimit, Process, ProcessOptions, Routes, SeqRange, Session, Transport,
+    CloseReason, Dispatcher, Error, LoadLimit, Process, ProcessOptions, Routes, SeqRange, Session,
+    Transport,
 };
 
 use crate::options::Backend;
@@ -28,8 +29,9 @@ pub(crate) trait Handler: Send + Sync {
     fn next_timeout(&self) -> Option<Instant>;
     /// Time to send a heartbeat.
     fn heartbeat(&self) -> Result<(), Error>;
-    /// The connection is gone: fail calls, run close callbacks.
-    fn closed(&self);
+    /// The connection is gone for `reason`: fail calls, run close
+    /// callbacks.
+    fn closed(&self, reason: CloseReason);
     /// The session id, for logs.
     fn id(&self) -> u64;
     /// How frames are cut from the stream.
@@ -49,8 +51,8 @@ impl<C: Clone + Send + Sync + 'static> Handler for Process<C> {
     fn heartbeat(&self) -> Result<(), Error> {
         self.send_heartbeat(None)
     }
-    fn closed(&self) {
-        self.close()
+    fn closed(&self, reason: CloseReason) {
+        self.close_with(reason)
     }
     fn id(&self) -> u64 {
         self.session().id()
@@ -70,14 +72,28 @@ pub(crate) fn deliver(
     decoder: &mut FrameDecoder,
     buf: &mut BytesMut,
     handler: &dyn Handler,
-) -> Result<(), String> {
-    while let Some(body) = decoder.decode(buf).map_err(|e| e.to_string())? {
+) -> Result<(), CloseReason> {
+    let bad = |e: PacketError| CloseReason::input(e.into());
+    while let Some(body) = decoder.decode(buf).map_err(bad)? {
         match std::panic::catch_unwind(AssertUnwindSafe(|| handler.frame(body))) {
-            Ok(handled) => handled.map_err(|e| e.to_string())?,
-            Err(_) => return Err("a panic while a frame was handled".to_string()),
+            Ok(handled) => handled.map_err(CloseReason::input)?,
+            Err(_) => return Err(CloseReason::Panicked),
         }
     }
     Ok(())
+}
+
+/// Logs the end of a connection, the same way on every backend: orderly
+/// ends at debug, faults of the link at info, the peer's bad input at warn.
+pub(crate) fn log_close(peer: &dyn std::fmt::Display, session: u64, reason: &CloseReason) {
+    let kind = reason.name();
+    match reason {
+        CloseReason::Malformed(_) | CloseReason::Refused(_) | CloseReason::Panicked => {
+            warn!(%peer, session, kind, %reason, "connection closed")
+        }
+        reason if reason.is_fault() => info!(%peer, session, kind, %reason, "connection closed"),
+        reason => debug!(%peer, session, kind, %reason, "connection closed"),
+    }
 }
 
 /// Turns a fresh connection's transport into its handler, or refuses the

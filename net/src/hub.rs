@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 use tracing::info;
+use walle_process::CloseReason;
 
 use crate::NetError;
 use crate::session::{SessionHandle, UserId};
@@ -133,7 +134,7 @@ impl<C: Clone + Send + Sync + 'static> Hub<C> {
                 new = id,
                 "user bound to a new session: kicking the old one"
             );
-            old.close(); // its close callbacks run without the lock
+            old.close_for(CloseReason::Replaced); // its callbacks run without the lock
         }
         Ok(())
     }

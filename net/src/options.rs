@@ -314,6 +314,10 @@ impl Backend {
             _ => None,
         }
     }
+    /// How the backend's transport delimits frames.
+    pub(crate) fn frame_mode(&self) -> walle_packet::FrameMode {
+        walle_packet::FrameMode::Stream
+    }
     /// The backend's name.
     pub fn name(&self) -> &'static str {
         match self {

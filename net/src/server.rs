@@ -157,10 +157,11 @@ fn attach<C: Clone + Send + Sync + 'static>(shared: Weak<Shared<C>>) -> Attach {
             .build(transport, session.clone(), options, Side::Server)?;
         let handle = SessionHandle {
             process: process.clone(),
+            peer,
         };
         shared.hub.insert(handle.clone());
         let weak = Arc::downgrade(&shared);
-        session.on_close(move || {
+        session.on_close(move |_| {
             if let Some(shared) = weak.upgrade() {
                 shared.hub.remove(id);
             }
@@ -169,7 +170,8 @@ fn attach<C: Clone + Send + Sync + 'static>(shared: Weak<Shared<C>>) -> Attach {
         if let Some(hook) = &shared.on_session {
             if let Err(reason) = hook(&handle) {
                 warn!(%peer, session = id, %reason, "connection refused by the session hook");
-                handle.close();
+                let refused = walle_process::Error::Hook(reason);
+                handle.close_for(walle_process::CloseReason::Refused(Arc::new(refused)));
                 return None;
             }
         }
@@ -269,6 +271,7 @@ impl<C: Clone + Send + Sync + 'static> Server<C> {
         let parts = &self.shared.parts;
         Ok(walle_process::encode_notify_frame(
             &parts.protocol,
+            self.backend.frame_mode(),
             parts.routes.codec(),
             route.into(),
             msg,

@@ -1,23 +1,26 @@
 //! Session handles: a connection's process, usable from any thread.
 
 use std::fmt;
+use std::net::SocketAddr;
 
 use bytes::Bytes;
 use walle_codec::Codec;
 use walle_packet::Route;
-use walle_process::{CallFuture, CallOptions, Error, Process, Session};
+use walle_process::{CallFuture, CallOptions, CloseReason, Error, Process, Session};
 
 /// A cheap, cloneable handle to one connection, usable from any thread:
 /// push and notify, call the peer, close, read and write session values,
 /// register close callbacks.
 pub struct SessionHandle<C> {
     pub(crate) process: Process<C>,
+    pub(crate) peer: SocketAddr,
 }
 
 impl<C: Clone> Clone for SessionHandle<C> {
     fn clone(&self) -> Self {
         SessionHandle {
             process: self.process.clone(),
+            peer: self.peer,
         }
     }
 }
@@ -30,6 +33,11 @@ impl<C: Clone + Send + Sync + 'static> SessionHandle<C> {
     /// The session id, unique within its server.
     pub fn id(&self) -> u64 {
         self.process.session().id()
+    }
+
+    /// The peer's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
     }
 
     /// The session's values and close callbacks.
@@ -87,13 +95,19 @@ impl<C: Clone + Send + Sync + 'static> SessionHandle<C> {
         self.process.close()
     }
 
+    /// Closes the session for `reason` (the hub kicking a session whose
+    /// user bound elsewhere).
+    pub(crate) fn close_for(&self, reason: CloseReason) {
+        self.process.close_with(reason)
+    }
+
     /// True once closed.
     pub fn is_closed(&self) -> bool {
         self.process.is_closed()
     }
 
-    /// Runs `f` once when the session closes.
-    pub fn on_close(&self, f: impl FnOnce() + Send + 'static) {
+    /// Runs `f` once when the session closes, with the reason.
+    pub fn on_close(&self, f: impl FnOnce(&CloseReason) + Send + 'static) {
         self.session().on_close(f)
     }
 }

@@ -488,7 +488,7 @@ fn b31_close_callbacks_pending_calls_socket() {
         let session = server.sessions().pop().unwrap();
         let closes = Arc::new(AtomicUsize::new(0));
         let c = closes.clone();
-        session.on_close(move || {
+        session.on_close(move |_| {
             c.fetch_add(1, Ordering::SeqCst);
         });
         let rt = runtime();

@@ -74,7 +74,7 @@ fn a_stop_closes_sessions_before_their_peers_see_the_end() {
             .backend(backend.clone())
             .on_session(move |session| {
                 let flag = flag.clone();
-                session.on_close(move || {
+                session.on_close(move |_| {
                     // A slow close callback (saving the user's state, say).
                     std::thread::sleep(Duration::from_millis(150));
                     flag.store(true, Ordering::SeqCst);

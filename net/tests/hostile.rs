@@ -1,55 +1,51 @@
-//! Bad peers close only their own connection, with a logged reason, while
+//! Bad peers close only their own connection, with a typed reason, while
 //! a well-behaved client keeps getting answers: a length over the maximum,
 //! a truncated frame followed by silence, garbage, and a flood of
 //! connections over the accept limit.
 
 mod util;
 
+use std::collections::HashMap;
 use std::io::Write;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use util::*;
-use walle_net::{ConnOptions, ServerOptions};
+use walle_codec::RawCodec;
+use walle_net::{Backend, ConnOptions, Server, ServerOptions};
+use walle_packet::PacketError;
+use walle_process::{CloseReason, Error};
 
-/// Captures log lines, to check each bad connection left a reason.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
+/// The reason each session closed with, by the peer's address.
+type Reasons = Arc<Mutex<HashMap<SocketAddr, CloseReason>>>;
 
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn logs() -> Logs {
-    static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Logs::default();
-        let writer = logs.clone();
-        tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_max_level(tracing::Level::INFO)
-            .with_ansi(false)
-            .init();
-        logs
-    })
-    .clone()
+/// A server recording why each of its sessions closed.
+fn recording_server(backend: &Backend, options: ServerOptions) -> (Server<RawCodec>, Reasons) {
+    let reasons = Reasons::default();
+    let record = reasons.clone();
+    let server = Server::builder(echo_router())
+        .backend(backend.clone())
+        .options(options)
+        .on_session(move |session| {
+            let (record, peer) = (record.clone(), session.peer());
+            session.on_close(move |reason| {
+                record.lock().unwrap().insert(peer, reason.clone());
+            });
+            Ok(())
+        })
+        .bind("127.0.0.1:0")
+        .expect("bind");
+    (server, reasons)
 }
 
 #[test]
 fn bad_peers_close_alone_while_a_good_client_is_served() {
-    let logs = logs();
     for backend in backends() {
         let conn = ConnOptions::default().read_timeout(Duration::from_millis(300));
         let options = ServerOptions::default().max_sessions(40).conn(conn);
-        let server = server(&backend, echo_router(), options);
+        let (server, reasons) = recording_server(&backend, options);
         let addr = server.local_addr();
 
         // A well-behaved client, asking all along.
@@ -129,19 +125,35 @@ fn bad_peers_close_alone_while_a_good_client_is_served() {
         stop.store(true, Ordering::Relaxed);
         good.join().expect("the good client never failed");
 
-        let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
-        for reason in [
-            "bad input",
-            "exceeds the maximum",
-            "silent too long",
-            "accept limit reached",
-        ] {
-            assert!(
-                text.contains(reason),
-                "{}: no log line with {reason:?}:\n{text}",
-                backend.name()
-            );
+        let reason = |stream: &TcpStream| {
+            let peer = stream.local_addr().unwrap();
+            let reasons = reasons.lock().unwrap();
+            reasons.get(&peer).cloned().unwrap_or_else(|| {
+                panic!(
+                    "{}: no close reason for {peer}: {reasons:?}",
+                    backend.name()
+                )
+            })
+        };
+        let name = backend.name();
+        match reason(&oversized) {
+            CloseReason::Malformed(e) => assert!(
+                matches!(*e, Error::Packet(PacketError::TooLarge { .. })),
+                "{name}: oversized: {e:?}"
+            ),
+            other => panic!("{name}: oversized closed as {other:?}"),
         }
-        logs.0.lock().unwrap().clear();
+        let silent = reason(&truncated);
+        assert!(
+            matches!(silent, CloseReason::Silent(d) if d == Duration::from_millis(300)),
+            "{name}: truncated closed as {silent:?}"
+        );
+        match reason(&garbage) {
+            CloseReason::Malformed(e) => assert!(
+                matches!(*e, Error::Packet(PacketError::Malformed(_))),
+                "{name}: garbage: {e:?}"
+            ),
+            other => panic!("{name}: garbage closed as {other:?}"),
+        }
     }
 }

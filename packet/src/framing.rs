@@ -73,6 +73,19 @@ fn len_width<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
 /// Default maximum frame size: 1 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 1 << 20;
 
+/// How a transport delimits frames, chosen by the transport (see
+/// `Transport::mode` in walle-process).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FrameMode {
+    /// A byte stream (tcp, kcp): each frame body behind its length prefix,
+    /// cut out again by a [`FrameDecoder`].
+    #[default]
+    Stream,
+    /// A message transport (WebSocket binary messages): one message per
+    /// frame body, with no length prefix.
+    Message,
+}
+
 /// How frames are delimited on a stream: a length field of `len_width`
 /// bytes (1, 2 or 4) in `order`, then that many bytes of body.
 ///
@@ -186,6 +199,34 @@ impl Framing {
                 Err(e)
             }
         }
+    }
+
+    /// Appends one frame to `dst` as `mode` delimits it: behind its length
+    /// prefix ([`encode`](Framing::encode)) on a stream, the bare body on a
+    /// message transport, where the body may be up to
+    /// [`max_frame`](Framing::max_frame) (no length field caps it). On any
+    /// error `dst` is left as it was.
+    pub fn encode_in(
+        &self,
+        mode: FrameMode,
+        dst: &mut Vec<u8>,
+        body: impl FnOnce(&mut Vec<u8>) -> Result<(), PacketError>,
+    ) -> Result<(), PacketError> {
+        if mode == FrameMode::Stream {
+            return self.encode(dst, body);
+        }
+        let start = dst.len();
+        let written = body(dst).and_then(|()| match dst.len() - start {
+            len if len <= self.max_frame => Ok(()),
+            len => Err(PacketError::TooLarge {
+                len,
+                max: self.max_frame,
+            }),
+        });
+        if written.is_err() {
+            dst.truncate(start);
+        }
+        written
     }
 
     /// A decoder that cuts frames off a stream buffer.

@@ -53,7 +53,7 @@ pub use walle_codec::Code;
 pub use due::DueFormat;
 pub use encoder::PacketEncoder;
 pub use error::PacketError;
-pub use framing::{ByteOrder, DEFAULT_MAX_FRAME, FrameDecoder, Framing};
+pub use framing::{ByteOrder, DEFAULT_MAX_FRAME, FrameDecoder, FrameMode, Framing};
 pub use metadata::{Metadata, MetadataView};
 pub use packet::{Cmd, FLAG_ERROR, Head, Packet, Route};
 pub use parts::PacketParts;

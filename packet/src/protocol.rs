@@ -7,7 +7,7 @@ use bytes::Bytes;
 use walle_codec::Code;
 
 use crate::packet::{Head, Packet};
-use crate::{FrameDecoder, Framing, PacketEncoder, PacketError, ProtocolWrapper};
+use crate::{FrameDecoder, FrameMode, Framing, PacketEncoder, PacketError, ProtocolWrapper};
 
 /// Everything a connection needs to turn packets into bytes and back:
 /// a [`ProtocolWrapper`], its [`Framing`] (replaceable) and any
@@ -96,7 +96,19 @@ impl Protocol {
         payload: &[u8],
         dst: &mut Vec<u8>,
     ) -> Result<(), PacketError> {
-        self.encode_with(dst, |body| self.wrapper.encode(head, payload, body))
+        self.encode_in(FrameMode::Stream, head, payload, dst)
+    }
+
+    /// [`encode`](Protocol::encode) for a transport delimiting frames as
+    /// `mode` says: without the length prefix on a message transport.
+    pub fn encode_in(
+        &self,
+        mode: FrameMode,
+        head: &Head<'_>,
+        payload: &[u8],
+        dst: &mut Vec<u8>,
+    ) -> Result<(), PacketError> {
+        self.encode_with(mode, dst, |body| self.wrapper.encode(head, payload, body))
     }
 
     /// Appends an error response frame answering with `code` and `desc`.
@@ -107,9 +119,21 @@ impl Protocol {
         desc: &str,
         dst: &mut Vec<u8>,
     ) -> Result<(), PacketError> {
+        self.encode_error_in(FrameMode::Stream, head, code, desc, dst)
+    }
+
+    /// [`encode_error`](Protocol::encode_error) in `mode`.
+    pub fn encode_error_in(
+        &self,
+        mode: FrameMode,
+        head: &Head<'_>,
+        code: Code,
+        desc: &str,
+        dst: &mut Vec<u8>,
+    ) -> Result<(), PacketError> {
         let mut payload = Vec::with_capacity(8 + desc.len());
         self.wrapper.encode_error(code, desc, &mut payload);
-        self.encode(&head.with_error(), &payload, dst)
+        self.encode_in(mode, &head.with_error(), &payload, dst)
     }
 
     /// Appends a heartbeat frame, if the format has one.
@@ -118,16 +142,27 @@ impl Protocol {
         time: Option<i64>,
         dst: &mut Vec<u8>,
     ) -> Result<(), PacketError> {
-        self.encode_with(dst, |body| self.wrapper.encode_heartbeat(time, body))
+        self.encode_heartbeat_in(FrameMode::Stream, time, dst)
+    }
+
+    /// [`encode_heartbeat`](Protocol::encode_heartbeat) in `mode`.
+    pub fn encode_heartbeat_in(
+        &self,
+        mode: FrameMode,
+        time: Option<i64>,
+        dst: &mut Vec<u8>,
+    ) -> Result<(), PacketError> {
+        self.encode_with(mode, dst, |body| self.wrapper.encode_heartbeat(time, body))
     }
 
     fn encode_with(
         &self,
+        mode: FrameMode,
         dst: &mut Vec<u8>,
         body: impl FnOnce(&mut Vec<u8>) -> Result<(), PacketError>,
     ) -> Result<(), PacketError> {
         if self.encoders.is_empty() {
-            return self.framing.encode(dst, body);
+            return self.framing.encode_in(mode, dst, body);
         }
         let mut plain = Vec::new();
         body(&mut plain)?;
@@ -142,7 +177,7 @@ impl Protocol {
                 })?;
             plain = out;
         }
-        self.framing.encode(dst, |d| {
+        self.framing.encode_in(mode, dst, |d| {
             d.extend_from_slice(&plain);
             Ok(())
         })

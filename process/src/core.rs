@@ -10,13 +10,15 @@ use tracing::{debug, error, trace, trace_span, warn};
 use walle_codec::Code;
 use walle_codec::Codec;
 use walle_mempool::Pool;
-use walle_packet::{Cmd, Head, Packet, Protocol};
+use walle_packet::{Cmd, FrameMode, Head, Packet, Protocol};
 
 use crate::dispatch::{Dispatcher, LoadLimit};
 use crate::hook::{DispatchHook, FrameNext};
 use crate::pending::{Pending, Wakeup};
 use crate::router::{Next, Table};
-use crate::{Clock, Context, Error, HandlerError, ProcessOptions, Session, Status, Transport};
+use crate::{
+    Clock, CloseReason, Context, Error, HandlerError, ProcessOptions, Session, Status, Transport,
+};
 
 /// Counters of one process, for tests and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -44,6 +46,8 @@ pub(crate) struct Counters {
 
 pub(crate) struct Core {
     pub(crate) protocol: Protocol,
+    /// How the transport delimits frames.
+    pub(crate) mode: FrameMode,
     pub(crate) transport: Arc<dyn Transport>,
     pub(crate) pool: Arc<dyn Pool>,
     pub(crate) table: Arc<Table>,
@@ -84,9 +88,9 @@ impl Core {
         if self.closed.load(Relaxed) {
             return Err(Error::SessionClosed);
         }
-        let protocol = &self.protocol;
+        let (protocol, mode) = (&self.protocol, self.mode);
         self.transport
-            .send(&mut |dst| protocol.encode(head, payload, dst))
+            .send(&mut |dst| protocol.encode_in(mode, head, payload, dst))
     }
 
     /// Writes an error response.
@@ -94,9 +98,9 @@ impl Core {
         if self.closed.load(Relaxed) {
             return Err(Error::SessionClosed);
         }
-        let protocol = &self.protocol;
+        let (protocol, mode) = (&self.protocol, self.mode);
         self.transport
-            .send(&mut |dst| protocol.encode_error(head, code, desc, dst))
+            .send(&mut |dst| protocol.encode_error_in(mode, head, code, desc, dst))
     }
 
     /// Writes a heartbeat.
@@ -104,9 +108,9 @@ impl Core {
         if self.closed.load(Relaxed) {
             return Err(Error::SessionClosed);
         }
-        let protocol = &self.protocol;
+        let (protocol, mode) = (&self.protocol, self.mode);
         self.transport
-            .send(&mut |dst| protocol.encode_heartbeat(time, dst))
+            .send(&mut |dst| protocol.encode_heartbeat_in(mode, time, dst))
     }
 
     /// Entry point for one frame body: the dispatch hook if any, then
@@ -214,16 +218,17 @@ impl Core {
         wakeups.into_iter().for_each(Wakeup::fire);
     }
 
-    /// Closes the process: pending calls fail, close callbacks run, the
-    /// transport is asked to close. Idempotent.
-    pub(crate) fn close(&self) {
+    /// Closes the process for `reason`: pending calls fail, close
+    /// callbacks run with the reason, the transport is asked to close.
+    /// Idempotent: the first reason stays.
+    pub(crate) fn close(&self, reason: CloseReason) {
         if self.closed.swap(true, Relaxed) {
             return;
         }
         let mut wakeups = Vec::new();
         self.pending().close(&mut wakeups);
         wakeups.into_iter().for_each(Wakeup::fire);
-        self.session.run_close();
+        self.session.run_close(reason);
         self.transport.close();
     }
 

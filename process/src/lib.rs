@@ -52,6 +52,7 @@
 #![deny(missing_docs, missing_debug_implementations)]
 #![warn(clippy::unwrap_used)]
 
+mod close;
 mod context;
 mod core;
 mod dispatch;
@@ -66,6 +67,7 @@ mod session;
 mod time;
 mod transport;
 
+pub use close::CloseReason;
 pub use context::Context;
 pub use core::ProcessStats;
 pub use dispatch::{

@@ -12,13 +12,15 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use walle_codec::Codec;
 use walle_mempool::{Pool, SizedPool};
-use walle_packet::{Head, Metadata, Packet, Protocol, Route};
+use walle_packet::{FrameMode, Head, Metadata, Packet, Protocol, Route};
 
 use crate::core::{Core, Counters, ProcessStats};
 use crate::dispatch::{Dispatcher, LoadLimit};
 use crate::pending::{Pending, Waiter};
 use crate::router::Routes;
-use crate::{Clock, DispatchHook, Error, ProcessOptions, Session, SystemClock, Transport};
+use crate::{
+    Clock, CloseReason, DispatchHook, Error, ProcessOptions, Session, SystemClock, Transport,
+};
 
 /// Hands `f` the payload of `msg`: the message itself when the codec can
 /// lend its bytes, else the message encoded into a buffer from `pool` (of
@@ -41,9 +43,11 @@ pub(crate) fn with_payload<C: Codec<M>, M, R>(
 }
 
 /// Encodes a one-way packet to `route` into one whole frame, once, to be
-/// written to many sessions ([`Process::send_frame`]): a broadcast.
+/// written to many sessions ([`Process::send_frame`]): a broadcast. `mode`
+/// is that of the sessions' transports.
 pub fn encode_notify_frame<C: Codec<M>, M>(
     protocol: &Protocol,
+    mode: FrameMode,
     codec: &C,
     route: Route<'_>,
     msg: &M,
@@ -51,7 +55,7 @@ pub fn encode_notify_frame<C: Codec<M>, M>(
     let head = Head::notify(route);
     let mut frame = Vec::new();
     with_payload(codec, &*default_pool(), 1024, msg, |payload| {
-        Ok(protocol.encode(&head, payload, &mut frame)?)
+        Ok(protocol.encode_in(mode, &head, payload, &mut frame)?)
     })?;
     Ok(Bytes::from(frame))
 }
@@ -146,6 +150,7 @@ impl<C> ProcessBuilder<C> {
         let pending = Pending::new(seqs, clock.now(), self.options.timer_tick);
         let core = Core {
             protocol: self.protocol,
+            mode: transport.mode(),
             transport,
             pool: self.pool.unwrap_or_else(default_pool),
             table: self.routes.table,
@@ -247,9 +252,17 @@ impl<C: Clone + Send + Sync + 'static> Process<C> {
     }
 
     /// Closes: pending calls fail with `SessionClosed` at once, close
-    /// callbacks run once, later sends fail (BEHAVIOURS 15, 30, 31).
+    /// callbacks run once (with [`CloseReason::Local`]), later sends fail
+    /// (BEHAVIOURS 15, 30, 31).
     pub fn close(&self) {
-        self.core.close()
+        self.core.close(CloseReason::Local)
+    }
+
+    /// [`close`](Process::close) for `reason`: what the io layer calls when
+    /// the connection ends, so that close callbacks learn why. The first
+    /// close's reason is the one kept.
+    pub fn close_with(&self, reason: CloseReason) {
+        self.core.close(reason)
     }
 
     /// True after [`close`](Process::close).
@@ -276,7 +289,13 @@ impl<C: Clone + Send + Sync + 'static> Process<C> {
     where
         C: Codec<M>,
     {
-        encode_notify_frame(&self.core.protocol, &self.codec, route.into(), msg)
+        encode_notify_frame(
+            &self.core.protocol,
+            self.core.mode,
+            &self.codec,
+            route.into(),
+            msg,
+        )
     }
 
     /// The session of this process.

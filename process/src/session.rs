@@ -3,9 +3,11 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-type CloseFn = Box<dyn FnOnce() + Send>;
+use crate::CloseReason;
+
+type CloseFn = Box<dyn FnOnce(&CloseReason) + Send>;
 
 /// A connection's identity and values. Cheap to clone; every clone sees
 /// the same values.
@@ -30,6 +32,7 @@ struct Inner {
     id: u64,
     values: RwLock<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
     on_close: Mutex<Option<Vec<CloseFn>>>,
+    reason: OnceLock<CloseReason>,
 }
 
 impl Session {
@@ -39,6 +42,7 @@ impl Session {
             id,
             values: RwLock::new(HashMap::new()),
             on_close: Mutex::new(Some(Vec::new())),
+            reason: OnceLock::new(),
         }))
     }
 
@@ -76,21 +80,27 @@ impl Session {
             .map(|v| *v)
     }
 
-    /// Runs `f` once when the session closes; at once if it already has.
-    pub fn on_close(&self, f: impl FnOnce() + Send + 'static) {
+    /// Runs `f` once when the session closes, with the reason; at once if
+    /// it already has.
+    pub fn on_close(&self, f: impl FnOnce(&CloseReason) + Send + 'static) {
         let mut callbacks = self.0.on_close.lock().unwrap_or_else(|e| e.into_inner());
         match callbacks.as_mut() {
             Some(list) => list.push(Box::new(f)),
             None => {
                 drop(callbacks);
-                f();
+                f(self.close_reason().as_ref().unwrap_or(&CloseReason::Local));
             }
         }
     }
 
-    /// Runs the close callbacks, once; later calls do nothing. True the
-    /// first time.
-    pub(crate) fn run_close(&self) -> bool {
+    /// Why the session closed; `None` while it is open.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.0.reason.get().cloned()
+    }
+
+    /// Records `reason` and runs the close callbacks with it, once; later
+    /// calls do nothing. True the first time.
+    pub(crate) fn run_close(&self, reason: CloseReason) -> bool {
         let callbacks = self
             .0
             .on_close
@@ -98,10 +108,15 @@ impl Session {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         let first = callbacks.is_some();
+        if first {
+            let _ = self.0.reason.set(reason);
+        }
+        let reason = self.0.reason.get().unwrap_or(&CloseReason::Local);
         for f in callbacks.into_iter().flatten() {
             // One panicking callback neither stops the others nor the
             // thread closing the session.
-            if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            let run = std::panic::AssertUnwindSafe(|| f(reason));
+            if let Err(panic) = std::panic::catch_unwind(run) {
                 tracing::error!(
                     panic = crate::core::panic_message(&*panic),
                     "a close callback panicked"

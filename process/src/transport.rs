@@ -1,5 +1,5 @@
 use crate::Error;
-use walle_packet::PacketError;
+use walle_packet::{FrameMode, PacketError};
 
 /// Where a process writes its frames: a connection's outbound stream.
 ///
@@ -33,6 +33,14 @@ pub trait Transport: Send + Sync + 'static {
     /// layer then polls [`Process::poll_timeout`](crate::Process::poll_timeout)).
     fn timer_hint(&self, deadline: std::time::Instant) {
         let _ = deadline;
+    }
+
+    /// How this transport delimits frames: the frames `send` is handed are
+    /// encoded to match (behind a length prefix on a stream, bare on a
+    /// message transport). Read once, when the process is built. Default:
+    /// a stream.
+    fn mode(&self) -> FrameMode {
+        FrameMode::Stream
     }
 
     /// Asks the io layer to close the connection. Idempotent.

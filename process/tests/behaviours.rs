@@ -542,7 +542,7 @@ fn b15_close_fails_pending_promptly() {
     let link = Link::new(walle(), Router::new(RawCodec));
     let closed = Arc::new(AtomicUsize::new(0));
     let c = closed.clone();
-    link.client.session().on_close(move || {
+    link.client.session().on_close(move |_| {
         c.fetch_add(1, Ordering::SeqCst);
     });
     let mut call = link.client.call::<Bytes, Bytes>("never", &Bytes::new());

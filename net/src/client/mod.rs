@@ -188,7 +188,7 @@ fn attach<C: Clone + Send + Sync + 'static>(weak: Weak<Inner<C>>, epoch: u64) ->
             return None;
         };
         let closed = Arc::downgrade(&inner);
-        session.on_close(move || {
+        session.on_close(move |_| {
             if let Some(inner) = closed.upgrade() {
                 inner.apply(Event::Disconnected { epoch });
             }

@@ -10,14 +10,14 @@ use bytes::BytesMut;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 use walle_packet::FrameDecoder;
-use walle_process::{TimerWheel, Transport};
+use walle_process::{CloseReason, TimerWheel, Transport};
 
 use super::{
     CURRENT, Cmd, ConnShared, EvTransport, Key, LoopHandle, LoopShared, NEXT_LOOP, Outbound,
 };
-use crate::conn::{Attach, Handler, deliver};
+use crate::conn::{Attach, Handler, deliver, log_close};
 use crate::options::{ConnOptions, EvloopOptions, later};
 
 const WAKER: Token = Token(usize::MAX);
@@ -70,16 +70,6 @@ pub(crate) struct Reactor {
     again: Vec<usize>,
     cmds: Vec<Cmd>,
     busy_poll: Duration,
-}
-
-/// Why a connection closes.
-enum Closing {
-    Eof,
-    Io(io::Error),
-    Bad(String),
-    Silent(Duration),
-    Asked,
-    Stopped,
 }
 
 impl Reactor {
@@ -180,7 +170,7 @@ impl Reactor {
         }
         let tokens: Vec<usize> = self.conns.iter().map(|(token, _)| token).collect();
         for token in tokens {
-            self.close(token, Closing::Stopped);
+            self.close(token, CloseReason::Stopped);
         }
     }
 
@@ -370,7 +360,7 @@ impl Reactor {
             .is_some_and(|c| c.generation == generation)
         {
             if wait.is_zero() {
-                self.close(token, Closing::Asked);
+                self.close(token, CloseReason::Local);
             } else {
                 self.wheel
                     .insert(later(now, wait), (token, generation, Timer::Close));
@@ -402,7 +392,7 @@ impl Reactor {
             }
             match conn.stream.read(scratch) {
                 Ok(0) => {
-                    closing = Some(Closing::Eof);
+                    closing = Some(CloseReason::PeerClosed);
                     break;
                 }
                 Ok(_) if conn.closing => reads += 1, // for a closed session
@@ -416,7 +406,7 @@ impl Reactor {
                     buf.extend_from_slice(&scratch[..n]);
                     let handed = deliver(&mut conn.decoder, buf, &*conn.handler);
                     if let Err(reason) = handed {
-                        closing = Some(Closing::Bad(reason));
+                        closing = Some(reason);
                         break;
                     }
                     if n < scratch.len() && !to_end {
@@ -429,7 +419,7 @@ impl Reactor {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    closing = Some(Closing::Io(e));
+                    closing = Some(CloseReason::io(e));
                     break;
                 }
             }
@@ -462,9 +452,9 @@ impl Reactor {
                     );
                 }
                 if conn.closing {
-                    self.close(token, Closing::Asked);
+                    self.close(token, CloseReason::Local);
                 } else if self.stopping.is_some() {
-                    self.close(token, Closing::Stopped);
+                    self.close(token, CloseReason::Stopped);
                 }
             }
             Ok(false) => {
@@ -477,11 +467,11 @@ impl Reactor {
                         .reregister(&mut conn.stream, Token(token), both);
                 }
             }
-            Err(e) => self.close(token, Closing::Io(e)),
+            Err(e) => self.close(token, CloseReason::io(e)),
         }
     }
 
-    fn close(&mut self, token: usize, closing: Closing) {
+    fn close(&mut self, token: usize, closing: CloseReason) {
         let Some(mut conn) = self.conns.try_remove(token) else {
             return;
         };
@@ -489,18 +479,8 @@ impl Reactor {
         conn.shared.out().clear();
         let _ = self.poll.registry().deregister(&mut conn.stream);
         self.handle.0.conns.fetch_sub(1, Ordering::Relaxed);
-        let (peer, session) = (conn.peer, conn.handler.id());
-        match &closing {
-            Closing::Eof => debug!(%peer, session, "connection closed by the peer"),
-            Closing::Asked => debug!(%peer, session, "connection closed"),
-            Closing::Stopped => debug!(%peer, session, "connection closed: server stopping"),
-            Closing::Io(e) => info!(%peer, session, error = %e, "connection closed: socket error"),
-            Closing::Bad(reason) => warn!(%peer, session, %reason, "connection closed: bad input"),
-            Closing::Silent(limit) => {
-                info!(%peer, session, ?limit, "connection closed: peer silent too long")
-            }
-        }
-        conn.handler.closed();
+        log_close(&conn.peer, conn.handler.id(), &closing);
+        conn.handler.closed(closing);
         if let Some(mut buf) = conn.inbound.take() {
             self.handle.0.held.fetch_sub(1, Ordering::Relaxed);
             buf.clear();
@@ -522,7 +502,7 @@ impl Reactor {
                     };
                     let quiet = now.saturating_duration_since(conn.last_read);
                     if quiet >= limit {
-                        self.close(token, Closing::Silent(limit));
+                        self.close(token, CloseReason::Silent(limit));
                     } else {
                         self.wheel.insert(
                             later(conn.last_read, limit),
@@ -544,7 +524,7 @@ impl Reactor {
                         dropped = left,
                         "close flush deadline passed: dropping what is queued"
                     );
-                    self.close(token, Closing::Asked);
+                    self.close(token, CloseReason::Local);
                 }
                 Timer::Calls => {
                     conn.shared.armed.store(u64::MAX, Ordering::Release);

@@ -6,20 +6,20 @@ use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::Notify;
-use tracing::{debug, info, warn};
+use tracing::debug;
 use walle_packet::PacketError;
-use walle_process::{Error, Transport};
+use walle_process::{CloseReason, Error, Transport};
 
 use super::Registry;
 use super::write::{Queue, write_loop};
-use crate::conn::{Attach, Handler, deliver};
+use crate::conn::{Attach, Handler, deliver, log_close};
 use crate::options::{ConnOptions, later};
 
 /// A connection shared by its transport, its tasks and the server.
@@ -126,18 +126,8 @@ pub(crate) fn start(
     });
     tokio::spawn(async move {
         let reason = read_loop(&conn, read_half, &*handler).await;
-        let session = handler.id();
-        match &reason {
-            Closing::Eof | Closing::Asked => debug!(%peer, session, "connection closed"),
-            Closing::Io(e) => info!(%peer, session, error = %e, "connection closed: socket error"),
-            Closing::Bad(why) => {
-                warn!(%peer, session, reason = %why, "connection closed: bad input")
-            }
-            Closing::Silent(limit) => {
-                info!(%peer, session, ?limit, "connection closed: peer silent too long")
-            }
-        }
-        if !matches!(reason, Closing::Asked) {
+        log_close(&peer, handler.id(), &reason);
+        if !matches!(reason, CloseReason::Local) {
             // Not closed by us: what is queued can no longer matter.
             conn.queue().out.clear();
         }
@@ -145,7 +135,7 @@ pub(crate) fn start(
         // The session closes (its callbacks run, it leaves the server)
         // before the peer can see the end of the stream; the writer
         // flushes meanwhile, until the close flush deadline.
-        handler.closed();
+        handler.closed(reason);
         let _ = writer.await;
         conn.abort();
         if let (Some(registry), Some(id)) = (registry, id) {
@@ -154,15 +144,7 @@ pub(crate) fn start(
     });
 }
 
-enum Closing {
-    Eof,
-    Asked,
-    Io(io::Error),
-    Bad(String),
-    Silent(Duration),
-}
-
-async fn read_loop(conn: &TcpConn, stream: OwnedReadHalf, handler: &dyn Handler) -> Closing {
+async fn read_loop(conn: &TcpConn, stream: OwnedReadHalf, handler: &dyn Handler) -> CloseReason {
     let mut buf = BytesMut::new();
     let mut decoder = handler.framing().decoder();
     let opts = &conn.opts;
@@ -182,7 +164,7 @@ async fn read_loop(conn: &TcpConn, stream: OwnedReadHalf, handler: &dyn Handler)
         // to the others on its worker.
         tokio::task::coop::consume_budget().await;
         if conn.closed.load(Ordering::Acquire) {
-            return Closing::Asked;
+            return CloseReason::Local;
         }
         let deadlines = [
             silence.map(|s| later(last_read, s)),
@@ -202,19 +184,19 @@ async fn read_loop(conn: &TcpConn, stream: OwnedReadHalf, handler: &dyn Handler)
             biased;
             read = read_some(&stream, &mut buf) => {
                 match read {
-                    Ok(0) => return Closing::Eof,
+                    Ok(0) => return CloseReason::PeerClosed,
                     Ok(_) => {
                         last_read = Instant::now();
                         conn.begin_batch();
                         let handed = deliver(&mut decoder, &mut buf, handler);
                         if let Err(e) = conn.end_batch() {
-                            return Closing::Io(e);
+                            return CloseReason::io(e);
                         }
                         if let Err(why) = handed {
-                            return Closing::Bad(why);
+                            return why;
                         }
                     }
-                    Err(e) => return Closing::Io(e),
+                    Err(e) => return CloseReason::io(e),
                 }
                 if buf.is_empty() && buf.capacity() > 64 * 1024 {
                     buf = BytesMut::new(); // an idle connection keeps no large buffer
@@ -230,7 +212,7 @@ async fn read_loop(conn: &TcpConn, stream: OwnedReadHalf, handler: &dyn Handler)
         {
             if let Some(limit) = silence {
                 if now.saturating_duration_since(last_read) >= limit {
-                    return Closing::Silent(limit);
+                    return CloseReason::Silent(limit);
                 }
             }
             // Callbacks run here on the reader too: a send of theirs to

@@ -17,6 +17,8 @@ use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 use tracing::{debug, warn};
 
+use walle_process::CloseReason;
+
 use crate::conn::{Attach, Handler};
 use crate::options::{ConnOptions, TcpOptions, later};
 use crate::server::Running;
@@ -89,7 +91,7 @@ impl Registry {
     fn close_all(&self) {
         let left: Vec<Live> = self.conns().live.drain().map(|(_, l)| l).collect();
         for live in &left {
-            live.handler.closed();
+            live.handler.closed(CloseReason::Stopped);
             live.conn.abort();
         }
         self.left.notify_all();
