@@ -115,7 +115,7 @@ fn hand_over<C: Clone + Send + Sync + 'static>(
     addr: SocketAddr,
     epoch: u64,
 ) -> io::Result<()> {
-    let attach = super::attach(Arc::downgrade(inner), epoch);
+    let attach = super::link::attach(Arc::downgrade(inner), epoch);
     let conn = Arc::new(inner.options.conn.clone());
     match &inner.backend {
         Backend::Evloop(_) => {

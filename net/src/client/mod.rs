@@ -4,11 +4,13 @@
 //! connected, closed), fed by [`Inner::apply`] alone. A driver task on the
 //! client runtime ([`driver`]) runs what it asks for: an async dial, a
 //! backoff timer. Each dial has an epoch, so news from an older connection
-//! cannot touch a newer one. The task holds the client weakly: dropping
-//! the last [`Client`] closes it and ends the task.
+//! cannot touch a newer one; a connection's end comes back with its close
+//! reason ([`link`]). The task holds the client weakly: dropping the last
+//! [`Client`] closes it and ends the task.
 
 mod builder;
 mod driver;
+mod link;
 mod state;
 
 pub use builder::{ClientBuilder, ClientOptions};
@@ -19,17 +21,17 @@ use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
-use tracing::{debug, info};
+use tracing::debug;
 use walle_codec::Codec;
 use walle_packet::{Protocol, Route, WalleFormat};
-use walle_process::{CallOptions, Error, Process, Routes, Session, Transport};
+use walle_process::{CallOptions, CloseReason, Error, Process, Routes};
 
 use crate::NetError;
-use crate::conn::{Attach, Handler, ProcessParts, Side};
+use crate::conn::ProcessParts;
 use crate::options::{Backend, later};
 use state::{Effect, Event, Machine};
 
@@ -69,12 +71,18 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
         self.machine.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Feeds `event` to the state machine. True unless the event brought
+    /// a connection that was turned away.
+    fn apply(&self, event: Event<Process<C>>) -> bool {
+        self.apply_states(event).2
+    }
+
     /// Feeds `event` to the state machine: the one place the client's
     /// state changes. Closes a connection the machine hands back (outside
     /// the lock: that runs close callbacks, which feed events again) and
-    /// wakes the driver and the waiting callers. True unless the event
-    /// brought a connection that was turned away.
-    fn apply(&self, event: Event<Process<C>>) -> bool {
+    /// wakes the driver and the waiting callers. Returns the state before
+    /// and after, and whether a connection the event brought was kept.
+    fn apply_states(&self, event: Event<Process<C>>) -> (ClientState, ClientState, bool) {
         let (from, effect, to) = {
             let mut machine = self.machine();
             let from = machine.state();
@@ -88,13 +96,14 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
             }
         }
         self.wake.notify_waiters();
-        match effect {
+        let kept = match effect {
             Effect::None => true,
             Effect::Close(process) => {
                 process.close();
                 false
             }
-        }
+        };
+        (from, to, kept)
     }
 
     fn current(&self) -> Option<Process<C>> {
@@ -172,39 +181,6 @@ impl<C: Clone + Send + Sync + 'static> Drop for Inner<C> {
     }
 }
 
-/// Builds the process of dial `epoch`'s connection, or turns it away.
-fn attach<C: Clone + Send + Sync + 'static>(weak: Weak<Inner<C>>, epoch: u64) -> Attach {
-    Arc::new(move |transport: Arc<dyn Transport>, _peer: SocketAddr| {
-        let inner = weak.upgrade()?;
-        let session = Session::new(inner.sessions.fetch_add(1, Ordering::Relaxed));
-        let mut options = inner.options.conn.process.clone();
-        options.echo_heartbeat = false;
-        let Some(process) = inner
-            .parts
-            .build(transport, session.clone(), options, Side::Client)
-        else {
-            let error = io::Error::other("cannot build the connection's process");
-            inner.apply(Event::Failed { epoch, error });
-            return None;
-        };
-        let closed = Arc::downgrade(&inner);
-        session.on_close(move |_| {
-            if let Some(inner) = closed.upgrade() {
-                inner.apply(Event::Disconnected { epoch });
-            }
-        });
-        if !inner.apply(Event::Attached {
-            epoch,
-            conn: process.clone(),
-        }) {
-            debug!(addr = %inner.addr, epoch, "connection came too late: dropped");
-            return None;
-        }
-        info!(addr = %inner.addr, epoch, "connected");
-        Some(Arc::new(process) as Arc<dyn Handler>)
-    })
-}
-
 /// The error of a call on a closed client.
 fn closed_error() -> Error {
     Error::Io(io::Error::new(
@@ -252,6 +228,17 @@ impl<C: Clone + Send + Sync + 'static> Client<C> {
     /// The server's address.
     pub fn addr(&self) -> SocketAddr {
         self.inner.addr
+    }
+
+    /// Why the latest connection closed: `None` before the first one
+    /// closes. Kept across reconnects (it stays while the next connection
+    /// is up) and after [`close`](Self::close) (`Local`, once the
+    /// connection it closed is gone). From the client's side a server
+    /// that closes the session or stops is `PeerClosed`; a broken link is
+    /// `Io`, a silent one `Silent`, bad input from the server `Malformed`.
+    /// Reconnects follow the configured policy whatever the reason.
+    pub fn last_close_reason(&self) -> Option<CloseReason> {
+        self.inner.machine().last_close().cloned()
     }
 
     /// What the client is doing now.

@@ -1,0 +1,69 @@
+//! One dial's connection: built into a process when the backend attaches
+//! it, and fed back to the state machine, with its close reason, when it
+//! ends.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+
+use tracing::{debug, info};
+use walle_process::{CloseReason, Session, Transport};
+
+use super::Inner;
+use super::state::Event;
+use crate::conn::{Attach, Handler, Side};
+
+/// Builds the process of dial `epoch`'s connection, or turns it away.
+pub(super) fn attach<C: Clone + Send + Sync + 'static>(weak: Weak<Inner<C>>, epoch: u64) -> Attach {
+    Arc::new(move |transport: Arc<dyn Transport>, _peer: SocketAddr| {
+        let inner = weak.upgrade()?;
+        let session = Session::new(inner.sessions.fetch_add(1, Ordering::Relaxed));
+        let mut options = inner.options.conn.process.clone();
+        options.echo_heartbeat = false;
+        let Some(process) = inner
+            .parts
+            .build(transport, session.clone(), options, Side::Client)
+        else {
+            let error = io::Error::other("cannot build the connection's process");
+            inner.apply(Event::Failed { epoch, error });
+            return None;
+        };
+        let closed = Arc::downgrade(&inner);
+        session.on_close(move |reason| {
+            if let Some(inner) = closed.upgrade() {
+                inner.disconnected(epoch, reason);
+            }
+        });
+        if !inner.apply(Event::Attached {
+            epoch,
+            conn: process.clone(),
+        }) {
+            debug!(addr = %inner.addr, epoch, "connection came too late: dropped");
+            return None;
+        }
+        info!(addr = %inner.addr, epoch, "connected");
+        Some(Arc::new(process) as Arc<dyn Handler>)
+    })
+}
+
+impl<C: Clone + Send + Sync + 'static> Inner<C> {
+    /// Connection `epoch` closed for `reason`: tells the machine, and says
+    /// so once, with what the client does next, if it was the live one.
+    fn disconnected(&self, epoch: u64, reason: &CloseReason) {
+        let (from, to, _) = self.apply_states(Event::Disconnected {
+            epoch,
+            reason: reason.clone(),
+        });
+        if from == super::ClientState::Connected && from != to {
+            info!(
+                addr = %self.addr,
+                epoch,
+                kind = reason.name(),
+                %reason,
+                next = ?to,
+                "disconnected"
+            );
+        }
+    }
+}
