@@ -48,6 +48,7 @@
 
 mod client;
 mod conn;
+mod endpoint;
 mod error;
 mod evloop;
 mod hub;
@@ -58,6 +59,7 @@ mod session;
 mod tcp;
 
 pub use client::{Client, ClientBuilder, ClientOptions, ClientState};
+pub use endpoint::{Endpoint, EndpointError, IntoEndpoint, Scheme};
 pub use error::NetError;
 pub use options::{
     Backend, Balance, ConnOptions, EvloopOptions, HeartbeatMode, ServerOptions, TcpOptions,

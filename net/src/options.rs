@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use walle_process::ProcessOptions;
 
+use crate::endpoint::TransportKind;
+
 pub(crate) mod millis {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
@@ -286,8 +288,22 @@ pub struct TcpOptions {
     pub workers: usize,
 }
 
+/// What runs a backend's connections: one of its two choices, the other
+/// being its [`TransportKind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Driver {
+    /// The event loop's reactors on mio.
+    Mio,
+    /// Tasks on a tokio runtime.
+    Tokio,
+}
+
 /// Which io backend runs a server or client: a one-line choice that no
 /// handler notices.
+///
+/// Inside, a backend is two choices: a driver (the mio event loop, or
+/// tokio tasks) and a transport (tcp today); both of today's backends
+/// carry tcp.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind")]
 pub enum Backend {
@@ -316,7 +332,23 @@ impl Backend {
     }
     /// How the backend's transport delimits frames.
     pub(crate) fn frame_mode(&self) -> walle_packet::FrameMode {
-        walle_packet::FrameMode::Stream
+        match self.transport() {
+            TransportKind::Tcp | TransportKind::Kcp => walle_packet::FrameMode::Stream,
+            TransportKind::Ws => walle_packet::FrameMode::Message,
+        }
+    }
+    /// What runs the backend's connections.
+    pub(crate) fn driver(&self) -> Driver {
+        match self {
+            Backend::Evloop(_) => Driver::Mio,
+            Backend::Tcp(_) => Driver::Tokio,
+        }
+    }
+    /// What carries the backend's connections.
+    pub(crate) fn transport(&self) -> TransportKind {
+        match self {
+            Backend::Evloop(_) | Backend::Tcp(_) => TransportKind::Tcp,
+        }
     }
     /// The backend's name.
     pub fn name(&self) -> &'static str {

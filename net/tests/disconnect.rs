@@ -101,6 +101,7 @@ fn a_silent_server_and_a_local_close_are_told_apart() {
             client.last_close_reason(),
             Some(CloseReason::Local)
         ));
+        assert_eq!(client.peer_addr(), None);
         server.stop();
     }
 }

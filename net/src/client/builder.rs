@@ -1,7 +1,6 @@
 //! Building a client: its settings and its builder.
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -14,8 +13,9 @@ use walle_packet::Protocol;
 use walle_process::{Dispatcher, Routes};
 
 use super::state::{Event, Machine, Policy};
-use super::{Client, Ended, Inner, driver};
+use super::{Client, Ended, Inner, dial, driver};
 use crate::conn::ProcessParts;
+use crate::endpoint::Endpoint;
 use crate::options::{Backend, ConnOptions, millis};
 use crate::{NetError, tcp};
 
@@ -98,7 +98,7 @@ impl ClientOptions {
 
 /// Builds a [`Client`].
 pub struct ClientBuilder<C> {
-    pub(super) addr: Result<SocketAddr, NetError>,
+    pub(super) endpoint: Result<Endpoint, NetError>,
     pub(super) backend: Backend,
     pub(super) protocol: Protocol,
     pub(super) routes: Routes<C>,
@@ -136,7 +136,10 @@ impl<C: Clone + Send + Sync + 'static> ClientBuilder<C> {
 
     /// The client. Unless lazy, it dials now and waits until connected,
     /// or fails once its reconnect attempts ran out (with `reconnect`
-    /// negative it waits until the server is up).
+    /// negative it waits until the server is up). Fails at once when the
+    /// endpoint given to [`Client::builder`] did not parse
+    /// ([`NetError::Endpoint`]) or names a scheme the backend cannot dial
+    /// ([`NetError::UnsupportedScheme`]).
     ///
     /// Called inside a tokio runtime, it never blocks: it starts the dial
     /// and returns at once, and calls wait for the connection as
@@ -165,6 +168,8 @@ impl<C: Clone + Send + Sync + 'static> ClientBuilder<C> {
 
     /// The client, idle, with its driver task started.
     fn start(self) -> Result<Client<C>, NetError> {
+        let endpoint = self.endpoint?;
+        let dialer = dial::dialer_for(&self.backend, &endpoint)?;
         let parts = ProcessParts {
             protocol: self.protocol,
             routes: self.routes,
@@ -182,8 +187,9 @@ impl<C: Clone + Send + Sync + 'static> ClientBuilder<C> {
         };
         let eager = !options.lazy;
         let inner = Arc::new(Inner {
-            addr: self.addr?,
-            backend: self.backend,
+            endpoint,
+            backend: self.backend.name(),
+            dialer,
             parts,
             options,
             machine: Mutex::new(Machine::new(policy)),
@@ -200,6 +206,7 @@ impl<C: Clone + Send + Sync + 'static> ClientBuilder<C> {
 impl<C> fmt::Debug for ClientBuilder<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientBuilder")
+            .field("endpoint", &self.endpoint)
             .field("backend", &self.backend)
             .field("options", &self.options)
             .finish()

@@ -4,18 +4,15 @@
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
-use tokio::net::TcpStream;
 use tracing::{debug, warn};
 
-use super::Inner;
 use super::state::{Action, Event, Phase};
-use crate::options::Backend;
-use crate::{evloop, tcp};
+use super::{Inner, link};
+use crate::tcp;
 
 /// Starts the driver of `inner` on the client runtime.
 pub(super) fn spawn<C: Clone + Send + Sync + 'static>(inner: &Arc<Inner<C>>) {
@@ -63,20 +60,24 @@ async fn drive<C: Clone + Send + Sync + 'static>(weak: Weak<Inner<C>>) {
     }
 }
 
-/// Runs dial `epoch`: connect, hand the socket to the backend, wait for
-/// the backend to set the connection up. Gives up as soon as the phase
-/// moves on (a close), dropping the socket.
+/// Runs dial `epoch`: connect (resolving the endpoint's host), hand what
+/// connected to the backend's driver, wait for it to set the connection
+/// up. Gives up as soon as the phase moves on (a close), dropping what it
+/// connected.
 async fn dial<C: Clone + Send + Sync + 'static>(weak: &Weak<Inner<C>>, epoch: u64) {
-    let Some((addr, timeout)) = weak.upgrade().map(|i| (i.addr, i.options.connect_timeout)) else {
+    let Some((connect, timeout)) = weak.upgrade().map(|i| {
+        let connect = i.dialer.dial(i.endpoint.clone());
+        (connect, i.options.connect_timeout)
+    }) else {
         return;
     };
-    let connect = tokio::time::timeout(timeout, TcpStream::connect(addr));
-    let stream = match while_dialling(weak, epoch, connect).await {
+    let connect = tokio::time::timeout(timeout, connect);
+    let dialled = match while_dialling(weak, epoch, connect).await {
         None => {
-            debug!(addr = %addr, epoch, "closed during the dial: dial abandoned");
+            debug!(epoch, "closed during the dial: dial abandoned");
             return;
         }
-        Some(Ok(Ok(stream))) => stream,
+        Some(Ok(Ok(dialled))) => dialled,
         Some(Ok(Err(e))) => return failed(weak, epoch, e),
         Some(Err(_)) => {
             let e = io::Error::new(io::ErrorKind::TimedOut, "connect timed out");
@@ -86,10 +87,13 @@ async fn dial<C: Clone + Send + Sync + 'static>(weak: &Weak<Inner<C>>, epoch: u6
     {
         let Some(inner) = weak.upgrade() else { return };
         if !inner.is_dialling(epoch) {
-            debug!(addr = %addr, epoch, "closed during the dial: socket dropped");
+            let peer = dialled.peer();
+            debug!(endpoint = %inner.endpoint, %peer, epoch, "closed during the dial: socket dropped");
             return;
         }
-        if let Err(e) = hand_over(&inner, stream, addr, epoch) {
+        let attach = link::attach(Arc::downgrade(&inner), epoch);
+        let conn = Arc::new(inner.options.conn.clone());
+        if let Err(e) = dialled.hand_over(attach, conn) {
             drop(inner);
             return failed(weak, epoch, e);
         }
@@ -104,28 +108,9 @@ async fn dial<C: Clone + Send + Sync + 'static>(weak: &Weak<Inner<C>>, epoch: u6
 
 fn failed<C: Clone + Send + Sync + 'static>(weak: &Weak<Inner<C>>, epoch: u64, error: io::Error) {
     if let Some(inner) = weak.upgrade() {
-        warn!(addr = %inner.addr, %error, "dial failed");
+        warn!(endpoint = %inner.endpoint, epoch, %error, "dial failed");
         inner.apply(Event::Failed { epoch, error });
     }
-}
-
-fn hand_over<C: Clone + Send + Sync + 'static>(
-    inner: &Arc<Inner<C>>,
-    stream: TcpStream,
-    addr: SocketAddr,
-    epoch: u64,
-) -> io::Result<()> {
-    let attach = super::link::attach(Arc::downgrade(inner), epoch);
-    let conn = Arc::new(inner.options.conn.clone());
-    match &inner.backend {
-        Backend::Evloop(_) => {
-            let stream = stream.into_std()?;
-            stream.set_nonblocking(true)?;
-            evloop::adopt(stream, addr, attach, conn);
-        }
-        Backend::Tcp(_) => tcp::adopt(stream, addr, &attach, conn),
-    }
-    Ok(())
 }
 
 /// Runs `fut` while dial `epoch` is the phase; `None` once it is not (the

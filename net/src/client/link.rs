@@ -1,6 +1,6 @@
-//! One dial's connection: built into a process when the backend attaches
-//! it, and fed back to the state machine, with its close reason, when it
-//! ends.
+//! One dial's connection as the client holds it: built into a process
+//! when the driver attaches it, and fed back to the state machine, with
+//! its close reason, when it ends.
 
 use std::io;
 use std::net::SocketAddr;
@@ -8,15 +8,21 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use tracing::{debug, info};
-use walle_process::{CloseReason, Session, Transport};
+use walle_process::{CloseReason, Process, Session, Transport};
 
 use super::Inner;
 use super::state::Event;
 use crate::conn::{Attach, Handler, Side};
 
+/// A live connection: its process and the address the dial reached.
+pub(super) struct Link<C> {
+    pub(super) process: Process<C>,
+    pub(super) peer: SocketAddr,
+}
+
 /// Builds the process of dial `epoch`'s connection, or turns it away.
 pub(super) fn attach<C: Clone + Send + Sync + 'static>(weak: Weak<Inner<C>>, epoch: u64) -> Attach {
-    Arc::new(move |transport: Arc<dyn Transport>, _peer: SocketAddr| {
+    Arc::new(move |transport: Arc<dyn Transport>, peer: SocketAddr| {
         let inner = weak.upgrade()?;
         let session = Session::new(inner.sessions.fetch_add(1, Ordering::Relaxed));
         let mut options = inner.options.conn.process.clone();
@@ -35,14 +41,15 @@ pub(super) fn attach<C: Clone + Send + Sync + 'static>(weak: Weak<Inner<C>>, epo
                 inner.disconnected(epoch, reason);
             }
         });
-        if !inner.apply(Event::Attached {
-            epoch,
-            conn: process.clone(),
-        }) {
-            debug!(addr = %inner.addr, epoch, "connection came too late: dropped");
+        let link = Link {
+            process: process.clone(),
+            peer,
+        };
+        if !inner.apply(Event::Attached { epoch, conn: link }) {
+            debug!(endpoint = %inner.endpoint, epoch, "connection came too late: dropped");
             return None;
         }
-        info!(addr = %inner.addr, epoch, "connected");
+        info!(endpoint = %inner.endpoint, %peer, epoch, "connected");
         Some(Arc::new(process) as Arc<dyn Handler>)
     })
 }
@@ -57,7 +64,7 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
         });
         if from == super::ClientState::Connected && from != to {
             info!(
-                addr = %self.addr,
+                endpoint = %self.endpoint,
                 epoch,
                 kind = reason.name(),
                 %reason,

@@ -2,13 +2,15 @@
 //!
 //! One state machine per client ([`state`]: idle, connecting, backoff,
 //! connected, closed), fed by [`Inner::apply`] alone. A driver task on the
-//! client runtime ([`driver`]) runs what it asks for: an async dial, a
-//! backoff timer. Each dial has an epoch, so news from an older connection
-//! cannot touch a newer one; a connection's end comes back with its close
-//! reason ([`link`]). The task holds the client weakly: dropping the last
-//! [`Client`] closes it and ends the task.
+//! client runtime ([`driver`]) runs what it asks for: an async dial
+//! (through the backend's [`dial::Dialer`]), a backoff timer. Each dial
+//! has an epoch, so news from an older connection cannot touch a newer
+//! one; a connection's end comes back with its close reason ([`link`]).
+//! The task holds the client weakly: dropping the last [`Client`] closes
+//! it and ends the task.
 
 mod builder;
+mod dial;
 mod driver;
 mod link;
 mod state;
@@ -19,7 +21,7 @@ pub use state::ClientState;
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -32,7 +34,10 @@ use walle_process::{CallOptions, CloseReason, Error, Process, Routes};
 
 use crate::NetError;
 use crate::conn::ProcessParts;
+use crate::endpoint::{Endpoint, IntoEndpoint};
 use crate::options::{Backend, later};
+use dial::Dialer;
+use link::Link;
 use state::{Effect, Event, Machine};
 
 /// Set by the driver task as it ends.
@@ -43,11 +48,13 @@ struct Ended {
 }
 
 struct Inner<C: Clone + Send + Sync + 'static> {
-    addr: SocketAddr,
-    backend: Backend,
+    endpoint: Endpoint,
+    /// The backend's name, for `Debug`.
+    backend: &'static str,
+    dialer: Box<dyn Dialer>,
     parts: ProcessParts<C>,
     options: ClientOptions,
-    machine: Mutex<Machine<Process<C>>>,
+    machine: Mutex<Machine<Link<C>>>,
     /// Woken after every event: the driver task and waiting callers.
     wake: Arc<Notify>,
     ended: Arc<Ended>,
@@ -67,13 +74,13 @@ enum Ready<C> {
 }
 
 impl<C: Clone + Send + Sync + 'static> Inner<C> {
-    fn machine(&self) -> MutexGuard<'_, Machine<Process<C>>> {
+    fn machine(&self) -> MutexGuard<'_, Machine<Link<C>>> {
         self.machine.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Feeds `event` to the state machine. True unless the event brought
     /// a connection that was turned away.
-    fn apply(&self, event: Event<Process<C>>) -> bool {
+    fn apply(&self, event: Event<Link<C>>) -> bool {
         self.apply_states(event).2
     }
 
@@ -82,7 +89,7 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
     /// the lock: that runs close callbacks, which feed events again) and
     /// wakes the driver and the waiting callers. Returns the state before
     /// and after, and whether a connection the event brought was kept.
-    fn apply_states(&self, event: Event<Process<C>>) -> (ClientState, ClientState, bool) {
+    fn apply_states(&self, event: Event<Link<C>>) -> (ClientState, ClientState, bool) {
         let (from, effect, to) = {
             let mut machine = self.machine();
             let from = machine.state();
@@ -90,7 +97,7 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
             (from, effect, machine.state())
         };
         if from != to {
-            debug!(addr = %self.addr, ?from, ?to, "client state");
+            debug!(endpoint = %self.endpoint, ?from, ?to, "client state");
             if from == ClientState::Connecting || to == ClientState::Closed {
                 self.first_dial.store(false, Ordering::Relaxed);
             }
@@ -98,19 +105,24 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
         self.wake.notify_waiters();
         let kept = match effect {
             Effect::None => true,
-            Effect::Close(process) => {
-                process.close();
+            Effect::Close(link) => {
+                link.process.close();
                 false
             }
         };
         (from, to, kept)
     }
 
-    fn current(&self) -> Option<Process<C>> {
+    /// The live connection, if its process is still open.
+    fn live<T>(&self, f: impl FnOnce(&Link<C>) -> T) -> Option<T> {
         self.machine()
             .connection()
-            .filter(|p| !p.is_closed())
-            .cloned()
+            .filter(|l| !l.process.is_closed())
+            .map(f)
+    }
+
+    fn current(&self) -> Option<Process<C>> {
+        self.live(|l| l.process.clone())
     }
 
     /// The connection if there is one; starts a dial if idle (unless the
@@ -118,8 +130,8 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
     fn poll_ready(&self, round: u64) -> Ready<C> {
         {
             let machine = self.machine();
-            if let Some(process) = machine.connection().filter(|p| !p.is_closed()) {
-                return Ready::Connected(process.clone());
+            if let Some(link) = machine.connection().filter(|l| !l.process.is_closed()) {
+                return Ready::Connected(link.process.clone());
             }
             match machine.state() {
                 ClientState::Closed => return Ready::Closed,
@@ -207,15 +219,13 @@ impl<C: Clone + Send + Sync + 'static> Clone for Client<C> {
 }
 
 impl<C: Clone + Send + Sync + 'static> Client<C> {
-    /// Starts building a client of `addr` whose pushed messages go to
-    /// `routes`.
-    pub fn builder(addr: impl ToSocketAddrs, routes: impl Into<Routes<C>>) -> ClientBuilder<C> {
-        let addr = addr
-            .to_socket_addrs()
-            .map_err(NetError::Io)
-            .and_then(|mut a| a.next().ok_or(NetError::Config("no address to connect to")));
+    /// Starts building a client of `endpoint` (an [`Endpoint`], a string
+    /// such as `"tcp://host:port"` or `"host:port"`, a socket address)
+    /// whose pushed messages go to `routes`. A string that is not an
+    /// endpoint, or one the backend cannot dial, fails the build.
+    pub fn builder(endpoint: impl IntoEndpoint, routes: impl Into<Routes<C>>) -> ClientBuilder<C> {
         ClientBuilder {
-            addr,
+            endpoint: endpoint.into_endpoint().map_err(NetError::from),
             backend: Backend::default(),
             protocol: Protocol::new(WalleFormat::new()),
             routes: routes.into(),
@@ -225,9 +235,15 @@ impl<C: Clone + Send + Sync + 'static> Client<C> {
         }
     }
 
-    /// The server's address.
-    pub fn addr(&self) -> SocketAddr {
-        self.inner.addr
+    /// The server's endpoint, as given to the builder.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.inner.endpoint
+    }
+
+    /// The address the current connection reached (the endpoint's host
+    /// resolved at its dial), if connected.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.inner.live(|l| l.peer)
     }
 
     /// Why the latest connection closed: `None` before the first one
@@ -369,8 +385,8 @@ impl<C: Clone + Send + Sync + 'static> Client<C> {
 impl<C: Clone + Send + Sync + 'static> fmt::Debug for Client<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("addr", &self.inner.addr)
-            .field("backend", &self.inner.backend.name())
+            .field("endpoint", &format_args!("{}", self.inner.endpoint))
+            .field("backend", &self.inner.backend)
             .field("state", &self.state())
             .finish()
     }

@@ -1,0 +1,163 @@
+//! How a client reaches its server: one dialer per (driver, transport)
+//! pair, picked once at build by [`dialer_for`]. A dial connects (resolving
+//! the endpoint's host then, so a DNS name is looked up again on every
+//! reconnect); what it connected is then handed to the driver, which sets
+//! the connection up and attaches its process.
+
+use std::future::Future;
+use std::io;
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::net::TcpStream;
+
+use crate::conn::Attach;
+use crate::endpoint::{Endpoint, TransportKind};
+use crate::options::{Backend, ConnOptions, Driver};
+use crate::{NetError, evloop, tcp};
+
+/// A dial under way. It owns what it needs, so the client is not held
+/// while it runs.
+pub(super) type Dialling = Pin<Box<dyn Future<Output = io::Result<Box<dyn Dialled>>> + Send>>;
+
+/// Connects a client to its endpoint, on the client runtime.
+pub(super) trait Dialer: Send + Sync + 'static {
+    /// Connects to `endpoint`, resolving its host now; an unresolvable
+    /// host is a failed dial like a refused one.
+    fn dial(&self, endpoint: Endpoint) -> Dialling;
+}
+
+/// A connected transport not yet handed to its driver: dropping it
+/// closes it.
+pub(super) trait Dialled: Send {
+    /// The address it reached.
+    fn peer(&self) -> SocketAddr;
+    /// Hands it to the driver, which sets the connection up and calls
+    /// `attach` to build its process.
+    fn hand_over(self: Box<Self>, attach: Attach, conn: Arc<ConnOptions>) -> io::Result<()>;
+}
+
+/// The dialer of `backend` for `endpoint`, or why it has none: the
+/// backend names its transport, and an endpoint of another cannot be
+/// dialled by it.
+pub(super) fn dialer_for(
+    backend: &Backend,
+    endpoint: &Endpoint,
+) -> Result<Box<dyn Dialer>, NetError> {
+    let unsupported = || NetError::UnsupportedScheme {
+        scheme: endpoint.scheme(),
+        backend: backend.name(),
+    };
+    if endpoint.transport() != backend.transport() {
+        return Err(unsupported());
+    }
+    match (backend.driver(), endpoint.transport()) {
+        (Driver::Mio, TransportKind::Tcp) => Ok(Box::new(MioTcp)),
+        (Driver::Tokio, TransportKind::Tcp) => Ok(Box::new(TokioTcp)),
+        (_, TransportKind::Ws | TransportKind::Kcp) => Err(unsupported()),
+    }
+}
+
+/// TCP, on the event loop: dialled with tokio, then the socket moves to
+/// a client reactor.
+struct MioTcp;
+
+/// TCP, on tokio: the connection's tasks run on the client runtime.
+struct TokioTcp;
+
+/// A TCP connection, for the driver `D` to adopt.
+struct Tcp<D> {
+    stream: TcpStream,
+    peer: SocketAddr,
+    driver: PhantomData<D>,
+}
+
+/// Connects to the endpoint's host and port, trying each address the host
+/// resolves to in turn.
+async fn connect_tcp(endpoint: &Endpoint) -> io::Result<(TcpStream, SocketAddr)> {
+    let stream = TcpStream::connect((endpoint.host(), endpoint.port())).await?;
+    let peer = stream.peer_addr()?;
+    Ok((stream, peer))
+}
+
+impl Dialer for MioTcp {
+    fn dial(&self, endpoint: Endpoint) -> Dialling {
+        Box::pin(async move {
+            let (stream, peer) = connect_tcp(&endpoint).await?;
+            let driver = PhantomData::<MioTcp>;
+            Ok(Box::new(Tcp {
+                stream,
+                peer,
+                driver,
+            }) as Box<dyn Dialled>)
+        })
+    }
+}
+
+impl Dialer for TokioTcp {
+    fn dial(&self, endpoint: Endpoint) -> Dialling {
+        Box::pin(async move {
+            let (stream, peer) = connect_tcp(&endpoint).await?;
+            let driver = PhantomData::<TokioTcp>;
+            Ok(Box::new(Tcp {
+                stream,
+                peer,
+                driver,
+            }) as Box<dyn Dialled>)
+        })
+    }
+}
+
+impl Dialled for Tcp<MioTcp> {
+    fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+    fn hand_over(self: Box<Self>, attach: Attach, conn: Arc<ConnOptions>) -> io::Result<()> {
+        let stream = self.stream.into_std()?;
+        stream.set_nonblocking(true)?;
+        evloop::adopt(stream, self.peer, attach, conn);
+        Ok(())
+    }
+}
+
+impl Dialled for Tcp<TokioTcp> {
+    fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+    fn hand_over(self: Box<Self>, attach: Attach, conn: Arc<ConnOptions>) -> io::Result<()> {
+        tcp::adopt(self.stream, self.peer, &attach, conn);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(backend: &Backend, endpoint: &str) -> String {
+        let endpoint: Endpoint = endpoint.parse().expect("an endpoint");
+        match dialer_for(backend, &endpoint) {
+            Ok(_) => panic!("{} dials {endpoint}", backend.name()),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn todays_backends_dial_tcp_only() {
+        for backend in [Backend::evloop(), Backend::tcp()] {
+            for endpoint in ["tcp://127.0.0.1:1", "localhost:1", "[::1]:1"] {
+                let endpoint: Endpoint = endpoint.parse().expect("an endpoint");
+                assert!(dialer_for(&backend, &endpoint).is_ok(), "{endpoint}");
+            }
+            let name = backend.name();
+            for scheme in ["ws", "wss", "kcp"] {
+                assert_eq!(
+                    error(&backend, &format!("{scheme}://h:1")),
+                    format!("the {name} backend cannot dial {scheme}:// endpoints")
+                );
+            }
+        }
+    }
+}
