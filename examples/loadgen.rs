@@ -1,6 +1,7 @@
 //! A load generator for the echo route, through the framework's own
 //! client: `--conns` connections with `--depth` calls in flight each, for
 //! `--secs` seconds. Prints one line: `msgs_per_s=… p50_us=… p99_us=…`.
+//! `--addr` is the server's endpoint: `host:port` or `tcp://host:port`.
 //!
 //! ```text
 //! cargo run --release --example loadgen -- --addr 127.0.0.1:7000 --backend evloop
@@ -31,7 +32,8 @@ pub struct Load {
     pub errors: u64,
 }
 
-/// Drives `route` on `addr` and measures.
+/// Drives `route` on the endpoint `addr` (`host:port`, `tcp://host:port`)
+/// and measures.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     addr: &str,

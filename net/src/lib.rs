@@ -14,11 +14,17 @@
 //! [`Server`] adds sessions ([`SessionHandle`]: push, call, close, values,
 //! close callbacks from any thread), broadcast encoded once, multicast,
 //! user binding (a re-bind kicks the old session), an accept limit, a
-//! new-session hook and a graceful stop. [`Client`] dials eagerly or lazily
-//! (asynchronously: [`ClientBuilder::connect`]), reconnects as configured
-//! with a capped, jittered backoff, fails pending calls at once on
-//! disconnect, routes what the server pushes, and closes when its last
-//! handle drops; [`ClientState`] tells what it is doing.
+//! new-session hook and a graceful stop. [`Client`] dials an [`Endpoint`]
+//! (`tcp://host:port`, a bare `host:port`, a socket address; the host is
+//! resolved at each dial, so a DNS name follows its records) eagerly or
+//! lazily (asynchronously: [`ClientBuilder::connect`]), reconnects as
+//! configured with a capped, jittered backoff, fails pending calls at once
+//! on disconnect, routes what the server pushes, and closes when its last
+//! handle drops; [`ClientState`] tells what it is doing and
+//! [`Client::last_close_reason`] how its latest connection ended.
+//! `ws://`, `wss://` and `kcp://` endpoints parse already; no backend of
+//! today dials them, and a client of one fails at build
+//! ([`NetError::UnsupportedScheme`]).
 //!
 //! Not here: the wire formats and dispatch (see `walle-packet`,
 //! `walle-process`), kcp and WebSocket transports.
