@@ -54,18 +54,21 @@ pub(super) fn dialer_for(
         return Err(unsupported());
     }
     match (backend.driver(), endpoint.transport()) {
-        (Driver::Mio, TransportKind::Tcp) => Ok(Box::new(MioTcp)),
-        (Driver::Tokio, TransportKind::Tcp) => Ok(Box::new(TokioTcp)),
+        (Driver::Mio, TransportKind::Tcp) => Ok(Box::new(TcpDialer::<Mio>(PhantomData))),
+        (Driver::Tokio, TransportKind::Tcp) => Ok(Box::new(TcpDialer::<Tokio>(PhantomData))),
         (_, TransportKind::Ws | TransportKind::Kcp) => Err(unsupported()),
     }
 }
 
-/// TCP, on the event loop: dialled with tokio, then the socket moves to
-/// a client reactor.
-struct MioTcp;
+/// The event loop: dialled with tokio, the socket then moves to a client
+/// reactor.
+enum Mio {}
 
-/// TCP, on tokio: the connection's tasks run on the client runtime.
-struct TokioTcp;
+/// tokio: the connection's tasks run on the client runtime.
+enum Tokio {}
+
+/// Dials TCP for the driver `D`.
+struct TcpDialer<D>(PhantomData<D>);
 
 /// A TCP connection, for the driver `D` to adopt.
 struct Tcp<D> {
@@ -74,19 +77,17 @@ struct Tcp<D> {
     driver: PhantomData<D>,
 }
 
-/// Connects to the endpoint's host and port, trying each address the host
-/// resolves to in turn.
-async fn connect_tcp(endpoint: &Endpoint) -> io::Result<(TcpStream, SocketAddr)> {
-    let stream = TcpStream::connect((endpoint.host(), endpoint.port())).await?;
-    let peer = stream.peer_addr()?;
-    Ok((stream, peer))
-}
-
-impl Dialer for MioTcp {
+impl<D: Send + Sync + 'static> Dialer for TcpDialer<D>
+where
+    Tcp<D>: Dialled,
+{
+    /// Connects to the endpoint's host and port, trying each address the
+    /// host resolves to in turn.
     fn dial(&self, endpoint: Endpoint) -> Dialling {
         Box::pin(async move {
-            let (stream, peer) = connect_tcp(&endpoint).await?;
-            let driver = PhantomData::<MioTcp>;
+            let stream = TcpStream::connect((endpoint.host(), endpoint.port())).await?;
+            let peer = stream.peer_addr()?;
+            let driver = PhantomData::<D>;
             Ok(Box::new(Tcp {
                 stream,
                 peer,
@@ -96,21 +97,7 @@ impl Dialer for MioTcp {
     }
 }
 
-impl Dialer for TokioTcp {
-    fn dial(&self, endpoint: Endpoint) -> Dialling {
-        Box::pin(async move {
-            let (stream, peer) = connect_tcp(&endpoint).await?;
-            let driver = PhantomData::<TokioTcp>;
-            Ok(Box::new(Tcp {
-                stream,
-                peer,
-                driver,
-            }) as Box<dyn Dialled>)
-        })
-    }
-}
-
-impl Dialled for Tcp<MioTcp> {
+impl Dialled for Tcp<Mio> {
     fn peer(&self) -> SocketAddr {
         self.peer
     }
@@ -122,7 +109,7 @@ impl Dialled for Tcp<MioTcp> {
     }
 }
 
-impl Dialled for Tcp<TokioTcp> {
+impl Dialled for Tcp<Tokio> {
     fn peer(&self) -> SocketAddr {
         self.peer
     }
