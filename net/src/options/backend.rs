@@ -1,0 +1,174 @@
+//! Which io backend runs a server or client, and the settings of each.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::micros;
+use crate::endpoint::TransportKind;
+
+/// How the event loop spreads new connections over its loops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Balance {
+    /// Each loop in turn.
+    #[default]
+    RoundRobin,
+    /// The loop with the fewest connections.
+    LeastConnections,
+    /// A hash of the peer address: a client lands on the same loop.
+    SourceHash,
+}
+
+/// Settings of the event-loop backend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct EvloopOptions {
+    /// Event loops (threads). 0: one per core.
+    pub loops: usize,
+    /// How the acceptor spreads connections.
+    pub balance: Balance,
+    /// One SO_REUSEPORT listener per loop instead of one acceptor.
+    pub reuse_port: bool,
+    /// Bytes read per read call. Default 64 KiB.
+    pub read_chunk: usize,
+    /// Events taken per poll. Default 1024.
+    pub events: usize,
+    /// After a turn that had events, a reactor keeps polling without
+    /// sleeping for this long, yielding its core between polls, before it
+    /// blocks. Under steady load the next readiness usually arrives within
+    /// it, which saves a sleep and a wake-up per turn; an idle reactor
+    /// sleeps once it runs out. Zero: block at once. Default 50 µs; in a
+    /// file, `busy_poll_us`.
+    #[serde(rename = "busy_poll_us", with = "micros")]
+    pub busy_poll: Duration,
+}
+
+impl Default for EvloopOptions {
+    fn default() -> Self {
+        EvloopOptions {
+            loops: 0,
+            balance: Balance::RoundRobin,
+            reuse_port: false,
+            read_chunk: 64 * 1024,
+            events: 1024,
+            busy_poll: Duration::from_micros(50),
+        }
+    }
+}
+
+impl EvloopOptions {
+    /// Sets the number of loops.
+    pub fn loops(mut self, n: usize) -> Self {
+        self.loops = n;
+        self
+    }
+    /// Sets the balancing of new connections.
+    pub fn balance(mut self, balance: Balance) -> Self {
+        self.balance = balance;
+        self
+    }
+    /// One SO_REUSEPORT listener per loop.
+    pub fn reuse_port(mut self, on: bool) -> Self {
+        self.reuse_port = on;
+        self
+    }
+    /// Sets how long a reactor polls without sleeping after a busy turn.
+    pub fn busy_poll(mut self, d: Duration) -> Self {
+        self.busy_poll = d;
+        self
+    }
+    pub(crate) fn loop_count(&self) -> usize {
+        match self.loops {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+/// Settings of the tokio backend.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct TcpOptions {
+    /// Runtime worker threads. 0: one per core.
+    pub workers: usize,
+}
+
+/// What runs a backend's connections: one of its two choices, the other
+/// being its [`TransportKind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Driver {
+    /// The event loop's reactors on mio.
+    Mio,
+    /// Tasks on a tokio runtime.
+    Tokio,
+}
+
+/// Which io backend runs a server or client: a one-line choice that no
+/// handler notices.
+///
+/// Inside, a backend is two choices: a driver (the mio event loop, or
+/// tokio tasks) and a transport (tcp today); both of today's backends
+/// carry tcp.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
+pub enum Backend {
+    /// The gnet-style event loop on mio.
+    Evloop(EvloopOptions),
+    /// tokio tasks: a reader and a writer per connection.
+    Tcp(TcpOptions),
+}
+
+impl Backend {
+    /// The event loop with default settings.
+    pub fn evloop() -> Self {
+        Backend::Evloop(EvloopOptions::default())
+    }
+    /// The tokio backend with default settings.
+    pub fn tcp() -> Self {
+        Backend::Tcp(TcpOptions::default())
+    }
+    /// Parses `"evloop"` or `"tcp"`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "evloop" => Some(Backend::evloop()),
+            "tcp" => Some(Backend::tcp()),
+            _ => None,
+        }
+    }
+    /// How the backend's transport delimits frames.
+    pub(crate) fn frame_mode(&self) -> walle_packet::FrameMode {
+        match self.transport() {
+            TransportKind::Tcp | TransportKind::Kcp => walle_packet::FrameMode::Stream,
+            TransportKind::Ws => walle_packet::FrameMode::Message,
+        }
+    }
+    /// What runs the backend's connections.
+    pub(crate) fn driver(&self) -> Driver {
+        match self {
+            Backend::Evloop(_) => Driver::Mio,
+            Backend::Tcp(_) => Driver::Tokio,
+        }
+    }
+    /// What carries the backend's connections.
+    pub(crate) fn transport(&self) -> TransportKind {
+        match self {
+            Backend::Evloop(_) | Backend::Tcp(_) => TransportKind::Tcp,
+        }
+    }
+    /// The backend's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Evloop(_) => "evloop",
+            Backend::Tcp(_) => "tcp",
+        }
+    }
+}
+
+impl Default for Backend {
+    fn default() -> Self {
+        Backend::evloop()
+    }
+}
