@@ -20,7 +20,12 @@
 //! disconnect, routes what the server pushes, and closes when its last
 //! handle drops; [`ClientState`] tells what it is doing.
 //!
-//! Not here: the wire formats and dispatch (see `walle-packet`,
+//! [`Dispatcher`] runs handlers where a [`Strategy`] says (inline, a worker
+//! pool, per-key workers, tokio tasks): the executors behind the process
+//! layer's `Dispatch` trait, which own the threads and runtimes the process
+//! layer does not.
+//!
+//! Not here: the wire formats and routing (see `walle-packet`,
 //! `walle-process`), kcp and WebSocket transports.
 //!
 //! ```
@@ -48,6 +53,7 @@
 
 mod client;
 mod conn;
+mod dispatch;
 mod error;
 mod evloop;
 mod hub;
@@ -58,6 +64,9 @@ mod session;
 mod tcp;
 
 pub use client::{Client, ClientBuilder, ClientOptions, ClientState};
+pub use dispatch::{
+    DEFAULT_MAX_TASKS, DEFAULT_QUEUE, DispatchOptions, Dispatcher, KeyFn, Strategy,
+};
 pub use error::NetError;
 pub use options::{
     Backend, Balance, ConnOptions, EvloopOptions, HeartbeatMode, ServerOptions, TcpOptions,

@@ -1,7 +1,10 @@
 //! The dispatch strategies run the same handlers: Inline, Pool(n),
 //! Keyed(n) (per-key order) and Tokio, plus async handlers and full queues.
+//! Processes are linked in memory, with the process layer's own test
+//! link: where handlers run needs no socket.
 
-mod util;
+#[path = "../../process/tests/util/mod.rs"]
+mod link;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,11 +12,10 @@ use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use util::{Link, bytes, ready, walle};
+use link::{Link, bytes, ready, walle};
 use walle_codec::{Code, RawCodec};
-use walle_process::{
-    Context, DEFAULT_MAX_TASKS, Dispatch, DispatchOptions, Dispatcher, Error, Router, Session,
-};
+use walle_net::{DEFAULT_MAX_TASKS, DispatchOptions, Dispatcher, Strategy};
+use walle_process::{Context, Error, Router, Session};
 
 const WALL: Duration = Duration::from_secs(10);
 
@@ -50,10 +52,10 @@ fn link(dispatcher: Dispatcher, log: Arc<Mutex<Vec<(String, u64)>>>, session: u6
 fn every_strategy_answers_the_same() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let strategies = [
-        Dispatch::Inline,
-        Dispatch::Pool(3),
-        Dispatch::Keyed(3),
-        Dispatch::Tokio,
+        Strategy::Inline,
+        Strategy::Pool(3),
+        Strategy::Keyed(3),
+        Strategy::Tokio,
     ];
     for strategy in strategies {
         let log = Arc::default();
@@ -77,7 +79,7 @@ fn every_strategy_answers_the_same() {
 fn pool_runs_on_workers_and_inline_on_the_caller() {
     let log: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
     let mut link = link(
-        Dispatcher::new(Dispatch::Pool(2), 64).unwrap(),
+        Dispatcher::new(Strategy::Pool(2), 64).unwrap(),
         log.clone(),
         1,
     );
@@ -102,7 +104,7 @@ fn link_inline(log: Arc<Mutex<Vec<(String, u64)>>>) -> Link {
 /// different keys spread over the workers.
 #[test]
 fn keyed_keeps_per_key_order() {
-    let dispatcher = Arc::new(Dispatcher::new(Dispatch::Keyed(4), 1024).unwrap());
+    let dispatcher = Arc::new(Dispatcher::new(Strategy::Keyed(4), 1024).unwrap());
     let seen: Arc<Mutex<Vec<(u64, u32, String)>>> = Arc::default();
     let (stepped, steps) = std::sync::mpsc::channel::<()>();
     let mut links = Vec::new();
@@ -175,7 +177,7 @@ fn full_queue_answers_overloaded() {
             Ok(req)
         })
         .unwrap();
-    let dispatcher = Arc::new(Dispatcher::new(Dispatch::Pool(1), 2).unwrap());
+    let dispatcher = Arc::new(Dispatcher::new(Strategy::Pool(1), 2).unwrap());
     let mut link = Link::with(
         walle(),
         Router::new(RawCodec),
@@ -190,7 +192,7 @@ fn full_queue_answers_overloaded() {
     // One running, two queued, the rest refused at once.
     let mut refused = 0;
     for call in &mut calls {
-        if let std::task::Poll::Ready(Err(Error::Remote { code, .. })) = util::poll(call) {
+        if let std::task::Poll::Ready(Err(Error::Remote { code, .. })) = link::poll(call) {
             assert_eq!(code, Code::OVERLOADED);
             refused += 1;
         }
@@ -270,13 +272,13 @@ fn gated_router(gate: Arc<Gate>) -> Router<RawCodec> {
     router
 }
 
-/// Async handlers (and `Dispatch::Tokio`) are bounded by default, and a
+/// Async handlers (and `Strategy::Tokio`) are bounded by default, and a
 /// request over the bound is answered with code 10 at once.
 #[test]
 fn tokio_tasks_are_bounded_and_refused_with_overloaded() {
     assert_eq!(DispatchOptions::default().max_tasks, DEFAULT_MAX_TASKS);
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    for kind in [Dispatch::Inline, Dispatch::Tokio] {
+    for kind in [Strategy::Inline, Strategy::Tokio] {
         let gate = Arc::new(Gate::default());
         let options = DispatchOptions::default().max_tasks(2);
         let dispatcher = Arc::new(
@@ -300,7 +302,7 @@ fn tokio_tasks_are_bounded_and_refused_with_overloaded() {
             link.pump();
             for (call, result) in calls.iter_mut().zip(results.iter_mut()) {
                 if result.is_none() {
-                    if let Poll::Ready(r) = util::poll(call) {
+                    if let Poll::Ready(r) = link::poll(call) {
                         *result = Some(r);
                     }
                 }
@@ -335,15 +337,15 @@ fn tokio_tasks_are_bounded_and_refused_with_overloaded() {
     }
 }
 
-/// `Dispatch::Tokio` with no runtime anywhere answers with code 4 and a
+/// `Strategy::Tokio` with no runtime anywhere answers with code 4 and a
 /// message that names what is missing, not "dispatch queue full"; the
 /// dispatcher can say so before any request.
 #[test]
 fn tokio_dispatch_without_runtime_says_what_is_missing() {
-    let dispatcher = Dispatcher::new(Dispatch::Tokio, 64).unwrap();
+    let dispatcher = Dispatcher::new(Strategy::Tokio, 64).unwrap();
     let err = dispatcher.check_runtime().expect_err("no runtime here");
     assert!(matches!(err, Error::NoRuntime(_)), "{err}");
-    assert!(err.to_string().contains("Dispatch::Tokio"), "{err}");
+    assert!(err.to_string().contains("Strategy::Tokio"), "{err}");
     let mut link = link(dispatcher, Arc::default(), 1);
     let mut call = link.client.call::<Bytes, Bytes>("echo", &bytes("x"));
     link.pump();
@@ -364,7 +366,7 @@ fn a_dispatcher_made_inside_a_runtime_uses_it_from_other_threads() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dispatcher = {
         let _inside = runtime.enter();
-        Dispatcher::new(Dispatch::Tokio, 64).unwrap()
+        Dispatcher::new(Strategy::Tokio, 64).unwrap()
     };
     dispatcher.check_runtime().expect("kept the runtime");
     let log: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
@@ -388,7 +390,7 @@ fn a_dispatcher_made_inside_a_current_thread_runtime_does_not_keep_it() {
         .unwrap();
     let dispatcher = {
         let _inside = runtime.enter();
-        Dispatcher::new(Dispatch::Tokio, 64).unwrap()
+        Dispatcher::new(Strategy::Tokio, 64).unwrap()
     };
     assert!(matches!(
         dispatcher.check_runtime(),
