@@ -63,13 +63,13 @@ fn protocol(format: &str) -> Result<(Protocol, Route<'static>), String> {
     })
 }
 
-fn dispatch(name: &str) -> Result<Dispatch, String> {
+fn dispatch(name: &str) -> Result<Strategy, String> {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     Ok(match name {
-        "inline" => Dispatch::Inline,
-        "pool" => Dispatch::Pool(workers),
-        "keyed" => Dispatch::Keyed(workers),
-        "tokio" => Dispatch::Tokio,
+        "inline" => Strategy::Inline,
+        "pool" => Strategy::Pool(workers),
+        "keyed" => Strategy::Keyed(workers),
+        "tokio" => Strategy::Tokio,
         other => return Err(format!("unknown dispatch {other}")),
     })
 }
@@ -129,7 +129,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 false
             }
         });
-        if kind != Dispatch::Inline && in_flight.len() == args.depth {
+        if kind != Strategy::Inline && in_flight.len() == args.depth {
             std::thread::yield_now();
         }
     }

@@ -45,9 +45,10 @@ pub mod prelude {
     pub use bytes::Bytes;
     pub use walle_codec::{Code, Codec, JsonCodec, MsgPackCodec, ProstCodec, RawCodec};
     pub use walle_mempool::{Pool, SizedPool};
+    pub use walle_net::{Dispatcher, Strategy};
     pub use walle_packet::{DueFormat, ProtoFormat, Protocol, ProtocolWrapper, Route, WalleFormat};
     pub use walle_process::{
-        CallOptions, CloseReason, Context, Dispatch, Dispatcher, Error, HandlerError, Next,
-        Process, Router, Session, Status,
+        CallOptions, CloseReason, Context, Dispatch, Error, HandlerError, Next, Process, Router,
+        Session, Status,
     };
 }

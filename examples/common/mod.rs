@@ -65,10 +65,10 @@ impl Flags {
     pub fn dispatcher(&self) -> Result<Arc<Dispatcher>, String> {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let kind = match self.str("dispatch") {
-            "inline" => Dispatch::Inline,
-            "pool" => Dispatch::Pool(workers),
-            "keyed" => Dispatch::Keyed(workers),
-            "tokio" => Dispatch::Tokio,
+            "inline" => Strategy::Inline,
+            "pool" => Strategy::Pool(workers),
+            "keyed" => Strategy::Keyed(workers),
+            "tokio" => Strategy::Tokio,
             other => {
                 return Err(format!(
                     "--dispatch: inline, pool, keyed or tokio, not {other}"
@@ -76,7 +76,7 @@ impl Flags {
             }
         };
         let mut dispatcher = Dispatcher::new(kind, 65_536).map_err(|e| e.to_string())?;
-        if kind == Dispatch::Tokio {
+        if kind == Strategy::Tokio {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()

@@ -12,11 +12,12 @@ use tracing::{debug, info, warn};
 use walle_mempool::Pool;
 use walle_packet::{FrameDecoder, PacketError, Protocol};
 use walle_process::{
-    CloseReason, Dispatcher, Error, LoadLimit, Process, ProcessOptions, Routes, SeqRange, Session,
+    CloseReason, Dispatch, Error, LoadLimit, Process, ProcessOptions, Routes, SeqRange, Session,
     Transport,
 };
 
-use crate::options::Backend;
+use crate::dispatch::shared_inline;
+use crate::options::{Backend, Driver};
 
 /// The process side of a connection, as a backend drives it. Implemented
 /// by every [`Process`]; backends stay free of the codec type.
@@ -107,7 +108,11 @@ pub(crate) struct ProcessParts<C> {
     pub(crate) protocol: Protocol,
     pub(crate) routes: Routes<C>,
     pub(crate) pool: Option<Arc<dyn Pool>>,
-    pub(crate) dispatcher: Option<Arc<Dispatcher>>,
+    /// Where handlers run; `None`: net's inline [`Dispatcher`], which
+    /// also runs async handlers on the tokio runtime current, if any.
+    ///
+    /// [`Dispatcher`]: crate::Dispatcher
+    pub(crate) dispatcher: Option<Arc<dyn Dispatch>>,
     pub(crate) load: Option<Arc<LoadLimit>>,
 }
 
@@ -120,13 +125,14 @@ pub(crate) enum Side {
 
 impl<C: Clone + Send + Sync + 'static> ProcessParts<C> {
     /// Fails when no connection's process could work on `backend`: a
-    /// `Dispatch::Tokio` dispatcher with no runtime to spawn on, on the
-    /// event loop (its reactor threads have none; the tcp backend's workers
-    /// are one). Servers and clients check at build, so the mistake is said
-    /// once and not per request.
+    /// dispatcher that cannot work from a thread with no runtime
+    /// ([`Dispatch::check`]: a `Strategy::Tokio` one with no runtime to
+    /// spawn on), on the event loop (its reactor threads have none; the
+    /// tcp backend's workers are one). Servers and clients check at build,
+    /// so the mistake is said once and not per request.
     pub(crate) fn check(&self, backend: &Backend) -> Result<(), Error> {
-        match (&self.dispatcher, backend) {
-            (Some(dispatcher), Backend::Evloop(_)) => dispatcher.check_runtime(),
+        match (&self.dispatcher, backend.driver()) {
+            (Some(dispatcher), Driver::Mio) => dispatcher.check(),
             _ => Ok(()),
         }
     }
@@ -157,9 +163,8 @@ impl<C: Clone + Send + Sync + 'static> ProcessParts<C> {
         if let Some(pool) = &self.pool {
             builder = builder.pool(pool.clone());
         }
-        if let Some(dispatcher) = &self.dispatcher {
-            builder = builder.dispatcher(dispatcher.clone());
-        }
+        let dispatcher = self.dispatcher.clone().unwrap_or_else(shared_inline);
+        builder = builder.dispatcher(dispatcher);
         if let Some(load) = &self.load {
             builder = builder.load_limit(load.clone());
         }

@@ -26,7 +26,12 @@
 //! today dials them, and a client of one fails at build
 //! ([`NetError::UnsupportedScheme`]).
 //!
-//! Not here: the wire formats and dispatch (see `walle-packet`,
+//! [`Dispatcher`] runs handlers where a [`Strategy`] says (inline, a worker
+//! pool, per-key workers, tokio tasks): the executors behind the process
+//! layer's `Dispatch` trait, which own the threads and runtimes the process
+//! layer does not.
+//!
+//! Not here: the wire formats and routing (see `walle-packet`,
 //! `walle-process`), kcp and WebSocket transports.
 //!
 //! ```
@@ -54,6 +59,7 @@
 
 mod client;
 mod conn;
+mod dispatch;
 mod endpoint;
 mod error;
 mod evloop;
@@ -65,6 +71,9 @@ mod session;
 mod tcp;
 
 pub use client::{Client, ClientBuilder, ClientOptions, ClientState};
+pub use dispatch::{
+    DEFAULT_MAX_TASKS, DEFAULT_QUEUE, DispatchOptions, Dispatcher, KeyFn, Strategy,
+};
 pub use endpoint::{Endpoint, EndpointError, IntoEndpoint, Scheme};
 pub use error::NetError;
 pub use options::{

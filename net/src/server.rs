@@ -11,7 +11,7 @@ use tracing::{info, warn};
 use walle_codec::Codec;
 use walle_mempool::Pool;
 use walle_packet::{Protocol, Route, WalleFormat};
-use walle_process::{Dispatcher, HandlerError, LoadLimit, Routes, Session, Transport};
+use walle_process::{Dispatch, HandlerError, LoadLimit, Routes, Session, Transport};
 
 use crate::conn::{Attach, Handler, ProcessParts, Side};
 use crate::hub::Hub;
@@ -53,7 +53,7 @@ pub struct ServerBuilder<C> {
     backend: Backend,
     protocol: Protocol,
     pool: Option<Arc<dyn Pool>>,
-    dispatcher: Option<Arc<Dispatcher>>,
+    dispatcher: Option<Arc<dyn Dispatch>>,
     load: Option<Arc<LoadLimit>>,
     options: ServerOptions,
     on_session: Option<SessionHook<C>>,
@@ -75,8 +75,10 @@ impl<C: Clone + Send + Sync + 'static> ServerBuilder<C> {
         self.pool = Some(pool);
         self
     }
-    /// Where handlers run (default: inline on the io threads).
-    pub fn dispatcher(mut self, dispatcher: Arc<Dispatcher>) -> Self {
+    /// Where handlers run: a [`Dispatcher`](crate::Dispatcher) or any
+    /// other [`Dispatch`] (default: inline on the io threads, async
+    /// handlers on the tokio runtime current there, if any).
+    pub fn dispatcher(mut self, dispatcher: Arc<dyn Dispatch>) -> Self {
         self.dispatcher = Some(dispatcher);
         self
     }

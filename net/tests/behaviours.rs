@@ -12,9 +12,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use util::*;
 use walle_codec::{Code, RawCodec};
-use walle_net::{Backend, ClientOptions, ConnOptions, HeartbeatMode, ServerOptions, WriteMode};
+use walle_net::{
+    Backend, ClientOptions, ConnOptions, Dispatcher, HeartbeatMode, ServerOptions, Strategy,
+    WriteMode,
+};
 use walle_packet::{DueFormat, Protocol, WalleFormat};
-use walle_process::{Context, Dispatch, Dispatcher, Error, Router};
+use walle_process::{Context, Error, Router};
 
 /// BEHAVIOURS 24: frames split across reads or coalesced in one read are
 /// each delivered once, in order.
@@ -478,7 +481,7 @@ fn b31_close_callbacks_pending_calls_socket() {
                 Ok(q)
             })
             .unwrap();
-        let dispatcher = Arc::new(Dispatcher::new(Dispatch::Pool(1), 16).unwrap());
+        let dispatcher = Arc::new(Dispatcher::new(Strategy::Pool(1), 16).unwrap());
         let client = walle_net::Client::builder(server.local_addr(), router)
             .backend(backend.clone())
             .dispatcher(dispatcher)
@@ -994,7 +997,7 @@ fn b40_reconnect_and_pending_calls_fail_at_once() {
                 Ok(q)
             })
             .unwrap();
-        let dispatcher = Arc::new(Dispatcher::new(Dispatch::Pool(1), 16).unwrap());
+        let dispatcher = Arc::new(Dispatcher::new(Strategy::Pool(1), 16).unwrap());
         let server = walle_net::Server::builder(router)
             .backend(backend.clone())
             .dispatcher(dispatcher)

@@ -9,17 +9,20 @@ use std::time::Duration;
 use bytes::Bytes;
 use util::*;
 use walle_codec::RawCodec;
-use walle_net::{Backend, Client, ClientOptions, ConnOptions, NetError, Server, ServerOptions};
+use walle_net::{
+    Backend, Client, ClientOptions, ConnOptions, Dispatcher, NetError, Server, ServerOptions,
+    Strategy,
+};
 use walle_packet::{DueFormat, Protocol, ProtocolWrapper};
-use walle_process::{Context, Dispatch, Dispatcher, Error, Router};
+use walle_process::{Context, Error, Router};
 
-/// `Dispatch::Tokio` made where no runtime runs, on the event loop (whose
+/// `Strategy::Tokio` made where no runtime runs, on the event loop (whose
 /// reactor threads have none): bind and build say what is missing instead
 /// of every request failing later. The tcp backend's workers are a runtime,
 /// so there it serves.
 #[test]
 fn a_tokio_dispatcher_without_a_runtime_fails_at_build_on_the_event_loop() {
-    let dispatcher = Arc::new(Dispatcher::new(Dispatch::Tokio, 64).expect("dispatcher"));
+    let dispatcher = Arc::new(Dispatcher::new(Strategy::Tokio, 64).expect("dispatcher"));
     let refused = Server::builder(echo_router())
         .backend(Backend::evloop())
         .dispatcher(dispatcher.clone())

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::Error;
+use crate::error::Error;
 
 /// Why a session's connection closed. Close callbacks
 /// ([`Session::on_close`](crate::Session::on_close)) receive it, the io

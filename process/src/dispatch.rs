@@ -1,350 +1,92 @@
-//! Where handlers run: dispatch strategies and the load limit.
+//! Where handlers run: the [`Dispatch`] seam and the one strategy that
+//! needs no executor, [`Inline`].
+//!
+//! Strategies that own threads or a runtime (a worker pool, per-key
+//! workers, tokio tasks) live in the io layer (`walle_net::Dispatcher`),
+//! so that this crate stays a state machine with no executor.
 
-use std::fmt;
-use std::future::Future;
-use std::hash::{Hash, Hasher};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread;
+use crate::context::{Job, Task};
+use crate::error::Error;
 
-use crossbeam_channel::{Sender, TrySendError, bounded};
-use serde::{Deserialize, Serialize};
-use tracing::warn;
+/// What a [`NoRuntime`](Error::NoRuntime) error of a dispatcher without an
+/// executor says.
+const NO_EXECUTOR: &str = "async handlers need a dispatcher with an executor: \
+     give the process one (walle_net::Dispatcher runs them on tokio), or make \
+     the handler sync";
 
-use crate::core::run_request;
-use crate::router::Table;
-use crate::{Context, Error};
+/// Where a process's handlers run: one dispatcher serves every connection
+/// of a server, so it must be shared across threads.
+///
+/// [`submit`](Dispatch::submit) gets each request as a [`Job`] and runs
+/// it ([`Job::run`]), now or later, here or on another thread; or refuses
+/// it, giving it back with the reason, and the request is then answered
+/// with that error's code (code 10 for [`Error::Overloaded`]) and counted
+/// as rejected. [`spawn`](Dispatch::spawn) does the same for the
+/// [`Task`] of an async handler, which needs an executor to be polled on.
+///
+/// A dispatcher that queues jobs and runs them later, on the thread that
+/// asks for them:
+///
+/// ```
+/// use std::sync::Mutex;
+/// use walle_process::{Dispatch, Error, Job};
+///
+/// #[derive(Debug, Default)]
+/// struct Later(Mutex<Vec<Job>>);
+///
+/// impl Dispatch for Later {
+///     fn submit(&self, job: Job) -> Result<(), (Job, Error)> {
+///         let mut queue = self.0.lock().unwrap();
+///         if queue.len() >= 1024 {
+///             return Err((job, Error::Overloaded("queue full")));
+///         }
+///         queue.push(job);
+///         Ok(())
+///     }
+/// }
+///
+/// impl Later {
+///     fn run_queued(&self) {
+///         let jobs = std::mem::take(&mut *self.0.lock().unwrap());
+///         jobs.into_iter().for_each(Job::run);
+///     }
+/// }
+/// ```
+pub trait Dispatch: Send + Sync + 'static {
+    /// Runs or queues `job`; gives it back with the reason when it cannot
+    /// take it (a full queue, stopped workers).
+    // The error path is a refusal, cold: the job travels back by value.
+    #[allow(clippy::result_large_err)]
+    fn submit(&self, job: Job) -> Result<(), (Job, Error)>;
 
-/// The dispatch strategy of a server: where handlers run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase", tag = "kind", content = "workers")]
-pub enum Dispatch {
-    /// On the io thread that read the frame: no hop, no queue. Handlers
-    /// must not block.
-    #[default]
-    Inline,
-    /// On a pool of `n` worker threads sharing one bounded queue.
-    Pool(usize),
-    /// On `n` worker threads, each request on the worker its key (the
-    /// session id by default) maps to: per-key order, the game-logic model.
-    Keyed(usize),
-    /// As tasks on a tokio runtime, at most
-    /// [`max_tasks`](DispatchOptions::max_tasks) at once.
-    Tokio,
-}
-
-/// Chooses the key of a request under [`Dispatch::Keyed`].
-pub type KeyFn = Arc<dyn Fn(&Context) -> u64 + Send + Sync>;
-
-/// Runs requests according to a [`Dispatch`] strategy. One dispatcher
-/// serves every connection of a server; worker threads exit when it is
-/// dropped and their queues drain.
-pub struct Dispatcher {
-    kind: Dispatch,
-    queues: Vec<Sender<Context>>,
-    runtime: Option<tokio::runtime::Handle>,
-    key: Option<KeyFn>,
-    /// Tokio tasks in flight for `Dispatch::Tokio` requests, and for async
-    /// handlers: counted apart, so that a request's task never waits for
-    /// a place its own handler needs.
-    tasks: Arc<LoadLimit>,
-    handlers: Arc<LoadLimit>,
-}
-
-/// Default room of each worker queue.
-pub const DEFAULT_QUEUE: usize = 4096;
-
-/// Default bound on the tokio tasks a dispatcher has in flight.
-pub const DEFAULT_MAX_TASKS: usize = 65_536;
-
-/// What a [`NoRuntime`](Error::NoRuntime) error says.
-pub(crate) const NO_RUNTIME: &str = "Dispatch::Tokio and async handlers need a tokio runtime: \
-     create the dispatcher inside one, give it one with Dispatcher::with_runtime, \
-     or run the io layer inside one";
-
-/// Settings of a [`Dispatcher`]. Loadable from a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-#[non_exhaustive]
-pub struct DispatchOptions {
-    /// Room of each worker queue (`Pool`, `Keyed`), in requests. Default
-    /// [`DEFAULT_QUEUE`].
-    pub queue: usize,
-    /// Most tokio tasks in flight at once for requests under
-    /// `Dispatch::Tokio`, and as many again for async handlers under any
-    /// strategy (counted apart, so that a request's task never holds the
-    /// place its handler needs). A request over it is answered with code
-    /// 10 (overloaded), as a full queue is. 0 means no bound (not advised:
-    /// a flood of requests then grows memory without end). Default
-    /// [`DEFAULT_MAX_TASKS`].
-    pub max_tasks: usize,
-}
-
-impl Default for DispatchOptions {
-    fn default() -> Self {
-        DispatchOptions {
-            queue: DEFAULT_QUEUE,
-            max_tasks: DEFAULT_MAX_TASKS,
-        }
-    }
-}
-
-impl DispatchOptions {
-    /// Sets the room of each worker queue.
-    pub fn queue(mut self, requests: usize) -> Self {
-        self.queue = requests;
-        self
-    }
-    /// Sets the bound on tokio tasks in flight.
-    pub fn max_tasks(mut self, tasks: usize) -> Self {
-        self.max_tasks = tasks;
-        self
-    }
-}
-
-impl Dispatcher {
-    /// Handlers run where frames are read. Async handlers run on the tokio
-    /// runtime current when their request arrives, if any.
-    pub fn inline() -> Self {
-        Dispatcher {
-            kind: Dispatch::Inline,
-            queues: Vec::new(),
-            runtime: None,
-            key: None,
-            tasks: LoadLimit::new(DEFAULT_MAX_TASKS),
-            handlers: LoadLimit::new(DEFAULT_MAX_TASKS),
-        }
+    /// Polls `task` (an async handler, or work a handler spawned) to
+    /// completion on an executor; gives it back with the reason when it
+    /// cannot. By default there is no executor: [`Error::NoRuntime`].
+    #[allow(clippy::result_large_err)]
+    fn spawn(&self, task: Task) -> Result<(), (Task, Error)> {
+        Err((task, Error::NoRuntime(NO_EXECUTOR)))
     }
 
-    /// A dispatcher for `kind`, with worker queues of `queue` requests each
-    /// and the default bound on tokio tasks.
-    pub fn new(kind: Dispatch, queue: usize) -> std::io::Result<Self> {
-        Dispatcher::with_options(kind, DispatchOptions::default().queue(queue))
-    }
-
-    /// A dispatcher for `kind` with `options`.
-    ///
-    /// Tokio tasks (`Dispatch::Tokio`, async handlers) go to the runtime of
-    /// [`with_runtime`], else to the multi-thread runtime current here (so a
-    /// dispatcher made inside one also works from io threads that have
-    /// none; a current-thread runtime is not kept, as it runs tasks only
-    /// while its owner polls it), else to the one current when a request
-    /// arrives; with none, requests are answered with [`Error::NoRuntime`]
-    /// (see [`check_runtime`]). The runtime kept must outlive the
-    /// dispatcher's use: tasks sent to a runtime that has shut down never
-    /// run, and their callers wait for their call timeouts.
-    ///
-    /// [`with_runtime`]: Dispatcher::with_runtime
-    /// [`check_runtime`]: Dispatcher::check_runtime
-    pub fn with_options(kind: Dispatch, options: DispatchOptions) -> std::io::Result<Self> {
-        let queue = options.queue;
-        let mut dispatcher = Dispatcher {
-            kind,
-            // A current-thread runtime runs tasks only while its owner
-            // polls it: tasks sent to it from io threads could wait
-            // forever, so only a multi-thread runtime is kept.
-            runtime: tokio::runtime::Handle::try_current()
-                .ok()
-                .filter(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread),
-            tasks: LoadLimit::new(options.max_tasks),
-            handlers: LoadLimit::new(options.max_tasks),
-            ..Dispatcher::inline()
-        };
-        // Pool: n workers on one queue. Keyed: one queue per worker.
-        let (workers, queues) = match kind {
-            Dispatch::Inline | Dispatch::Tokio => (0, 0),
-            Dispatch::Pool(n) => (n.max(1), 1),
-            Dispatch::Keyed(n) => (n.max(1), n.max(1)),
-        };
-        let receivers: Vec<_> = (0..queues)
-            .map(|_| {
-                let (tx, rx) = bounded::<Context>(queue.max(1));
-                dispatcher.queues.push(tx);
-                rx
-            })
-            .collect();
-        for i in 0..workers {
-            let rx = receivers[i % queues].clone();
-            thread::Builder::new()
-                .name(format!("walle-worker-{i}"))
-                .spawn(move || {
-                    for mut ctx in rx {
-                        let core = ctx.core().clone();
-                        run_request(&mut ctx, &core.table);
-                    }
-                })?;
-        }
-        Ok(dispatcher)
-    }
-
-    /// Async handlers (and `Dispatch::Tokio`) run on `runtime`.
-    pub fn with_runtime(mut self, runtime: tokio::runtime::Handle) -> Self {
-        self.runtime = Some(runtime);
-        self
-    }
-
-    /// Chooses the key under `Dispatch::Keyed` (default: the session id).
-    pub fn with_key(mut self, key: impl Fn(&Context) -> u64 + Send + Sync + 'static) -> Self {
-        self.key = Some(Arc::new(key));
-        self
-    }
-
-    /// The strategy.
-    pub fn kind(&self) -> Dispatch {
-        self.kind
-    }
-
-    pub(crate) fn runtime(&self) -> Option<tokio::runtime::Handle> {
-        self.runtime
-            .clone()
-            .or_else(|| tokio::runtime::Handle::try_current().ok())
-    }
-
-    /// Fails with [`Error::NoRuntime`] when this is a `Dispatch::Tokio`
-    /// dispatcher with no runtime to spawn on from this thread: every
-    /// request would be refused. An io layer calls it when a server is
-    /// built, to report the mistake once rather than per request.
-    pub fn check_runtime(&self) -> Result<(), Error> {
-        match (self.kind, self.runtime()) {
-            (Dispatch::Tokio, None) => Err(Error::NoRuntime(NO_RUNTIME)),
-            _ => Ok(()),
-        }
-    }
-
-    /// Tokio tasks in flight now: requests under `Dispatch::Tokio` and
-    /// async handlers.
-    pub fn tasks_in_flight(&self) -> usize {
-        self.tasks.current() + self.handlers.current()
-    }
-
-    /// Spawns the async handler `make` returns as a tokio task, within the
-    /// bound on handlers in flight. `make` is not called when this fails.
-    pub(crate) fn spawn_handler<F>(&self, make: impl FnOnce() -> F) -> Result<(), Error>
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        self.spawn_within(&self.handlers, make)
-    }
-
-    /// Spawns the future `make` returns as a tokio task holding a place in
-    /// `limit`. `make` is not called when this fails.
-    fn spawn_within<F>(&self, limit: &Arc<LoadLimit>, make: impl FnOnce() -> F) -> Result<(), Error>
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        let runtime = self.runtime().ok_or(Error::NoRuntime(NO_RUNTIME))?;
-        let Some(task) = limit.try_acquire() else {
-            warn!(limit = limit.max, "tokio tasks in flight at their bound");
-            return Err(Error::Overloaded("too many tokio tasks in flight"));
-        };
-        let future = make();
-        runtime.spawn(async move {
-            let _task = task;
-            future.await
-        });
+    /// Fails when this dispatcher cannot work at all from a thread with no
+    /// runtime (an event loop's), so that an io layer can report the
+    /// mistake when a server is built rather than once per request.
+    fn check(&self) -> Result<(), Error> {
         Ok(())
     }
-
-    /// Runs or queues `ctx`; a full queue, the task bound or a missing
-    /// runtime gives it back with the reason.
-    // The error path is a refusal, cold: the context travels back by value.
-    #[allow(clippy::result_large_err)]
-    pub(crate) fn submit(&self, mut ctx: Context, table: &Table) -> Result<(), (Context, Error)> {
-        let queue = match self.kind {
-            Dispatch::Inline => {
-                run_request(&mut ctx, table);
-                return Ok(());
-            }
-            Dispatch::Tokio => {
-                let mut slot = Some(ctx);
-                let spawned = self.spawn_within(&self.tasks, || {
-                    let mut ctx = slot.take();
-                    async move {
-                        if let Some(ctx) = &mut ctx {
-                            let core = ctx.core().clone();
-                            run_request(ctx, &core.table);
-                        }
-                    }
-                });
-                return match (spawned, slot) {
-                    (Err(error), Some(ctx)) => Err((ctx, error)),
-                    _ => Ok(()),
-                };
-            }
-            Dispatch::Pool(_) => &self.queues[0],
-            Dispatch::Keyed(_) => {
-                let key = match &self.key {
-                    Some(key) => key(&ctx),
-                    None => ctx.session().id(),
-                };
-                let mut hasher = std::collections::hash_map::DefaultHasher::new();
-                key.hash(&mut hasher);
-                &self.queues[(hasher.finish() % self.queues.len() as u64) as usize]
-            }
-        };
-        match queue.try_send(ctx) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(ctx)) => {
-                warn!("dispatch queue full");
-                Err((ctx, Error::Overloaded("dispatch queue full")))
-            }
-            Err(TrySendError::Disconnected(ctx)) => {
-                Err((ctx, Error::Overloaded("dispatch workers have stopped")))
-            }
-        }
-    }
 }
 
-impl fmt::Debug for Dispatcher {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Dispatcher")
-            .field("kind", &self.kind)
-            .field("queues", &self.queues.len())
-            .field("tasks_in_flight", &self.tasks.current())
-            .finish()
-    }
-}
+/// Runs each request on the thread that handed the process its frame (an
+/// io thread): no hop, no queue. Handlers must not block. Async handlers
+/// are refused with [`Error::NoRuntime`]: there is no executor here.
+///
+/// The default of a [`Process`](crate::Process); the io layer's
+/// `walle_net::Dispatcher::inline()` also runs async handlers, on tokio.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Inline;
 
-/// A bound on requests in flight, shared by the connections of a server.
-/// `0` means no bound.
-#[derive(Debug, Default)]
-pub struct LoadLimit {
-    current: AtomicUsize,
-    max: usize,
-}
-
-impl LoadLimit {
-    /// A limit of `max` requests in flight (0: unlimited).
-    pub fn new(max: usize) -> Arc<Self> {
-        Arc::new(LoadLimit {
-            current: AtomicUsize::new(0),
-            max,
-        })
-    }
-
-    /// Requests in flight now.
-    pub fn current(&self) -> usize {
-        self.current.load(Ordering::Acquire)
-    }
-
-    /// Takes a place, or `None` when the limit is reached. Racing callers
-    /// cannot exceed it: the count rises first and falls back on refusal.
-    pub fn try_acquire(self: &Arc<Self>) -> Option<LoadGuard> {
-        let before = self.current.fetch_add(1, Ordering::AcqRel);
-        if self.max != 0 && before >= self.max {
-            self.current.fetch_sub(1, Ordering::AcqRel);
-            return None;
-        }
-        Some(LoadGuard(self.clone()))
-    }
-}
-
-/// A place in a [`LoadLimit`], given back on drop.
-#[derive(Debug)]
-pub struct LoadGuard(Arc<LoadLimit>);
-
-impl Drop for LoadGuard {
-    fn drop(&mut self) {
-        self.0.current.fetch_sub(1, Ordering::AcqRel);
+impl Dispatch for Inline {
+    fn submit(&self, job: Job) -> Result<(), (Job, Error)> {
+        job.run();
+        Ok(())
     }
 }

@@ -75,9 +75,9 @@ pub enum Error {
     /// The operation is not possible here (code 4).
     #[error("not supported: {0}")]
     NotSupported(&'static str),
-    /// Tokio work (`Dispatch::Tokio`, an async handler) with no tokio
-    /// runtime to run on (code 4).
-    #[error("no tokio runtime: {0}")]
+    /// Async work (an async handler, a task a dispatcher runs) with no
+    /// executor to run on, such as a tokio runtime (code 4).
+    #[error("no runtime: {0}")]
     NoRuntime(&'static str),
     /// A message could not be encoded or decoded (codes 2, 3).
     #[error(transparent)]

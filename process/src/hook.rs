@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::core::Core;
-use crate::{Error, HandlerError};
+use crate::error::{Error, HandlerError};
 
 /// Sees every inbound frame body before it is decoded and routed. It can
 /// pass it on ([`FrameNext::run`]), drop it (return without running
@@ -54,7 +54,7 @@ impl FrameNext {
 impl fmt::Debug for FrameNext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FrameNext")
-            .field("session", &self.core.session.id())
+            .field("session", &self.core.session().id())
             .finish()
     }
 }

@@ -13,11 +13,15 @@
 //!   means to answer or abort.
 //! - [`Process`]: one connection's state: [`call`](Process::call),
 //!   [`async_call`](Process::async_call), [`notify`](Process::notify), the
-//!   pending-call table with timeouts, cleanup on close, the load limit,
-//!   and the [`Dispatch`] strategies `Inline`, `Pool(n)`, `Keyed(n)`, `Tokio`.
+//!   pending-call table with timeouts, cleanup on close, the [`LoadLimit`].
+//! - [`Dispatch`]: where handlers run. Each request reaches the process's
+//!   dispatcher as a [`Job`], each async handler as a [`Task`]; [`Inline`]
+//!   runs jobs where the frame was read and has no executor for tasks.
 //!
-//! Sans-io: no socket, no hidden clock. The io layer (or the in-memory
-//! [`mem`] link) hands frames in and writes what the [`Transport`] is given.
+//! Sans-io: no socket, no hidden clock, no executor. The io layer (or the
+//! in-memory [`mem`] link) hands frames in and writes what the
+//! [`Transport`] is given; worker pools, per-key workers and tokio tasks
+//! are dispatchers of the io layer (`walle_net::Dispatcher`).
 //!
 //! Two processes back to back in memory:
 //!
@@ -52,14 +56,19 @@
 #![deny(missing_docs, missing_debug_implementations)]
 #![warn(clippy::unwrap_used)]
 
+// The order in which these modules import each other, and its two
+// callback loops, are set out at the top of core/mod.rs.
 mod close;
 mod context;
 mod core;
 mod dispatch;
+mod encode;
 mod error;
 mod hook;
+mod load;
 pub mod mem;
 mod options;
+mod panic;
 mod pending;
 mod process;
 mod router;
@@ -68,16 +77,14 @@ mod time;
 mod transport;
 
 pub use close::CloseReason;
-pub use context::Context;
+pub use context::{Context, Job, Task};
 pub use core::ProcessStats;
-pub use dispatch::{
-    DEFAULT_MAX_TASKS, DEFAULT_QUEUE, Dispatch, DispatchOptions, Dispatcher, KeyFn, LoadGuard,
-    LoadLimit,
-};
+pub use dispatch::{Dispatch, Inline};
 pub use error::{Error, HandlerError, RouteError, Status};
 pub use hook::{DispatchHook, FrameNext};
-pub use options::{ProcessOptions, SeqRange};
-pub use process::{CallFuture, CallOptions, Process, ProcessBuilder, encode_notify_frame};
+pub use load::{LoadGuard, LoadLimit};
+pub use options::{CallOptions, ProcessOptions, SeqRange};
+pub use process::{CallFuture, Process, ProcessBuilder, encode_notify_frame};
 pub use router::{Middleware, Next, OwnedNext, RouteHandle, Router, Routes};
 pub use session::Session;
 pub use time::{Clock, ManualClock, SystemClock, TimerKey, TimerWheel};

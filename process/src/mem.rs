@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use bytes::BytesMut;
 use walle_packet::{FrameDecoder, PacketError, Protocol};
 
-use crate::{Error, Process, Transport};
+use crate::error::Error;
+use crate::process::Process;
+use crate::transport::Transport;
 
 /// The sending half of an in-memory link: a bounded outbound buffer.
 #[derive(Debug)]

@@ -1,8 +1,9 @@
-//! Settings of a process, loadable from a file.
+//! Settings of a process, loadable from a file, and of one call.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use walle_packet::Metadata;
 
 /// Settings of a process. Loadable from a file (durations in
 /// milliseconds).
@@ -28,6 +29,17 @@ pub struct ProcessOptions {
     /// [`SeqRange::Upper`], so that a peer's request never carries the seq
     /// of one of our pending calls and is never taken for its answer.
     pub seq_range: SeqRange,
+}
+
+/// Options of one call.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallOptions<'a> {
+    /// Timeout; the process's default when `None`. A timeout the clock
+    /// cannot add to now (`Duration::MAX`) means no timeout: the call ends
+    /// with its response, a cancel or the session's close.
+    pub timeout: Option<Duration>,
+    /// Metadata sent with the request.
+    pub metadata: Option<&'a Metadata>,
 }
 
 /// The sequence ids a process's own calls take, out of the `1..=max` the

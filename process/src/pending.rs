@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use walle_packet::Packet;
 
-use crate::Error;
+use crate::error::Error;
 use crate::time::{TimerKey, TimerWheel};
 
 /// A callback of `async_call`.
@@ -46,7 +46,7 @@ impl Wakeup {
                 let run = std::panic::AssertUnwindSafe(|| callback(result));
                 if let Err(panic) = std::panic::catch_unwind(run) {
                     tracing::error!(
-                        panic = crate::core::panic_message(&*panic),
+                        panic = crate::panic::panic_message(&*panic),
                         "a call's callback panicked"
                     );
                 }

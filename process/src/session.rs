@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use crate::CloseReason;
+use crate::close::CloseReason;
 
 type CloseFn = Box<dyn FnOnce(&CloseReason) + Send>;
 
@@ -118,7 +118,7 @@ impl Session {
             let run = std::panic::AssertUnwindSafe(|| f(reason));
             if let Err(panic) = std::panic::catch_unwind(run) {
                 tracing::error!(
-                    panic = crate::core::panic_message(&*panic),
+                    panic = crate::panic::panic_message(&*panic),
                     "a close callback panicked"
                 );
             }

@@ -1,4 +1,4 @@
-use crate::Error;
+use crate::error::Error;
 use walle_packet::{FrameMode, PacketError};
 
 /// Where a process writes its frames: a connection's outbound stream.

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use walle_mempool::Pool;
 use walle_packet::Protocol;
-use walle_process::{Dispatcher, Routes};
+use walle_process::{Dispatch, Routes};
 
 use super::state::{Event, Machine, Policy};
 use super::{Client, Ended, Inner, dial, driver};
@@ -104,7 +104,7 @@ pub struct ClientBuilder<C> {
     pub(super) routes: Routes<C>,
     pub(super) options: ClientOptions,
     pub(super) pool: Option<Arc<dyn Pool>>,
-    pub(super) dispatcher: Option<Arc<Dispatcher>>,
+    pub(super) dispatcher: Option<Arc<dyn Dispatch>>,
 }
 
 impl<C: Clone + Send + Sync + 'static> ClientBuilder<C> {
@@ -128,8 +128,10 @@ impl<C: Clone + Send + Sync + 'static> ClientBuilder<C> {
         self.pool = Some(pool);
         self
     }
-    /// Where handlers of pushed messages run.
-    pub fn dispatcher(mut self, dispatcher: Arc<Dispatcher>) -> Self {
+    /// Where handlers of pushed messages run: a [`Dispatcher`](crate::Dispatcher) or any
+    /// other [`Dispatch`] (default: inline on the io threads, async
+    /// handlers on the tokio runtime current there, if any).
+    pub fn dispatcher(mut self, dispatcher: Arc<dyn Dispatch>) -> Self {
         self.dispatcher = Some(dispatcher);
         self
     }

@@ -2,8 +2,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::{Handler, Table};
-use crate::core::Core;
-use crate::{Context, HandlerError};
+use crate::context::Context;
+use crate::error::HandlerError;
 
 /// Code around the rest of a route's chain.
 ///
@@ -32,14 +32,14 @@ where
 /// count; [`into_owned`](Next::into_owned) makes one that can travel to
 /// another thread with a deferred context.
 pub struct Next<'a> {
-    pub(crate) table: &'a Table,
-    pub(crate) route: usize,
-    pub(crate) index: usize,
+    table: &'a Arc<Table>,
+    route: usize,
+    index: usize,
 }
 
 /// The rest of a route's chain, owned: to finish on another executor.
 pub struct OwnedNext {
-    core: Arc<Core>,
+    table: Arc<Table>,
     route: usize,
     index: usize,
 }
@@ -48,7 +48,7 @@ impl OwnedNext {
     /// Runs the rest of the chain.
     pub fn run(self, ctx: &mut Context) -> Result<(), HandlerError> {
         Next {
-            table: &self.core.table,
+            table: &self.table,
             route: self.route,
             index: self.index,
         }
@@ -65,12 +65,22 @@ impl fmt::Debug for OwnedNext {
     }
 }
 
-impl Next<'_> {
-    /// An owned copy of the rest of the chain, for a context moved
-    /// elsewhere with [`Context::defer`].
-    pub fn into_owned(self, ctx: &Context) -> OwnedNext {
+impl<'a> Next<'a> {
+    /// The whole chain of route `route` of `table`.
+    pub(crate) fn start(table: &'a Arc<Table>, route: usize) -> Self {
+        Next {
+            table,
+            route,
+            index: 0,
+        }
+    }
+
+    /// An owned copy of the rest of the chain, for `ctx`, the context
+    /// about to move elsewhere with [`Context::defer`] (the chain is that
+    /// of its process, which the copy holds).
+    pub fn into_owned(self, _ctx: &Context) -> OwnedNext {
         OwnedNext {
-            core: ctx.core().clone(),
+            table: self.table.clone(),
             route: self.route,
             index: self.index,
         }
@@ -106,13 +116,8 @@ impl Next<'_> {
         }
         match &entry.handler {
             Handler::Sync(handler) => handler(ctx),
-            Handler::Async(handler) => {
-                let core = ctx.core().clone();
-                core.dispatcher
-                    .spawn_handler(|| handler(ctx.defer()))
-                    .inspect_err(|_| core.count_rejected())?;
-                Ok(())
-            }
+            // The dispatcher's executor runs it (refused: answered here).
+            Handler::Async(_) => ctx.spawn_handler(route),
         }
     }
 }

@@ -1,21 +1,22 @@
 //! Routes, handlers and the router that holds them.
 
+mod fnv;
 mod middleware;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use walle_codec::Codec;
 use walle_packet::Packet;
 
-use crate::{Context, Error, HandlerError, RouteError};
+use crate::context::{BoxFuture, Context};
+use crate::error::{Error, HandlerError, RouteError};
 
+use fnv::Fnv;
 pub use middleware::{Middleware, Next, OwnedNext};
 
-pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 type SyncFn = dyn Fn(&mut Context) -> Result<(), HandlerError> + Send + Sync;
 type AsyncFn = dyn Fn(Context) -> BoxFuture + Send + Sync;
 
@@ -28,42 +29,6 @@ pub(crate) struct RouteEntry {
     pub(crate) label: String,
     pub(crate) middleware: Vec<Arc<dyn Middleware>>,
     pub(crate) handler: Handler,
-}
-
-/// FNV-1a: route names are short and chosen by the server's author, not
-/// by peers (lookups only read the table), so a fast hash is safe here.
-#[derive(Clone, Copy, Default)]
-pub(crate) struct Fnv;
-
-impl std::hash::BuildHasher for Fnv {
-    type Hasher = FnvHasher;
-    fn build_hasher(&self) -> FnvHasher {
-        FnvHasher(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-pub(crate) struct FnvHasher(u64);
-
-impl std::hash::Hasher for FnvHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    // Integers (a byte key's length prefix, numeric routes) mix in one
-    // step instead of byte by byte.
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0 ^ n).wrapping_mul(0x0100_0000_01b3);
-    }
 }
 
 /// The frozen routing table a process dispatches through.
@@ -88,6 +53,11 @@ impl Table {
             (id, _) => self.by_id.get(&id).map(|&i| (i, false)),
         };
         found.or(self.fallback.map(|i| (i, false)))
+    }
+
+    /// The handler of route `index`.
+    pub(crate) fn handler(&self, index: usize) -> &Handler {
+        &self.entries[index].handler
     }
 
     /// The name of route `index` (its label, which for a string route is
@@ -305,8 +275,10 @@ impl<C: Clone + Send + Sync + 'static> Router<C> {
     }
 
     /// Registers an async handler for the string route `name`. It runs on
-    /// a tokio runtime (the dispatcher's, or the current one) and hands
-    /// the context back with its result, so the framework can answer.
+    /// the executor of the process's [`Dispatch`](crate::Dispatch)er (the
+    /// io layer's runs it on tokio; [`Inline`](crate::Inline), which has
+    /// none, refuses it with code 4) and hands the context back with its
+    /// result, so the framework can answer.
     ///
     /// ```
     /// use bytes::Bytes;

@@ -1,6 +1,10 @@
-//! The per-request context handed to middleware and handlers.
+//! The per-request context handed to middleware and handlers, and the
+//! forms it takes on its way to an executor ([`Job`], [`Task`]).
+
+mod job;
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 
 use tracing::debug;
@@ -8,9 +12,12 @@ use walle_codec::{Code, Codec};
 use walle_packet::{Cmd, Head, MetadataView, Packet};
 
 use crate::core::Core;
-use crate::dispatch::LoadGuard;
-use crate::error::wire_error;
-use crate::{Error, HandlerError, Session};
+use crate::error::{Error, HandlerError, wire_error};
+use crate::load::LoadGuard;
+use crate::session::Session;
+
+pub(crate) use job::BoxFuture;
+pub use job::{Job, Task};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -70,15 +77,11 @@ impl Context {
     fn response_head(&self) -> Result<Head<'_>, walle_packet::PacketError> {
         match self.named {
             Some(index) => {
-                let name = self.core.table.name(index.get() as usize - 1);
+                let name = self.core.route_name(index.get() as usize - 1);
                 Head::response_with_uri(&self.packet, name)
             }
             None => Head::response_to(&self.packet),
         }
-    }
-
-    pub(crate) fn core(&self) -> &Arc<Core> {
-        &self.core
     }
 
     /// The packet being handled.
@@ -99,7 +102,7 @@ impl Context {
     /// The session the packet came in on; its values are shared by every
     /// request of the session (BEHAVIOURS 9).
     pub fn session(&self) -> &Session {
-        &self.core.session
+        self.core.session()
     }
 
     /// True while a request is waiting for its answer.
@@ -185,9 +188,47 @@ impl Context {
         taken
     }
 
-    /// The tokio runtime async work of this process goes to, if any.
-    pub fn runtime(&self) -> Option<tokio::runtime::Handle> {
-        self.core.runtime()
+    /// Runs `future`, work a handler starts and does not wait for, on the
+    /// executor of this process's dispatcher
+    /// ([`Dispatch::spawn`](crate::Dispatch::spawn)). Fails with
+    /// [`Error::NoRuntime`] when the dispatcher has no executor
+    /// ([`Inline`](crate::Inline) has none), or with its own refusal (such
+    /// as a bound on tasks in flight); the future is then dropped unpolled.
+    pub fn spawn(&self, future: impl Future<Output = ()> + Send + 'static) -> Result<(), Error> {
+        let task = Task::future(Box::pin(future));
+        self.core.spawn(task).map_err(|(_, error)| error)
+    }
+
+    /// Hands the async handler of route `route` this request, to run on
+    /// the dispatcher's executor. On refusal the request comes back here
+    /// (so that it is answered with the refusal's code) and the error is
+    /// returned.
+    pub(crate) fn spawn_handler(&mut self, route: usize) -> Result<(), HandlerError> {
+        let task = Task::handler(self.defer(), route);
+        match self.core.spawn(task) {
+            Ok(()) => Ok(()),
+            Err((task, error)) => {
+                self.core.count_rejected();
+                if let Some(ctx) = task.into_context() {
+                    *self = ctx;
+                }
+                Err(Box::new(error))
+            }
+        }
+    }
+
+    /// Runs the request through its route's chain; a request still
+    /// unanswered when this returns is answered with code 7 (on drop).
+    pub(crate) fn run(mut self) {
+        // The chain borrows the process while it owns the context.
+        let core = self.core.clone();
+        core.run(&mut self);
+    }
+
+    /// The future of route `route`'s async handler for this request.
+    pub(crate) fn into_handler_future(self, route: usize) -> BoxFuture {
+        let core = self.core.clone();
+        core.handler_future(route, self)
     }
 }
 
@@ -205,7 +246,7 @@ impl Drop for Context {
 impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Context")
-            .field("session", &self.core.session.id())
+            .field("session", &self.core.session().id())
             .field("packet", &self.packet)
             .field("state", &self.state)
             .field("aborted", &self.aborted)

@@ -1,0 +1,269 @@
+//! The untyped heart of a process: decode, route, answer, settle calls.
+//!
+//! The modules of this crate import one way: each imports only modules
+//! listed before it.
+//!
+//! ```text
+//! leaves:  error, options, time, load, panic, close, transport, encode, session
+//!          pending
+//!          context (Context, and the Job and Task it travels as)
+//!          router
+//!          dispatch (the Dispatch trait, Inline)
+//!          core
+//!          hook
+//! on top:  process, mem
+//! ```
+//!
+//! except for two loops, which are callbacks by nature:
+//!
+//! - context -> core: the core makes each request's [`Context`] and runs
+//!   its chain; the context answers, spawns and runs through the core of
+//!   its process (its transport, routing table and dispatcher).
+//! - core -> hook: the core hands each frame to the [`DispatchHook`],
+//!   whose [`FrameNext`] hands it back to the core.
+//!
+//! [`DispatchHook`]: crate::DispatchHook
+//! [`FrameNext`]: crate::FrameNext
+
+mod calls;
+mod inbound;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use walle_codec::{Code, Codec};
+use walle_mempool::Pool;
+use walle_packet::{FrameMode, Head, Protocol};
+
+use crate::close::CloseReason;
+use crate::context::{Context, Job, Task};
+use crate::dispatch::Dispatch;
+use crate::encode::with_payload;
+use crate::error::{Error, HandlerError};
+use crate::hook::DispatchHook;
+use crate::load::LoadLimit;
+use crate::options::ProcessOptions;
+use crate::pending::{Pending, Wakeup};
+use crate::router::Table;
+use crate::session::Session;
+use crate::time::Clock;
+use crate::transport::Transport;
+
+/// Counters of one process, for tests and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProcessStats {
+    /// Calls waiting for an answer.
+    pub pending_calls: usize,
+    /// Call timers set.
+    pub timers: usize,
+    /// Responses that matched no pending call (late, duplicate): dropped.
+    pub stray_responses: u64,
+    /// Notifies to a route with no handler: dropped.
+    pub unrouted_notifies: u64,
+    /// Requests refused by the load limit or by the dispatcher (a full
+    /// queue, a bound on tasks, no executor).
+    pub rejected: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    stray_responses: AtomicU64,
+    unrouted_notifies: AtomicU64,
+    rejected: AtomicU64,
+}
+
+/// What a core is made of; the builder fills in the defaults.
+pub(crate) struct Parts {
+    pub(crate) protocol: Protocol,
+    pub(crate) transport: Arc<dyn Transport>,
+    pub(crate) pool: Arc<dyn Pool>,
+    pub(crate) table: Arc<Table>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) dispatcher: Arc<dyn Dispatch>,
+    pub(crate) load: Option<Arc<LoadLimit>>,
+    pub(crate) hook: Option<Arc<dyn DispatchHook>>,
+    pub(crate) session: Session,
+    pub(crate) options: ProcessOptions,
+}
+
+pub(crate) struct Core {
+    protocol: Protocol,
+    /// How the transport delimits frames.
+    mode: FrameMode,
+    transport: Arc<dyn Transport>,
+    pool: Arc<dyn Pool>,
+    table: Arc<Table>,
+    clock: Arc<dyn Clock>,
+    dispatcher: Arc<dyn Dispatch>,
+    /// The load bound, if any: without one nothing is counted.
+    load: Option<Arc<LoadLimit>>,
+    hook: Option<Arc<dyn DispatchHook>>,
+    session: Session,
+    options: ProcessOptions,
+    pending: Mutex<Pending>,
+    closed: AtomicBool,
+    counters: Counters,
+}
+
+impl Core {
+    pub(crate) fn new(parts: Parts) -> Self {
+        let seqs = parts
+            .options
+            .seq_range
+            .bounds(parts.protocol.wrapper().max_seq());
+        let pending = Pending::new(seqs, parts.clock.now(), parts.options.timer_tick);
+        Core {
+            protocol: parts.protocol,
+            mode: parts.transport.mode(),
+            transport: parts.transport,
+            pool: parts.pool,
+            table: parts.table,
+            clock: parts.clock,
+            dispatcher: parts.dispatcher,
+            load: parts.load,
+            hook: parts.hook,
+            session: parts.session,
+            options: parts.options,
+            pending: Mutex::new(pending),
+            closed: AtomicBool::new(false),
+            counters: Counters::default(),
+        }
+    }
+
+    fn pending(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The protocol pipeline.
+    pub(crate) fn protocol(&self) -> &Protocol {
+        &self.protocol
+    }
+
+    /// How the transport delimits frames.
+    pub(crate) fn mode(&self) -> FrameMode {
+        self.mode
+    }
+
+    /// The session of this process.
+    pub(crate) fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The name of route `index`.
+    pub(crate) fn route_name(&self, index: usize) -> &str {
+        self.table.name(index)
+    }
+
+    /// True after [`close`](Core::close).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Relaxed)
+    }
+
+    /// Hands `f` the payload of `msg`, encoded into a pooled buffer if the
+    /// codec cannot lend the message's own bytes.
+    pub(crate) fn with_payload<C: Codec<M>, M, R>(
+        &self,
+        codec: &C,
+        msg: &M,
+        f: impl FnOnce(&[u8]) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        with_payload(codec, &*self.pool, self.options.encode_buffer, msg, f)
+    }
+
+    /// Encodes `msg` (without a copy when the codec allows) and writes the
+    /// packet `head`.
+    pub(crate) fn send_message<C: Codec<M>, M>(
+        &self,
+        codec: &C,
+        head: &Head<'_>,
+        msg: &M,
+    ) -> Result<(), Error> {
+        self.with_payload(codec, msg, |payload| self.send_packet(head, payload))
+    }
+
+    /// Writes one packet to the transport.
+    pub(crate) fn send_packet(&self, head: &Head<'_>, payload: &[u8]) -> Result<(), Error> {
+        if self.is_closed() {
+            return Err(Error::SessionClosed);
+        }
+        let (protocol, mode) = (&self.protocol, self.mode);
+        self.transport
+            .send(&mut |dst| protocol.encode_in(mode, head, payload, dst))
+    }
+
+    /// Writes an error response.
+    pub(crate) fn send_error(&self, head: &Head<'_>, code: Code, desc: &str) -> Result<(), Error> {
+        if self.is_closed() {
+            return Err(Error::SessionClosed);
+        }
+        let (protocol, mode) = (&self.protocol, self.mode);
+        self.transport
+            .send(&mut |dst| protocol.encode_error_in(mode, head, code, desc, dst))
+    }
+
+    /// Writes a heartbeat.
+    pub(crate) fn send_heartbeat(&self, time: Option<i64>) -> Result<(), Error> {
+        if self.is_closed() {
+            return Err(Error::SessionClosed);
+        }
+        let (protocol, mode) = (&self.protocol, self.mode);
+        self.transport
+            .send(&mut |dst| protocol.encode_heartbeat_in(mode, time, dst))
+    }
+
+    /// Writes one already-encoded frame.
+    pub(crate) fn send_frame(&self, frame: &Bytes) -> Result<(), Error> {
+        if self.is_closed() {
+            return Err(Error::SessionClosed);
+        }
+        self.transport.send_frame(frame)
+    }
+
+    /// Hands a request to the dispatcher; a refused one is answered with
+    /// the refusal.
+    fn submit(&self, ctx: Context) {
+        if let Err((job, error)) = self.dispatcher.submit(Job::new(ctx)) {
+            self.count_rejected();
+            job.into_context().fail(&(Box::new(error) as HandlerError));
+        }
+    }
+
+    /// Hands async work to the dispatcher's executor.
+    // The error path is a refusal, cold: the task travels back by value.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn spawn(&self, task: Task) -> Result<(), (Task, Error)> {
+        self.dispatcher.spawn(task)
+    }
+
+    /// Counts a request refused by a bound or by the dispatcher.
+    pub(crate) fn count_rejected(&self) {
+        self.counters.rejected.fetch_add(1, Relaxed);
+    }
+
+    /// Closes the process for `reason`: pending calls fail, close
+    /// callbacks run with the reason, the transport is asked to close.
+    /// Idempotent: the first reason stays.
+    pub(crate) fn close(&self, reason: CloseReason) {
+        if self.closed.swap(true, Relaxed) {
+            return;
+        }
+        let mut wakeups = Vec::new();
+        self.pending().close(&mut wakeups);
+        wakeups.into_iter().for_each(Wakeup::fire);
+        self.session.run_close(reason);
+        self.transport.close();
+    }
+
+    pub(crate) fn stats(&self) -> ProcessStats {
+        let (pending_calls, timers) = self.pending().counts();
+        ProcessStats {
+            pending_calls,
+            timers,
+            stray_responses: self.counters.stray_responses.load(Relaxed),
+            unrouted_notifies: self.counters.unrouted_notifies.load(Relaxed),
+            rejected: self.counters.rejected.load(Relaxed),
+        }
+    }
+}
