@@ -1,7 +1,15 @@
 //! A connection's outbound queue: pooled chunks that frames are encoded
-//! into, and shared frames (broadcasts) queued without a copy. Written out
-//! with vectored writes. A written chunk goes back to its pool at once, so
-//! an idle connection holds no write buffer either.
+//! into, and shared frames (broadcasts) queued without a copy. A written
+//! chunk goes back to its pool at once, so an idle connection holds no
+//! write buffer either.
+//!
+//! Two modes, chosen by the transport ([`FrameMode`]):
+//! - **stream** (tcp, kcp): frames are bytes of one stream, written out
+//!   with vectored writes ([`Outbound::write_to`]) that may end anywhere;
+//! - **message** (WebSocket, datagrams): each frame is one message, handed
+//!   out whole, one per call ([`Outbound::write_messages`]). Frames are
+//!   still packed into pooled chunks (a frame never straddles two); a side
+//!   queue keeps each frame's length.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
@@ -9,6 +17,7 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::{Buf, Bytes};
 use walle_mempool::{Pool, PoolBuf, SizedPool};
+use walle_packet::FrameMode;
 
 /// Size of a pooled chunk.
 const CHUNK: usize = 16 * 1024;
@@ -30,15 +39,44 @@ enum Chunk {
     Shared(Bytes),
 }
 
+impl Chunk {
+    /// What is left to write of it.
+    fn unwritten(&self) -> &[u8] {
+        match self {
+            Chunk::Owned(v, at) => &v[*at..],
+            Chunk::Shared(b) => b,
+        }
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Outbound {
     chunks: VecDeque<Chunk>,
     queued: usize,
     /// Frames queued since the queue was last empty.
     frames: usize,
+    /// Message mode: the length of each frame waiting, oldest first.
+    /// `None` in stream mode.
+    messages: Option<VecDeque<usize>>,
 }
 
 impl Outbound {
+    /// An empty queue in `mode`.
+    pub(crate) fn new(mode: FrameMode) -> Outbound {
+        Outbound {
+            messages: (mode == FrameMode::Message).then(VecDeque::new),
+            ..Outbound::default()
+        }
+    }
+
+    /// How the queue delimits frames.
+    pub(crate) fn mode(&self) -> FrameMode {
+        match self.messages {
+            Some(_) => FrameMode::Message,
+            None => FrameMode::Stream,
+        }
+    }
+
     /// Bytes waiting to be written.
     pub(crate) fn queued(&self) -> usize {
         self.queued
@@ -55,8 +93,9 @@ impl Outbound {
         self.frames
     }
 
-    /// Encodes one frame at the end of the queue with `write`; on error
-    /// nothing of it stays queued.
+    /// Encodes one frame at the end of the queue with `write` (in message
+    /// mode, what one call appends is one message); on error nothing of it
+    /// stays queued.
     pub(crate) fn encode<E>(
         &mut self,
         write: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), E>,
@@ -79,7 +118,8 @@ impl Outbound {
         }
     }
 
-    /// The chunk to encode the next frame into.
+    /// The chunk to encode the next frame into. A frame is encoded into
+    /// one chunk, which grows if it must: frames never straddle chunks.
     fn tail(&mut self) -> &mut Vec<u8> {
         // A chunk takes more frames while a typical one still fits, so
         // that encoding rarely outgrows (and reallocates) a pooled chunk.
@@ -97,30 +137,31 @@ impl Outbound {
         }
     }
 
-    /// Accounts for a frame of `n` bytes appended to the tail chunk.
+    /// Accounts for a frame of `n` bytes appended to the queue.
     fn added(&mut self, n: usize) {
         self.queued += n;
         self.frames += 1;
+        if let Some(messages) = &mut self.messages {
+            messages.push_back(n);
+        }
     }
 
     /// Queues a shared frame without copying it.
     pub(crate) fn push_shared(&mut self, frame: Bytes) {
-        self.queued += frame.len();
-        self.frames += 1;
+        self.added(frame.len());
         self.chunks.push_back(Chunk::Shared(frame));
     }
 
-    /// Writes as much as `sink` takes. `Ok(true)` when all is written,
-    /// `Ok(false)` when the sink would block.
+    /// Stream mode: writes as much as `sink` takes, with vectored writes.
+    /// `Ok(true)` when all is written, `Ok(false)` when the sink would
+    /// block.
     pub(crate) fn write_to(&mut self, sink: &mut impl Write) -> io::Result<bool> {
+        debug_assert!(self.messages.is_none(), "a stream write of messages");
         while self.queued > 0 {
             let mut slices = [IoSlice::new(&[]); SLICES];
             let mut n = 0;
             for chunk in self.chunks.iter().take(SLICES) {
-                slices[n] = IoSlice::new(match chunk {
-                    Chunk::Owned(v, at) => &v[*at..],
-                    Chunk::Shared(b) => b,
-                });
+                slices[n] = IoSlice::new(chunk.unwritten());
                 n += 1;
             }
             match sink.write_vectored(&slices[..n]) {
@@ -134,19 +175,51 @@ impl Outbound {
         Ok(true)
     }
 
+    /// Message mode: hands `send` one whole frame per call, oldest first,
+    /// until all are sent (`Ok(true)`) or `send` fails with `WouldBlock`
+    /// (`Ok(false)`: that frame stays first in the queue, to be handed
+    /// out again). `Interrupted` retries the frame; other errors are
+    /// returned, the frame still queued.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "for message transports (ws, datagrams)")
+    )]
+    pub(crate) fn write_messages(
+        &mut self,
+        mut send: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<bool> {
+        if self.messages.is_none() {
+            return Err(io::Error::other("a message write of a stream queue"));
+        }
+        while let Some(&len) = self.messages.as_ref().and_then(VecDeque::front) {
+            let message = self.chunks.front().and_then(|c| c.unwritten().get(..len));
+            let Some(message) = message else {
+                return Err(io::Error::other("message queue out of step"));
+            };
+            match send(message) {
+                Ok(()) => {
+                    self.advance(len);
+                    if let Some(messages) = &mut self.messages {
+                        messages.pop_front();
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Drops the first `n` bytes; chunks written to their end leave (an
+    /// empty one at the front too, so that the next frame comes first).
     fn advance(&mut self, mut n: usize) {
         self.queued -= n;
         if self.queued == 0 {
             self.frames = 0;
         }
-        while n > 0 {
-            let Some(front) = self.chunks.front_mut() else {
-                return;
-            };
-            let left = match front {
-                Chunk::Owned(v, at) => v.len() - *at,
-                Chunk::Shared(b) => b.len(),
-            };
+        while let Some(front) = self.chunks.front_mut() {
+            let left = front.unwritten().len();
             if n < left {
                 match front {
                     Chunk::Owned(_, at) => *at += n,
@@ -156,6 +229,9 @@ impl Outbound {
             }
             n -= left;
             self.chunks.pop_front(); // a pooled chunk returns to its pool
+            if n == 0 {
+                return;
+            }
         }
     }
 
@@ -164,83 +240,11 @@ impl Outbound {
         self.chunks.clear();
         self.queued = 0;
         self.frames = 0;
+        if let Some(messages) = &mut self.messages {
+            messages.clear();
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A sink taking at most `max` bytes per call, blocking every other call.
-    struct Trickle {
-        out: Vec<u8>,
-        max: usize,
-        calls: usize,
-    }
-
-    impl Write for Trickle {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.write_vectored(&[IoSlice::new(buf)])
-        }
-        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-            self.calls += 1;
-            if self.calls % 2 == 0 {
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            let mut room = self.max;
-            for b in bufs {
-                let take = b.len().min(room);
-                self.out.extend_from_slice(&b[..take]);
-                room -= take;
-            }
-            Ok(self.max - room)
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    /// BEHAVIOURS 28: queued frames leave in order through vectored writes,
-    /// partial writes included.
-    #[test]
-    fn b28_frames_leave_in_order_through_partial_vectored_writes() {
-        let mut out = Outbound::default();
-        let mut expected = Vec::new();
-        for i in 0..50u8 {
-            if i % 7 == 3 {
-                let shared = Bytes::from(vec![i; 100]);
-                expected.extend_from_slice(&shared);
-                out.push_shared(shared);
-            } else {
-                let frame = vec![i; 37 + usize::from(i)];
-                expected.extend_from_slice(&frame);
-                out.encode(&mut |tail| {
-                    tail.extend_from_slice(&frame);
-                    Ok::<(), ()>(())
-                })
-                .unwrap();
-            }
-        }
-        assert_eq!(out.queued(), expected.len());
-        assert_eq!(out.frames(), 50);
-        let failed = out.encode(&mut |tail| {
-            tail.extend_from_slice(b"half a frame");
-            Err(())
-        });
-        assert!(failed.is_err());
-        assert_eq!(
-            out.queued(),
-            expected.len(),
-            "a failed encode leaves nothing"
-        );
-        let mut sink = Trickle {
-            out: Vec::new(),
-            max: 333,
-            calls: 0,
-        };
-        while !out.write_to(&mut sink).unwrap() {}
-        assert_eq!(sink.out, expected);
-        assert!(out.is_empty());
-        assert_eq!(out.frames(), 0);
-    }
-}
+mod tests;
