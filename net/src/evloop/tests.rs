@@ -3,126 +3,39 @@
 //! timers and commands for many sub-sessions. Both go through the same
 //! `Cmd`s the TCP drivers use.
 
-use std::io::{Read, Write};
-use std::net::SocketAddr;
-use std::os::unix::net::UnixStream;
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Sender};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use walle_codec::RawCodec;
-use walle_packet::{Head, Protocol, Route, WalleFormat};
-use walle_process::{CloseReason, Context, Process, Router, Session};
+use walle_process::CloseReason;
 
 use super::driver::{Ctx, Driver, Op, Ready, TimerKind, Turn};
 use super::stream::StreamConn;
 use super::{Cmd, Key, LoopHandle, Loops};
-use crate::conn::{Attach, Handler};
 use crate::options::{ConnOptions, EvloopOptions};
-
-/// The bound of every wait for an event.
-const PATIENCE: Duration = Duration::from_secs(30);
+use crate::testing::{PATIENCE, PEER, Peer, echo, eventually};
 
 fn loops() -> Loops {
     Loops::start(1, &EvloopOptions::default(), "walle-evloop-test").expect("a loop")
 }
 
-fn protocol() -> Protocol {
-    Protocol::new(WalleFormat::new())
-}
-
-fn echo_router() -> Router<RawCodec> {
-    let mut router = Router::new(RawCodec);
-    router
-        .route("echo", |_: &mut Context, req: Bytes| Ok(req))
-        .unwrap();
-    router
-}
-
-/// The test's end of a connection the loop serves over a Unix socket.
-struct Peer {
-    stream: UnixStream,
-    process: Process<RawCodec>,
-    closed: Receiver<CloseReason>,
-}
-
-impl Peer {
-    /// Hands one end of a socket pair to `handle` as a stream connection
-    /// whose process echoes.
-    fn connect(handle: &LoopHandle, opts: ConnOptions) -> Peer {
-        let (ours, theirs) = UnixStream::pair().unwrap();
-        ours.set_nonblocking(true).unwrap();
-        theirs.set_read_timeout(Some(PATIENCE)).unwrap();
-        let (closed_tx, closed) = mpsc::channel();
-        let (process_tx, process) = mpsc::channel();
-        let attach: Attach = Arc::new(move |transport, _peer| {
-            let process = Process::builder(protocol(), echo_router())
-                .transport(transport)
-                .session(Session::new(7))
-                .build()
-                .ok()?;
-            let closed_tx = closed_tx.clone();
-            process.session().on_close(move |reason| {
-                let _ = closed_tx.send(reason.clone());
-            });
-            let _ = process_tx.send(process.clone());
-            Some(Arc::new(process) as Arc<dyn Handler>)
-        });
-        let stream = mio::net::UnixStream::from_std(ours);
-        // A Unix socket has no inet address; sessions and logs get this.
-        let peer = SocketAddr::from(([127, 0, 0, 1], 0));
-        let opts = Arc::new(opts);
-        handle.send(Cmd::Add(Box::new(move |cx: &mut Ctx<'_>| {
-            StreamConn::start(cx, stream, peer, &attach, opts)
-        })));
-        Peer {
-            stream: theirs,
-            process: process.recv_timeout(PATIENCE).expect("attached"),
-            closed,
-        }
-    }
-
-    /// A request to `echo` and its answer's payload.
-    fn round_trip(&mut self, seq: u64, payload: &[u8]) -> Bytes {
-        let mut wire = Vec::new();
-        protocol()
-            .encode(&Head::request(Route::Uri("echo"), seq), payload, &mut wire)
-            .unwrap();
-        self.stream.write_all(&wire).unwrap();
-        let mut len = [0u8; 4];
-        self.stream.read_exact(&mut len).unwrap();
-        let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
-        self.stream.read_exact(&mut body).unwrap();
-        let answer = protocol().decode(Bytes::from(body)).unwrap();
-        assert_eq!(answer.seq(), seq);
-        answer.payload()
-    }
-
-    fn close_reason(&self) -> CloseReason {
-        self.closed.recv_timeout(PATIENCE).expect("closed")
-    }
-
-    /// The loop's end closed: the next read sees the end of the stream.
-    fn sees_end(&mut self) -> bool {
-        let mut rest = Vec::new();
-        self.stream.read_to_end(&mut rest).is_ok() && rest.is_empty()
-    }
-}
-
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+/// Hands a Unix socket to the loop of `handle` as a stream connection
+/// whose process echoes.
+fn connect(handle: &LoopHandle, opts: ConnOptions) -> Peer {
+    let (stream, attach, peer) = echo();
+    let stream = mio::net::UnixStream::from_std(stream);
+    let opts = Arc::new(opts);
+    handle.send(Cmd::Add(Box::new(move |cx: &mut Ctx<'_>| {
+        StreamConn::start(cx, stream, PEER, &attach, opts)
+    })));
+    peer.attached()
 }
 
 #[test]
 fn a_unix_stream_connection_answers_and_ends_as_its_peer_did() {
     let loops = loops();
     let handle = &loops.handles()[0];
-    let mut peer = Peer::connect(handle, ConnOptions::default());
+    let mut peer = connect(handle, ConnOptions::default());
     eventually("the connection to count", || loops.stats().connections == 1);
     assert_eq!(
         &peer.round_trip(1, b"over a unix socket")[..],
@@ -142,17 +55,14 @@ fn closes_of_every_origin_reach_the_process_with_their_reason() {
     let loops = loops();
     let handle = &loops.handles()[0];
 
-    let mut local = Peer::connect(handle, ConnOptions::default());
+    let mut local = connect(handle, ConnOptions::default());
     assert_eq!(&local.round_trip(1, b"before")[..], b"before");
     local.process.close();
     assert!(matches!(local.close_reason(), CloseReason::Local));
     assert!(local.sees_end(), "a local close ends the stream");
 
-    let mut malformed = Peer::connect(handle, ConnOptions::default());
-    malformed
-        .stream
-        .write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff])
-        .unwrap();
+    let mut malformed = connect(handle, ConnOptions::default());
+    malformed.send_garbage();
     let reason = malformed.close_reason();
     assert!(matches!(reason, CloseReason::Malformed(_)), "{reason:?}");
     assert!(malformed.sees_end());
@@ -161,7 +71,7 @@ fn closes_of_every_origin_reach_the_process_with_their_reason() {
         read_timeout: Duration::from_millis(50),
         ..ConnOptions::default()
     };
-    let mut silent = Peer::connect(handle, quiet);
+    let mut silent = connect(handle, quiet);
     let reason = silent.close_reason();
     assert!(
         matches!(reason, CloseReason::Silent(limit) if limit == Duration::from_millis(50)),
@@ -169,7 +79,7 @@ fn closes_of_every_origin_reach_the_process_with_their_reason() {
     );
     assert!(silent.sees_end());
 
-    let mut stopped = Peer::connect(handle, ConnOptions::default());
+    let mut stopped = connect(handle, ConnOptions::default());
     assert_eq!(&stopped.round_trip(1, b"still here")[..], b"still here");
     loops.stop(Instant::now() + PATIENCE);
     assert!(matches!(stopped.close_reason(), CloseReason::Stopped));

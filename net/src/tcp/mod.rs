@@ -7,6 +7,8 @@
 
 mod conn;
 mod link;
+#[cfg(test)]
+mod tests;
 mod write;
 
 use std::cell::Cell;

@@ -1,0 +1,103 @@
+//! The connection tasks over a link that is not TCP: a tokio Unix socket,
+//! with a real process, answering and closing as over TCP.
+
+use std::io;
+use std::io::IoSlice;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::net::UnixStream;
+use tokio::runtime::Runtime;
+use walle_process::CloseReason;
+
+use super::conn;
+use super::link::Link;
+use crate::options::ConnOptions;
+use crate::testing::{PEER, Peer, echo};
+
+/// The plainest link: a read of what is there, no scratch buffer.
+impl Link for UnixStream {
+    async fn read_some(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        loop {
+            self.readable().await?;
+            match self.try_read_buf(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                read => return read,
+            }
+        }
+    }
+
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        UnixStream::try_write_vectored(self, bufs)
+    }
+
+    async fn writable(&self) -> io::Result<()> {
+        UnixStream::writable(self).await
+    }
+
+    fn shutdown(&self) {
+        let _ = socket2::SockRef::from(self).shutdown(std::net::Shutdown::Both);
+    }
+}
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+/// Starts the tasks of a connection over a Unix socket on `runtime`.
+fn connect(runtime: &Runtime, opts: ConnOptions) -> Peer {
+    let (stream, attach, peer) = echo();
+    let _inside = runtime.enter();
+    let stream = UnixStream::from_std(stream).expect("a tokio socket");
+    conn::start(stream, PEER, &attach, Arc::new(opts), None);
+    peer.attached()
+}
+
+#[test]
+fn a_unix_link_answers_and_ends_as_its_peer_did() {
+    let runtime = runtime();
+    let mut peer = connect(&runtime, ConnOptions::default());
+    assert_eq!(
+        &peer.round_trip(1, b"over a unix socket")[..],
+        b"over a unix socket"
+    );
+    assert_eq!(&peer.round_trip(2, &[9; 100_000])[..], &[9; 100_000][..]);
+    peer.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let reason = peer.close_reason();
+    assert!(matches!(reason, CloseReason::PeerClosed), "{reason:?}");
+    assert!(peer.sees_end());
+}
+
+#[test]
+fn closes_of_every_origin_reach_the_process_with_their_reason() {
+    let runtime = runtime();
+
+    let mut local = connect(&runtime, ConnOptions::default());
+    assert_eq!(&local.round_trip(1, b"before")[..], b"before");
+    local.process.close();
+    assert!(matches!(local.close_reason(), CloseReason::Local));
+    assert!(local.sees_end(), "a local close ends the stream");
+
+    let mut malformed = connect(&runtime, ConnOptions::default());
+    malformed.send_garbage();
+    let reason = malformed.close_reason();
+    assert!(matches!(reason, CloseReason::Malformed(_)), "{reason:?}");
+    assert!(malformed.sees_end());
+
+    let quiet = ConnOptions {
+        read_timeout: Duration::from_millis(50),
+        ..ConnOptions::default()
+    };
+    let mut silent = connect(&runtime, quiet);
+    let reason = silent.close_reason();
+    assert!(
+        matches!(reason, CloseReason::Silent(limit) if limit == Duration::from_millis(50)),
+        "{reason:?}"
+    );
+    assert!(silent.sees_end());
+}
