@@ -14,6 +14,7 @@ use walle_packet::{Head, Protocol, Route, WalleFormat};
 use walle_process::{CloseReason, Context, Process, Router, Session};
 
 use crate::conn::{Attach, Handler};
+use crate::options::ConnOptions;
 
 /// The bound of every wait for an event.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
@@ -132,4 +133,44 @@ impl Peer {
         let mut rest = Vec::new();
         self.stream.read_to_end(&mut rest).is_ok() && rest.is_empty()
     }
+}
+
+/// Answers, a large one too, then the peer ends its stream: the session
+/// closes with [`CloseReason::PeerClosed`] and the backend's end closes.
+pub(crate) fn answers_then_ends_as_the_peer_did(peer: &mut Peer) {
+    let small = peer.round_trip(1, b"over a unix socket");
+    assert_eq!(&small[..], b"over a unix socket");
+    assert_eq!(&peer.round_trip(2, &[9; 100_000])[..], &[9; 100_000][..]);
+    peer.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let reason = peer.close_reason();
+    assert!(matches!(reason, CloseReason::PeerClosed), "{reason:?}");
+    assert!(peer.sees_end());
+}
+
+/// A local close, bad input and silence each close a connection of
+/// `connect` with their reason, and end its stream.
+pub(crate) fn closes_with_their_reasons(mut connect: impl FnMut(ConnOptions) -> Peer) {
+    let mut local = connect(ConnOptions::default());
+    assert_eq!(&local.round_trip(1, b"before")[..], b"before");
+    local.process.close();
+    assert!(matches!(local.close_reason(), CloseReason::Local));
+    assert!(local.sees_end(), "a local close ends the stream");
+
+    let mut malformed = connect(ConnOptions::default());
+    malformed.send_garbage();
+    let reason = malformed.close_reason();
+    assert!(matches!(reason, CloseReason::Malformed(_)), "{reason:?}");
+    assert!(malformed.sees_end());
+
+    let limit = Duration::from_millis(50);
+    let mut silent = connect(ConnOptions {
+        read_timeout: limit,
+        ..ConnOptions::default()
+    });
+    let reason = silent.close_reason();
+    assert!(
+        matches!(reason, CloseReason::Silent(after) if after == limit),
+        "{reason:?}"
+    );
+    assert!(silent.sees_end());
 }

@@ -13,7 +13,10 @@ use super::driver::{Ctx, Driver, Op, Ready, TimerKind, Turn};
 use super::stream::StreamConn;
 use super::{Cmd, Key, LoopHandle, Loops};
 use crate::options::{ConnOptions, EvloopOptions};
-use crate::testing::{PATIENCE, PEER, Peer, echo, eventually};
+use crate::testing::{
+    PATIENCE, PEER, Peer, answers_then_ends_as_the_peer_did, closes_with_their_reasons, echo,
+    eventually,
+};
 
 fn loops() -> Loops {
     Loops::start(1, &EvloopOptions::default(), "walle-evloop-test").expect("a loop")
@@ -34,17 +37,9 @@ fn connect(handle: &LoopHandle, opts: ConnOptions) -> Peer {
 #[test]
 fn a_unix_stream_connection_answers_and_ends_as_its_peer_did() {
     let loops = loops();
-    let handle = &loops.handles()[0];
-    let mut peer = connect(handle, ConnOptions::default());
+    let mut peer = connect(&loops.handles()[0], ConnOptions::default());
     eventually("the connection to count", || loops.stats().connections == 1);
-    assert_eq!(
-        &peer.round_trip(1, b"over a unix socket")[..],
-        b"over a unix socket"
-    );
-    assert_eq!(&peer.round_trip(2, &[9; 100_000])[..], &[9; 100_000][..]);
-    peer.stream.shutdown(std::net::Shutdown::Write).unwrap();
-    let reason = peer.close_reason();
-    assert!(matches!(reason, CloseReason::PeerClosed), "{reason:?}");
+    answers_then_ends_as_the_peer_did(&mut peer);
     eventually("the connection to leave", || loops.stats().connections == 0);
     assert_eq!(loops.stats().read_buffers_held, 0);
     loops.stop(Instant::now());
@@ -54,31 +49,7 @@ fn a_unix_stream_connection_answers_and_ends_as_its_peer_did() {
 fn closes_of_every_origin_reach_the_process_with_their_reason() {
     let loops = loops();
     let handle = &loops.handles()[0];
-
-    let mut local = connect(handle, ConnOptions::default());
-    assert_eq!(&local.round_trip(1, b"before")[..], b"before");
-    local.process.close();
-    assert!(matches!(local.close_reason(), CloseReason::Local));
-    assert!(local.sees_end(), "a local close ends the stream");
-
-    let mut malformed = connect(handle, ConnOptions::default());
-    malformed.send_garbage();
-    let reason = malformed.close_reason();
-    assert!(matches!(reason, CloseReason::Malformed(_)), "{reason:?}");
-    assert!(malformed.sees_end());
-
-    let quiet = ConnOptions {
-        read_timeout: Duration::from_millis(50),
-        ..ConnOptions::default()
-    };
-    let mut silent = connect(handle, quiet);
-    let reason = silent.close_reason();
-    assert!(
-        matches!(reason, CloseReason::Silent(limit) if limit == Duration::from_millis(50)),
-        "{reason:?}"
-    );
-    assert!(silent.sees_end());
-
+    closes_with_their_reasons(|opts| connect(handle, opts));
     let mut stopped = connect(handle, ConnOptions::default());
     assert_eq!(&stopped.round_trip(1, b"still here")[..], b"still here");
     loops.stop(Instant::now() + PATIENCE);

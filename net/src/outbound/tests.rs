@@ -93,11 +93,7 @@ fn queue_frame(out: &mut Outbound, i: u8, shared: &[Bytes]) -> Vec<u8> {
             _ => 37 + usize::from(i),
         };
         let frame = vec![i; len];
-        out.encode(&mut |tail| {
-            tail.extend_from_slice(&frame);
-            Ok::<(), ()>(())
-        })
-        .unwrap();
+        encode(out, &frame);
         frame
     }
 }
@@ -205,18 +201,34 @@ fn message_mode_hands_out_each_frame_whole_in_order() {
     assert_eq!(sink.got, expected);
     assert!(out.is_empty());
     assert_eq!(out.frames(), 0);
-    assert!(out.write_messages(|_| panic!("nothing is queued")).unwrap());
+    assert!(send_all(&mut out).is_empty(), "nothing is left");
+}
+
+/// Hands out every message of `out` to a sink that takes them all.
+fn send_all(out: &mut Outbound) -> Vec<Vec<u8>> {
+    let mut sent = Vec::new();
+    let done = out.write_messages(|m| {
+        sent.push(m.to_vec());
+        Ok(())
+    });
+    assert!(done.unwrap(), "a sink that never blocks takes all");
+    sent
+}
+
+/// Encodes `frame` as one frame of `out`.
+fn encode(out: &mut Outbound, frame: &[u8]) {
+    out.encode(&mut |tail| {
+        tail.extend_from_slice(frame);
+        Ok::<(), ()>(())
+    })
+    .unwrap();
 }
 
 #[test]
 fn a_blocked_message_is_handed_out_again_and_an_error_keeps_it() {
     let mut out = Outbound::new(FrameMode::Message);
     for frame in [&b"one"[..], b"two", b"three"] {
-        out.encode(&mut |tail| {
-            tail.extend_from_slice(frame);
-            Ok::<(), ()>(())
-        })
-        .unwrap();
+        encode(&mut out, frame);
     }
     out.push_shared(Bytes::from_static(b"four"));
     let mut seen = Vec::new();
@@ -236,36 +248,18 @@ fn a_blocked_message_is_handed_out_again_and_an_error_keeps_it() {
         Err(io::ErrorKind::ConnectionReset.into())
     });
     assert_eq!(failed.unwrap_err().kind(), io::ErrorKind::ConnectionReset);
-    let mut rest = Vec::new();
-    assert!(
-        out.write_messages(|m| {
-            rest.push(m.to_vec());
-            Ok(())
-        })
-        .unwrap()
-    );
+    let rest = send_all(&mut out);
     assert_eq!(rest, [&b"two"[..], b"three", b"four"]);
 }
 
 #[test]
 fn empty_messages_keep_the_queue_in_step() {
     let mut out = Outbound::new(FrameMode::Message);
-    out.encode(&mut |_| Ok::<(), ()>(())).unwrap();
+    encode(&mut out, b"");
     out.push_shared(Bytes::from_static(b"after"));
-    out.encode(&mut |_| Ok::<(), ()>(())).unwrap();
-    out.encode(&mut |tail| {
-        tail.extend_from_slice(b"last");
-        Ok::<(), ()>(())
-    })
-    .unwrap();
-    let mut got = Vec::new();
-    assert!(
-        out.write_messages(|m| {
-            got.push(m.to_vec());
-            Ok(())
-        })
-        .unwrap()
-    );
+    encode(&mut out, b"");
+    encode(&mut out, b"last");
+    let got = send_all(&mut out);
     assert_eq!(got, [&b""[..], b"after", b"", b"last"]);
 }
 
@@ -275,13 +269,6 @@ fn clearing_a_message_queue_forgets_its_lengths() {
     out.push_shared(Bytes::from_static(b"dropped"));
     out.clear();
     out.push_shared(Bytes::from_static(b"kept"));
-    let mut got = Vec::new();
-    assert!(
-        out.write_messages(|m| {
-            got.push(m.to_vec());
-            Ok(())
-        })
-        .unwrap()
-    );
+    let got = send_all(&mut out);
     assert_eq!(got, [&b"kept"[..]]);
 }

@@ -4,17 +4,17 @@
 use std::io;
 use std::io::IoSlice;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::net::UnixStream;
 use tokio::runtime::Runtime;
-use walle_process::CloseReason;
 
 use super::conn;
 use super::link::Link;
 use crate::options::ConnOptions;
-use crate::testing::{PEER, Peer, echo};
+use crate::testing::{
+    PEER, Peer, answers_then_ends_as_the_peer_did, closes_with_their_reasons, echo,
+};
 
 /// The plainest link: a read of what is there, no scratch buffer.
 impl Link for UnixStream {
@@ -61,43 +61,11 @@ fn connect(runtime: &Runtime, opts: ConnOptions) -> Peer {
 #[test]
 fn a_unix_link_answers_and_ends_as_its_peer_did() {
     let runtime = runtime();
-    let mut peer = connect(&runtime, ConnOptions::default());
-    assert_eq!(
-        &peer.round_trip(1, b"over a unix socket")[..],
-        b"over a unix socket"
-    );
-    assert_eq!(&peer.round_trip(2, &[9; 100_000])[..], &[9; 100_000][..]);
-    peer.stream.shutdown(std::net::Shutdown::Write).unwrap();
-    let reason = peer.close_reason();
-    assert!(matches!(reason, CloseReason::PeerClosed), "{reason:?}");
-    assert!(peer.sees_end());
+    answers_then_ends_as_the_peer_did(&mut connect(&runtime, ConnOptions::default()));
 }
 
 #[test]
 fn closes_of_every_origin_reach_the_process_with_their_reason() {
     let runtime = runtime();
-
-    let mut local = connect(&runtime, ConnOptions::default());
-    assert_eq!(&local.round_trip(1, b"before")[..], b"before");
-    local.process.close();
-    assert!(matches!(local.close_reason(), CloseReason::Local));
-    assert!(local.sees_end(), "a local close ends the stream");
-
-    let mut malformed = connect(&runtime, ConnOptions::default());
-    malformed.send_garbage();
-    let reason = malformed.close_reason();
-    assert!(matches!(reason, CloseReason::Malformed(_)), "{reason:?}");
-    assert!(malformed.sees_end());
-
-    let quiet = ConnOptions {
-        read_timeout: Duration::from_millis(50),
-        ..ConnOptions::default()
-    };
-    let mut silent = connect(&runtime, quiet);
-    let reason = silent.close_reason();
-    assert!(
-        matches!(reason, CloseReason::Silent(limit) if limit == Duration::from_millis(50)),
-        "{reason:?}"
-    );
-    assert!(silent.sees_end());
+    closes_with_their_reasons(|opts| connect(&runtime, opts));
 }
