@@ -68,7 +68,8 @@ pub(crate) struct LoopShared {
     id: usize,
     waker: mio::Waker,
     inbox: Mutex<Vec<Cmd>>,
-    /// Connections on this reactor (for least-connections balancing).
+    /// Connections on this reactor, counted by their drivers (listeners
+    /// and other sources are not), for least-connections balancing.
     conns: AtomicUsize,
     /// Read buffers held by connections (a partial frame each).
     held: AtomicUsize,
