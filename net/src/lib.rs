@@ -69,6 +69,8 @@ mod outbound;
 mod server;
 mod session;
 mod tcp;
+#[cfg(test)]
+mod testing;
 
 pub use client::{Client, ClientBuilder, ClientOptions, ClientState};
 pub use dispatch::{

@@ -1,5 +1,5 @@
 //! The acceptor thread: one listener, new connections spread over the
-//! reactors.
+//! reactors, each handed over ready to start there.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -14,31 +14,12 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use tracing::{debug, warn};
 
-use super::{Cmd, LoopHandle};
+use super::{Cmd, LoopHandle, tcp};
 use crate::conn::Attach;
 use crate::options::{Balance, ConnOptions};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
-
-/// A non-blocking listener with SO_REUSEADDR (and SO_REUSEPORT when asked).
-fn listener(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
-    let domain = socket2::Domain::for_address(addr);
-    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    if reuse_port {
-        socket.set_reuse_port(true)?;
-    }
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    Ok(TcpListener::from_std(socket.into()))
-}
-
-/// One of the listeners of SO_REUSEPORT mode, all on one port.
-pub(crate) fn reuse_port_listener(addr: SocketAddr) -> io::Result<TcpListener> {
-    listener(addr, true)
-}
 
 pub(crate) struct Acceptor {
     local: SocketAddr,
@@ -55,7 +36,7 @@ impl Acceptor {
         attach: Attach,
         conn: Arc<ConnOptions>,
     ) -> io::Result<Acceptor> {
-        let mut listener = listener(addr, false)?;
+        let mut listener = tcp::bind(addr, false)?;
         let local = listener.local_addr()?;
         let poll = Poll::new()?;
         poll.registry()
@@ -130,12 +111,8 @@ fn accept_loop(
             match listener.accept() {
                 Ok((stream, peer)) => {
                     let i = pick(balance, &loops, &mut turn, &peer);
-                    loops[i].send(Cmd::Adopt {
-                        stream,
-                        peer,
-                        attach: attach.clone(),
-                        conn: conn.clone(),
-                    });
+                    let start = tcp::connection(stream, peer, attach.clone(), conn.clone());
+                    loops[i].send(Cmd::Add(start));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -1,35 +1,45 @@
 //! The event-loop backend, in the manner of gnet: N reactors on mio, each
-//! owning a slab of connections; an acceptor spreading new connections
-//! over them (or one SO_REUSEPORT listener per reactor); reads into loop
+//! owning a slab of sources; an acceptor spreading new connections over
+//! them (or one SO_REUSEPORT listener per reactor); reads into loop
 //! buffers, handlers inline or dispatched, vectored writes from a bounded
 //! per-connection queue; sends from other threads through the reactor's
 //! inbox and a mio `Waker`; silence, heartbeat and call timers from a
 //! timer wheel in each reactor.
+//!
+//! The reactor (`reactor`) is one generic loop; what it polls are sources
+//! behind the [`Driver`](driver::Driver) trait (`driver`, which also
+//! describes the seam a UDP endpoint uses): the stream connection
+//! (`stream`, generic over the byte stream), and the TCP pieces that use
+//! it (`tcp`: connections over mio's `TcpStream`, the SO_REUSEPORT
+//! listener; `acceptor`: the accepting thread). Other threads reach a
+//! connection through its transport (`transport`).
 
 mod acceptor;
+mod driver;
 mod reactor;
+mod stream;
+mod tcp;
+#[cfg(test)]
+mod tests;
+mod transport;
 
 use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-use bytes::Bytes;
-use walle_packet::PacketError;
-use walle_process::{Error, Transport};
 
 use crate::conn::Attach;
 use crate::options::{ConnOptions, EvloopOptions, later};
 use crate::server::Running;
 
-pub(crate) use crate::outbound::Outbound;
+use driver::{Op, Start};
 
-/// A connection's place in a reactor: slab token plus a generation that
-/// tells a reused token from the connection that held it before.
+/// A source's place in a reactor: slab token plus a generation that
+/// tells a reused token from the source that held it before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Key {
     pub(crate) token: usize,
@@ -38,22 +48,11 @@ pub(crate) struct Key {
 
 /// Work for a reactor, from any thread.
 pub(crate) enum Cmd {
-    /// Take over a connected socket.
-    Adopt {
-        stream: mio::net::TcpStream,
-        peer: SocketAddr,
-        attach: Attach,
-        conn: Arc<ConnOptions>,
-    },
-    /// Write what a connection has queued.
-    Flush(Key),
-    /// Close a connection, after flushing what it queued until the close
-    /// flush deadline.
-    Close(Key),
-    /// A call deadline was set on a connection.
-    Arm(Key),
-    /// Accept on this listener (SO_REUSEPORT mode).
-    Listen(mio::net::TcpListener, Attach, Arc<ConnOptions>),
+    /// Start a new source (a connection, a listener).
+    Add(Start),
+    /// Work for the source at `key`, for its session `sub` (0 for a
+    /// source that is one connection).
+    Source { key: Key, sub: u64, op: Op },
     /// Stop: flush until the deadline, close everything, exit.
     Stop(Instant),
 }
@@ -69,7 +68,8 @@ pub(crate) struct LoopShared {
     id: usize,
     waker: mio::Waker,
     inbox: Mutex<Vec<Cmd>>,
-    /// Connections on this reactor (for least-connections balancing).
+    /// Connections on this reactor, counted by their drivers (listeners
+    /// and other sources are not), for least-connections balancing.
     conns: AtomicUsize,
     /// Read buffers held by connections (a partial frame each).
     held: AtomicUsize,
@@ -99,95 +99,6 @@ impl LoopHandle {
 
     pub(crate) fn conns(&self) -> usize {
         self.0.conns.load(Ordering::Relaxed)
-    }
-}
-
-/// State of one connection shared with the threads that send on it.
-pub(crate) struct ConnShared {
-    key: Key,
-    reactor: LoopHandle,
-    out: Mutex<Outbound>,
-    closed: AtomicBool,
-    flush_queued: AtomicBool,
-    /// Earliest call deadline handed to the reactor, in nanoseconds since
-    /// its epoch; `u64::MAX` for none.
-    armed: AtomicU64,
-    limit: usize,
-}
-
-impl ConnShared {
-    fn out(&self) -> MutexGuard<'_, Outbound> {
-        self.out.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn schedule_flush(&self) {
-        // Most sends find a flush already queued: a load spares them the
-        // read-modify-write.
-        if !self.flush_queued.load(Ordering::Acquire)
-            && !self.flush_queued.swap(true, Ordering::AcqRel)
-        {
-            self.reactor.send(Cmd::Flush(self.key));
-        }
-    }
-}
-
-/// The [`Transport`] of an event-loop connection.
-pub(crate) struct EvTransport(pub(crate) Arc<ConnShared>);
-
-impl EvTransport {
-    /// Adds to the outbound queue under its bound, then has it flushed.
-    fn enqueue(&self, add: impl FnOnce(&mut Outbound) -> Result<(), Error>) -> Result<(), Error> {
-        let conn = &self.0;
-        if conn.closed.load(Ordering::Acquire) {
-            return Err(Error::SessionClosed);
-        }
-        {
-            let mut out = conn.out();
-            if out.queued() >= conn.limit {
-                return Err(Error::Overloaded("send queue full"));
-            }
-            add(&mut out)?;
-        }
-        conn.schedule_flush();
-        Ok(())
-    }
-}
-
-impl Transport for EvTransport {
-    fn send(
-        &self,
-        write: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), PacketError>,
-    ) -> Result<(), Error> {
-        self.enqueue(|out| Ok(out.encode(write)?))
-    }
-
-    fn send_frame(&self, frame: &Bytes) -> Result<(), Error> {
-        self.enqueue(|out| {
-            out.push_shared(frame.clone());
-            Ok(())
-        })
-    }
-
-    fn timer_hint(&self, deadline: Instant) {
-        let conn = &self.0;
-        let since = deadline.saturating_duration_since(conn.reactor.0.epoch);
-        let nanos = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX - 1);
-        let mut current = conn.armed.load(Ordering::Acquire);
-        while nanos < current {
-            match conn
-                .armed
-                .compare_exchange(current, nanos, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return conn.reactor.send(Cmd::Arm(conn.key)),
-                Err(now) => current = now,
-            }
-        }
-    }
-
-    fn close(&self) {
-        if !self.0.closed.swap(true, Ordering::AcqRel) {
-            self.0.reactor.send(Cmd::Close(self.0.key));
-        }
     }
 }
 
@@ -268,14 +179,18 @@ pub(crate) fn serve(
     let loops = Loops::start(opts.loop_count(), opts, "walle-evloop")?;
     let conn = Arc::new(conn);
     if opts.reuse_port {
-        let first = acceptor::reuse_port_listener(addr)?;
+        let first = tcp::bind(addr, true)?;
         let local = first.local_addr()?;
         let mut listeners = vec![first];
         for _ in 1..loops.handles().len() {
-            listeners.push(acceptor::reuse_port_listener(local)?);
+            listeners.push(tcp::bind(local, true)?);
         }
         for (listener, handle) in listeners.into_iter().zip(loops.handles()) {
-            handle.send(Cmd::Listen(listener, attach.clone(), conn.clone()));
+            handle.send(Cmd::Add(tcp::listener(
+                listener,
+                attach.clone(),
+                conn.clone(),
+            )));
         }
         return Ok(EvServer {
             local,
@@ -337,12 +252,7 @@ pub(crate) fn adopt(
     conn: Arc<ConnOptions>,
 ) {
     let stream = mio::net::TcpStream::from_std(stream);
-    client_loops().handles()[0].send(Cmd::Adopt {
-        stream,
-        peer,
-        attach,
-        conn,
-    });
+    client_loops().handles()[0].send(Cmd::Add(tcp::connection(stream, peer, attach, conn)));
 }
 
 impl fmt::Debug for EvServer {

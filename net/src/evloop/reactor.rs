@@ -1,75 +1,75 @@
-//! One reactor: a mio poll, a slab of connections, an inbox, a timer wheel.
+//! One loop: a mio poll, a slab of sources (each a [`Driver`]), an inbox
+//! of commands from other threads, one timer wheel. It knows no socket
+//! type: drivers register their own sockets and the loop hands them their
+//! events, timers and commands by key.
 
-use std::io::{self, Read};
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::collections::VecDeque;
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Poll, Token, Waker};
 use slab::Slab;
-use tracing::{debug, warn};
-use walle_packet::FrameDecoder;
-use walle_process::{CloseReason, TimerWheel, Transport};
+use tracing::warn;
+use walle_process::{CloseReason, TimerWheel};
 
-use super::{
-    CURRENT, Cmd, ConnShared, EvTransport, Key, LoopHandle, LoopShared, NEXT_LOOP, Outbound,
-};
-use crate::conn::{Attach, Handler, deliver, log_close};
-use crate::options::{ConnOptions, EvloopOptions, later};
+use super::driver::{Ctx, Driver, Ready, Start, Timer, Turn};
+use super::{CURRENT, Cmd, Key, LoopHandle, LoopShared, NEXT_LOOP};
+use crate::options::{EvloopOptions, later};
 
 const WAKER: Token = Token(usize::MAX);
-const LISTENER: Token = Token(usize::MAX - 1);
-/// Reads per readiness event before other connections get a turn.
-const MAX_READS: usize = 16;
-/// Idle read buffers a reactor keeps for reuse.
-const SPARE_BUFFERS: usize = 64;
-/// Resolution of silence, heartbeat and call timers.
+/// Resolution of the timers.
 const TICK: Duration = Duration::from_millis(10);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Timer {
-    Silence,
-    Beat,
-    Calls,
-    /// The close flush deadline of a connection asked to close.
-    Close,
-}
-
-struct Conn {
-    stream: TcpStream,
-    peer: SocketAddr,
+/// A source in the slab; `generation` tells it from the sources that held
+/// its token before.
+struct Entry {
     generation: u64,
-    shared: Arc<ConnShared>,
-    handler: Arc<dyn Handler>,
-    inbound: Option<BytesMut>,
-    decoder: FrameDecoder,
-    last_read: Instant,
-    opts: Arc<ConnOptions>,
-    /// WRITABLE interest is registered.
-    writable: bool,
-    /// Asked to close: flushing what is queued until the close flush
-    /// deadline; what it reads is dropped.
-    closing: bool,
+    driver: Box<dyn Driver>,
 }
 
 pub(crate) struct Reactor {
-    handle: LoopHandle,
-    poll: Poll,
-    conns: Slab<Conn>,
-    wheel: TimerWheel<(usize, u64, Timer)>,
-    fired: Vec<(usize, u64, Timer)>,
-    scratch: Box<[u8]>,
-    spare: Vec<BytesMut>,
-    events: usize,
-    listener: Option<(TcpListener, Attach, Arc<ConnOptions>)>,
+    sources: Slab<Entry>,
     generation: u64,
-    stopping: Option<Instant>,
-    again: Vec<usize>,
+    parts: Parts,
+    fired: Vec<Timer>,
+    events: usize,
     cmds: Vec<Cmd>,
     busy_poll: Duration,
+}
+
+/// What the loop lends a driver beside its slab entry (see [`Ctx`]).
+struct Parts {
+    handle: LoopHandle,
+    poll: Poll,
+    wheel: TimerWheel<Timer>,
+    scratch: Box<[u8]>,
+    spare: Vec<BytesMut>,
+    stopping: Option<Instant>,
+    /// Sources that asked to read again, after the others had their turn.
+    again: Vec<Key>,
+    /// Sources added by drivers, to start once their call returns.
+    added: VecDeque<Start>,
+}
+
+impl Parts {
+    /// The context of the source at `key`.
+    fn cx(&mut self, key: Key, now: Instant) -> Ctx<'_> {
+        Ctx {
+            key,
+            now,
+            stopping: self.stopping.is_some(),
+            registry: self.poll.registry(),
+            handle: &self.handle,
+            scratch: &mut self.scratch,
+            wheel: &mut self.wheel,
+            spare: &mut self.spare,
+            again: &mut self.again,
+            added: &mut self.added,
+        }
+    }
 }
 
 impl Reactor {
@@ -87,18 +87,20 @@ impl Reactor {
             epoch,
         }));
         let reactor = Reactor {
-            handle: handle.clone(),
-            poll,
-            conns: Slab::new(),
-            wheel: TimerWheel::new(epoch, TICK),
-            fired: Vec::new(),
-            scratch: vec![0u8; opts.read_chunk.max(4096)].into_boxed_slice(),
-            spare: Vec::new(),
-            events: opts.events.max(64),
-            listener: None,
+            sources: Slab::new(),
             generation: 0,
-            stopping: None,
-            again: Vec::new(),
+            parts: Parts {
+                handle: handle.clone(),
+                poll,
+                wheel: TimerWheel::new(epoch, TICK),
+                scratch: vec![0u8; opts.read_chunk.max(4096)].into_boxed_slice(),
+                spare: Vec::new(),
+                stopping: None,
+                again: Vec::new(),
+                added: VecDeque::new(),
+            },
+            fired: Vec::new(),
+            events: opts.events.max(64),
             cmds: Vec::with_capacity(256),
             busy_poll: opts.busy_poll,
         };
@@ -106,12 +108,12 @@ impl Reactor {
     }
 
     pub(crate) fn run(mut self) {
-        CURRENT.with(|c| c.set(self.handle.0.id));
+        CURRENT.with(|c| c.set(self.parts.handle.0.id));
         let mut events = Events::with_capacity(self.events);
         // Until when to poll without sleeping, after the last busy turn.
         let mut spin_until: Option<Instant> = None;
         loop {
-            let timeout = if !self.again.is_empty() {
+            let timeout = if !self.parts.again.is_empty() {
                 Some(Duration::ZERO)
             } else if spin_until.is_some_and(|until| Instant::now() < until) {
                 if events.is_empty() {
@@ -120,12 +122,12 @@ impl Reactor {
                     std::thread::yield_now();
                 }
                 Some(Duration::ZERO)
-            } else if !self.wheel.is_empty() || self.stopping.is_some() {
+            } else if !self.parts.wheel.is_empty() || self.parts.stopping.is_some() {
                 Some(TICK)
             } else {
                 None
             };
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
+            if let Err(e) = self.parts.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -137,40 +139,118 @@ impl Reactor {
                 spin_until = Some(later(now, self.busy_poll));
             }
             for event in events.iter() {
-                match event.token() {
-                    WAKER => {}
-                    LISTENER => self.accept(now),
-                    Token(token) => {
-                        let closed = event.is_read_closed() || event.is_error();
-                        if event.is_readable() || closed {
-                            self.read(token, now, closed);
-                        }
-                        if event.is_writable() {
-                            self.flush(token);
-                        }
-                    }
-                }
+                let Token(token) = event.token();
+                let Some(entry) = self.sources.get(token) else {
+                    continue; // the waker, or a source gone since
+                };
+                let key = Key {
+                    token,
+                    generation: entry.generation,
+                };
+                let ready = Ready {
+                    readable: event.is_readable(),
+                    writable: event.is_writable(),
+                    drain: event.is_read_closed() || event.is_error(),
+                };
+                self.turn(key, now, |driver, cx| driver.ready(cx, ready));
             }
-            let pending = self.again.len();
+            let pending = self.parts.again.len();
             for i in 0..pending {
-                let token = self.again[i];
-                self.read(token, now, true);
+                let key = self.parts.again[i];
+                self.turn(key, now, |driver, cx| driver.ready(cx, Ready::AGAIN));
             }
-            self.again.drain(..pending);
+            self.parts.again.drain(..pending);
             self.drain_inbox(now);
             self.expire(now);
             // Timer callbacks may have queued work (a send's flush) for
             // this very reactor, which no waker announces.
             self.drain_inbox(now);
-            if let Some(deadline) = self.stopping {
-                if self.conns.is_empty() || now >= deadline {
+            if let Some(deadline) = self.parts.stopping {
+                if self.sources.is_empty() || now >= deadline {
                     break;
                 }
             }
         }
-        let tokens: Vec<usize> = self.conns.iter().map(|(token, _)| token).collect();
-        for token in tokens {
-            self.close(token, CloseReason::Stopped);
+        let now = Instant::now();
+        for key in self.keys() {
+            self.remove(key, now, CloseReason::Stopped);
+        }
+    }
+
+    /// The keys of every source.
+    fn keys(&self) -> Vec<Key> {
+        self.sources
+            .iter()
+            .map(|(token, entry)| Key {
+                token,
+                generation: entry.generation,
+            })
+            .collect()
+    }
+
+    /// True while the source at `key` is in the loop.
+    fn is_live(&self, key: Key) -> bool {
+        self.sources
+            .get(key.token)
+            .is_some_and(|e| e.generation == key.generation)
+    }
+
+    /// Calls the driver at `key`, if it is still there, with its context;
+    /// removes it if it ends, and starts what it added.
+    fn turn(
+        &mut self,
+        key: Key,
+        now: Instant,
+        call: impl FnOnce(&mut dyn Driver, &mut Ctx<'_>) -> Turn,
+    ) {
+        let Some(entry) = self
+            .sources
+            .get_mut(key.token)
+            .filter(|e| e.generation == key.generation)
+        else {
+            return;
+        };
+        let mut cx = self.parts.cx(key, now);
+        if let Err(reason) = call(&mut *entry.driver, &mut cx) {
+            self.remove(key, now, reason);
+        }
+        if !self.parts.added.is_empty() {
+            self.start_added(now);
+        }
+    }
+
+    /// Takes the source at `key` out of the loop and tells its driver why.
+    fn remove(&mut self, key: Key, now: Instant, reason: CloseReason) {
+        if !self.is_live(key) {
+            return;
+        }
+        let entry = self.sources.remove(key.token);
+        let mut cx = self.parts.cx(key, now);
+        entry.driver.closed(&mut cx, reason);
+    }
+
+    /// Gives a new source a key and starts it; a stopping loop drops it.
+    fn start(&mut self, start: Start, now: Instant) {
+        if self.parts.stopping.is_some() {
+            return;
+        }
+        self.generation += 1;
+        let key = Key {
+            token: self.sources.vacant_key(),
+            generation: self.generation,
+        };
+        let mut cx = self.parts.cx(key, now);
+        if let Some(driver) = start(&mut cx) {
+            self.sources.insert(Entry {
+                generation: key.generation,
+                driver,
+            });
+        }
+    }
+
+    fn start_added(&mut self, now: Instant) {
+        while let Some(start) = self.parts.added.pop_front() {
+            self.start(start, now);
         }
     }
 
@@ -179,6 +259,7 @@ impl Reactor {
             let mut cmds = std::mem::take(&mut self.cmds);
             {
                 let mut inbox = self
+                    .parts
                     .handle
                     .0
                     .inbox
@@ -197,370 +278,32 @@ impl Reactor {
         }
     }
 
-    fn live(&self, key: Key) -> bool {
-        self.conns
-            .get(key.token)
-            .is_some_and(|c| c.generation == key.generation)
-    }
-
     fn handle_cmd(&mut self, cmd: Cmd, now: Instant) {
         match cmd {
-            Cmd::Adopt {
-                stream,
-                peer,
-                attach,
-                conn,
-            } => self.adopt(stream, peer, &attach, conn, now),
-            Cmd::Flush(key) if self.live(key) => {
-                self.conns[key.token]
-                    .shared
-                    .flush_queued
-                    .store(false, Ordering::Release);
-                self.flush(key.token);
+            Cmd::Add(start) => {
+                self.start(start, now);
+                self.start_added(now);
             }
-            Cmd::Close(key) if self.live(key) => self.close_asked(key.token, now),
-            Cmd::Arm(key) if self.live(key) => {
-                let nanos = self.conns[key.token].shared.armed.load(Ordering::Acquire);
-                if nanos != u64::MAX {
-                    let deadline = self.handle.0.epoch + Duration::from_nanos(nanos);
-                    self.wheel
-                        .insert(deadline, (key.token, key.generation, Timer::Calls));
-                }
-            }
-            Cmd::Flush(_) | Cmd::Close(_) | Cmd::Arm(_) => {} // for a connection gone since
-            Cmd::Listen(mut listener, attach, conn) => {
-                match self
-                    .poll
-                    .registry()
-                    .register(&mut listener, LISTENER, Interest::READABLE)
-                {
-                    Ok(()) => self.listener = Some((listener, attach, conn)),
-                    Err(e) => warn!(error = %e, "cannot listen on the reactor"),
-                }
+            Cmd::Source { key, sub, op } => {
+                self.turn(key, now, |driver, cx| driver.command(cx, op, sub));
             }
             Cmd::Stop(deadline) => {
-                self.stopping = Some(deadline);
-                if let Some((mut listener, ..)) = self.listener.take() {
-                    let _ = self.poll.registry().deregister(&mut listener);
-                }
-                let tokens: Vec<usize> = self.conns.iter().map(|(token, _)| token).collect();
-                for token in tokens {
-                    self.flush(token);
+                self.parts.stopping = Some(deadline);
+                for key in self.keys() {
+                    self.turn(key, now, |driver, cx| driver.stop(cx));
                 }
             }
-        }
-    }
-
-    fn accept(&mut self, now: Instant) {
-        loop {
-            let Some((listener, attach, conn)) = &self.listener else {
-                return;
-            };
-            match listener.accept() {
-                Ok((stream, peer)) => {
-                    let (attach, conn) = (attach.clone(), conn.clone());
-                    self.adopt(stream, peer, &attach, conn, now);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    debug!(error = %e, "accept failed");
-                    return;
-                }
-            }
-        }
-    }
-
-    fn adopt(
-        &mut self,
-        mut stream: TcpStream,
-        peer: SocketAddr,
-        attach: &Attach,
-        opts: Arc<ConnOptions>,
-        now: Instant,
-    ) {
-        if self.stopping.is_some() {
-            return;
-        }
-        let token = self.conns.vacant_key();
-        self.generation += 1;
-        let key = Key {
-            token,
-            generation: self.generation,
-        };
-        if opts.nodelay {
-            let _ = stream.set_nodelay(true);
-        }
-        if let Err(e) = self
-            .poll
-            .registry()
-            .register(&mut stream, Token(token), Interest::READABLE)
-        {
-            warn!(%peer, error = %e, "cannot register connection");
-            return;
-        }
-        let shared = Arc::new(ConnShared {
-            key,
-            reactor: self.handle.clone(),
-            out: Mutex::new(Outbound::default()),
-            closed: AtomicBool::new(false),
-            flush_queued: AtomicBool::new(false),
-            armed: AtomicU64::new(u64::MAX),
-            limit: opts.send_queue_bytes.max(1),
-        });
-        let transport: Arc<dyn Transport> = Arc::new(EvTransport(shared.clone()));
-        let Some(handler) = attach(transport, peer) else {
-            shared.closed.store(true, Ordering::Release);
-            let _ = self.poll.registry().deregister(&mut stream);
-            return; // refused: dropping the stream closes it
-        };
-        let decoder = handler.framing().decoder();
-        if let Some(limit) = opts.silence_limit() {
-            self.wheel
-                .insert(later(now, limit), (token, key.generation, Timer::Silence));
-        }
-        if opts.ticks() {
-            self.wheel.insert(
-                later(now, opts.heartbeat),
-                (token, key.generation, Timer::Beat),
-            );
-        }
-        self.handle.0.conns.fetch_add(1, Ordering::Relaxed);
-        self.conns.insert(Conn {
-            stream,
-            peer,
-            generation: key.generation,
-            shared,
-            handler,
-            inbound: None,
-            decoder,
-            last_read: now,
-            opts,
-            writable: false,
-            closing: false,
-        });
-    }
-
-    /// An asked close: what is queued is flushed until the close flush
-    /// deadline, then the rest is dropped (and the connection closed).
-    fn close_asked(&mut self, token: usize, now: Instant) {
-        let Some(conn) = self.conns.get_mut(token) else {
-            return;
-        };
-        if conn.closing {
-            return;
-        }
-        conn.closing = true;
-        let wait = conn.opts.close_flush_timeout;
-        let generation = conn.generation;
-        self.flush(token); // closes at once when all is written
-        if self
-            .conns
-            .get(token)
-            .is_some_and(|c| c.generation == generation)
-        {
-            if wait.is_zero() {
-                self.close(token, CloseReason::Local);
-            } else {
-                self.wheel
-                    .insert(later(now, wait), (token, generation, Timer::Close));
-            }
-        }
-    }
-
-    /// Reads what the socket has. `to_end`: read until the socket says
-    /// WouldBlock or EOF even after a short read (the peer's FIN may sit
-    /// behind the data, and no new edge would announce it).
-    fn read(&mut self, token: usize, now: Instant, to_end: bool) {
-        let Reactor {
-            conns,
-            scratch,
-            spare,
-            again,
-            handle,
-            ..
-        } = self;
-        let Some(conn) = conns.get_mut(token) else {
-            return;
-        };
-        let mut closing = None;
-        let mut reads = 0;
-        loop {
-            if reads == MAX_READS {
-                again.push(token);
-                break;
-            }
-            match conn.stream.read(scratch) {
-                Ok(0) => {
-                    closing = Some(CloseReason::PeerClosed);
-                    break;
-                }
-                Ok(_) if conn.closing => reads += 1, // for a closed session
-                Ok(n) => {
-                    reads += 1;
-                    conn.last_read = now;
-                    let buf = conn.inbound.get_or_insert_with(|| {
-                        handle.0.held.fetch_add(1, Ordering::Relaxed);
-                        take_spare(spare, handle)
-                    });
-                    buf.extend_from_slice(&scratch[..n]);
-                    let handed = deliver(&mut conn.decoder, buf, &*conn.handler);
-                    if let Err(reason) = handed {
-                        closing = Some(reason);
-                        break;
-                    }
-                    if n < scratch.len() && !to_end {
-                        // A short read drained the socket: data arriving
-                        // later raises a new edge, so the read that would
-                        // only say WouldBlock is skipped.
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    closing = Some(CloseReason::io(e));
-                    break;
-                }
-            }
-        }
-        // An idle connection holds no read buffer.
-        if conn.inbound.as_ref().is_some_and(BytesMut::is_empty) {
-            if let Some(buf) = conn.inbound.take() {
-                handle.0.held.fetch_sub(1, Ordering::Relaxed);
-                give_spare(spare, handle, buf);
-            }
-        }
-        if let Some(closing) = closing {
-            self.close(token, closing);
-        }
-    }
-
-    fn flush(&mut self, token: usize) {
-        let Some(conn) = self.conns.get_mut(token) else {
-            return;
-        };
-        let result = conn.shared.out().write_to(&mut conn.stream);
-        match result {
-            Ok(true) => {
-                if conn.writable {
-                    conn.writable = false;
-                    let _ = self.poll.registry().reregister(
-                        &mut conn.stream,
-                        Token(token),
-                        Interest::READABLE,
-                    );
-                }
-                if conn.closing {
-                    self.close(token, CloseReason::Local);
-                } else if self.stopping.is_some() {
-                    self.close(token, CloseReason::Stopped);
-                }
-            }
-            Ok(false) => {
-                if !conn.writable {
-                    conn.writable = true;
-                    let both = Interest::READABLE | Interest::WRITABLE;
-                    let _ = self
-                        .poll
-                        .registry()
-                        .reregister(&mut conn.stream, Token(token), both);
-                }
-            }
-            Err(e) => self.close(token, CloseReason::io(e)),
-        }
-    }
-
-    fn close(&mut self, token: usize, closing: CloseReason) {
-        let Some(mut conn) = self.conns.try_remove(token) else {
-            return;
-        };
-        conn.shared.closed.store(true, Ordering::Release);
-        conn.shared.out().clear();
-        let _ = self.poll.registry().deregister(&mut conn.stream);
-        self.handle.0.conns.fetch_sub(1, Ordering::Relaxed);
-        log_close(&conn.peer, conn.handler.id(), &closing);
-        conn.handler.closed(closing);
-        if let Some(mut buf) = conn.inbound.take() {
-            self.handle.0.held.fetch_sub(1, Ordering::Relaxed);
-            buf.clear();
-            give_spare(&mut self.spare, &self.handle, buf);
         }
     }
 
     fn expire(&mut self, now: Instant) {
         let mut fired = std::mem::take(&mut self.fired);
-        self.wheel.expire(now, |t| fired.push(t));
-        for (token, generation, timer) in fired.drain(..) {
-            let Some(conn) = self.conns.get(token).filter(|c| c.generation == generation) else {
-                continue;
-            };
-            match timer {
-                Timer::Silence => {
-                    let Some(limit) = conn.opts.silence_limit() else {
-                        continue;
-                    };
-                    let quiet = now.saturating_duration_since(conn.last_read);
-                    if quiet >= limit {
-                        self.close(token, CloseReason::Silent(limit));
-                    } else {
-                        self.wheel.insert(
-                            later(conn.last_read, limit),
-                            (token, generation, Timer::Silence),
-                        );
-                    }
-                }
-                Timer::Beat => {
-                    let _ = conn.handler.heartbeat();
-                    self.wheel.insert(
-                        later(now, conn.opts.heartbeat),
-                        (token, generation, Timer::Beat),
-                    );
-                }
-                Timer::Close => {
-                    let left = conn.shared.out().queued();
-                    debug!(
-                        peer = %conn.peer,
-                        dropped = left,
-                        "close flush deadline passed: dropping what is queued"
-                    );
-                    self.close(token, CloseReason::Local);
-                }
-                Timer::Calls => {
-                    conn.shared.armed.store(u64::MAX, Ordering::Release);
-                    conn.handler.timeout(now);
-                    if let Some(next) = conn.handler.next_timeout() {
-                        let shared = conn.shared.clone();
-                        EvTransport(shared).timer_hint(next);
-                    }
-                }
-            }
+        self.parts.wheel.expire(now, |t| fired.push(t));
+        for timer in fired.drain(..) {
+            self.turn(timer.key, now, |driver, cx| {
+                driver.timer(cx, timer.kind, timer.sub)
+            });
         }
         self.fired = fired;
-    }
-}
-
-/// An idle read buffer, or a new empty one.
-fn take_spare(spare: &mut Vec<BytesMut>, handle: &LoopHandle) -> BytesMut {
-    match spare.pop() {
-        Some(buf) => {
-            handle
-                .0
-                .spare_bytes
-                .fetch_sub(buf.capacity(), Ordering::Relaxed);
-            buf
-        }
-        None => BytesMut::new(),
-    }
-}
-
-/// Keeps an emptied read buffer for reuse, up to a bound.
-fn give_spare(spare: &mut Vec<BytesMut>, handle: &LoopHandle, buf: BytesMut) {
-    if spare.len() < SPARE_BUFFERS {
-        handle
-            .0
-            .spare_bytes
-            .fetch_add(buf.capacity(), Ordering::Relaxed);
-        spare.push(buf);
     }
 }

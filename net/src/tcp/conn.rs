@@ -1,30 +1,29 @@
-//! One tokio connection: the transport, its setup and its reader task
-//! (the write side is in `write`).
+//! One tokio connection over any [`Link`]: the transport, its setup and
+//! its reader task, which keeps the silence, heartbeat and call timers,
+//! hands frames on and closes in order (the write side is in `write`;
+//! the TCP link in `link`).
 
-use std::cell::RefCell;
-use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::Interest;
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::Notify;
 use tracing::debug;
-use walle_packet::PacketError;
+use walle_packet::{FrameMode, PacketError};
 use walle_process::{CloseReason, Error, Transport};
 
 use super::Registry;
+use super::link::Link;
 use super::write::{Queue, write_loop};
 use crate::conn::{Attach, Handler, deliver, log_close};
 use crate::options::{ConnOptions, later};
 
 /// A connection shared by its transport, its tasks and the server.
-pub(crate) struct TcpConn {
-    pub(super) stream: OwnedWriteHalf,
+pub(crate) struct Conn<L> {
+    /// The byte stream; the reader reads it, the writer writes it.
+    pub(super) link: L,
     pub(super) queue: Mutex<Queue>,
     /// Wakes senders waiting for room.
     pub(super) room: Condvar,
@@ -40,31 +39,39 @@ pub(crate) struct TcpConn {
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
-impl TcpConn {
+impl<L: Link> Conn<L> {
     pub(super) fn queue(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
 
+/// A connection as its server sees it, whatever its link.
+pub(crate) trait Shut: Send + Sync {
     /// Starts closing: the reader stops and closes the session, the writer
-    /// flushes (until the close flush deadline); then the socket is shut.
-    pub(crate) fn shutdown(&self) {
+    /// flushes (until the close flush deadline); then the link is shut.
+    fn shutdown(&self);
+    /// Closes at once: drops what is queued and shuts the link.
+    fn abort(&self);
+}
+
+impl<L: Link> Shut for Conn<L> {
+    fn shutdown(&self) {
         self.closed.store(true, Ordering::Release);
         self.wake.notify_one();
         self.ready.notify_one();
         self.room.notify_all();
     }
 
-    /// Closes at once: drops what is queued and shuts the socket.
-    pub(crate) fn abort(&self) {
+    fn abort(&self) {
         self.shutdown();
         self.queue().out.clear();
-        let _ = socket2::SockRef::from(self.stream.as_ref()).shutdown(std::net::Shutdown::Both);
+        self.link.shutdown();
     }
 }
 
-struct TcpTransport(Arc<TcpConn>);
+struct ConnTransport<L>(Arc<Conn<L>>);
 
-impl Transport for TcpTransport {
+impl<L: Link> Transport for ConnTransport<L> {
     fn send(
         &self,
         write: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), PacketError>,
@@ -83,25 +90,26 @@ impl Transport for TcpTransport {
         self.0.wake.notify_one();
     }
 
+    fn mode(&self) -> FrameMode {
+        self.0.queue().out.mode()
+    }
+
     fn close(&self) {
         self.0.shutdown();
     }
 }
 
-/// Sets up a connection and spawns its tasks on the current runtime.
-pub(crate) fn start(
-    stream: TcpStream,
+/// Sets up a connection over `link` and spawns its tasks on the current
+/// runtime.
+pub(crate) fn start<L: Link>(
+    link: L,
     peer: SocketAddr,
     attach: &Attach,
     opts: Arc<ConnOptions>,
     registry: Option<Arc<Registry>>,
 ) {
-    if opts.nodelay {
-        let _ = stream.set_nodelay(true);
-    }
-    let (read_half, write_half) = stream.into_split();
-    let conn = Arc::new(TcpConn {
-        stream: write_half,
+    let conn = Arc::new(Conn {
+        link,
         queue: Mutex::new(Queue::default()),
         room: Condvar::new(),
         ready: Notify::new(),
@@ -110,9 +118,9 @@ pub(crate) fn start(
         opts,
         id: NEXT_CONN.fetch_add(1, Ordering::Relaxed),
     });
-    let Some(handler) = attach(Arc::new(TcpTransport(conn.clone())), peer) else {
+    let Some(handler) = attach(Arc::new(ConnTransport(conn.clone())), peer) else {
         conn.shutdown();
-        return; // refused: the socket closes when the last handle drops
+        return; // refused: the link closes when the last handle drops
     };
     let id = registry
         .as_ref()
@@ -125,7 +133,7 @@ pub(crate) fn start(
         writer.shutdown(); // the reader stops too
     });
     tokio::spawn(async move {
-        let reason = read_loop(&conn, read_half, &*handler).await;
+        let reason = read_loop(&conn, &*handler).await;
         log_close(&peer, handler.id(), &reason);
         if !matches!(reason, CloseReason::Local) {
             // Not closed by us: what is queued can no longer matter.
@@ -144,7 +152,7 @@ pub(crate) fn start(
     });
 }
 
-async fn read_loop(conn: &TcpConn, stream: OwnedReadHalf, handler: &dyn Handler) -> CloseReason {
+async fn read_loop<L: Link>(conn: &Conn<L>, handler: &dyn Handler) -> CloseReason {
     let mut buf = BytesMut::new();
     let mut decoder = handler.framing().decoder();
     let opts = &conn.opts;
@@ -182,7 +190,7 @@ async fn read_loop(conn: &TcpConn, stream: OwnedReadHalf, handler: &dyn Handler)
         // connection that always has input still gets them.
         tokio::select! {
             biased;
-            read = read_some(&stream, &mut buf) => {
+            read = conn.link.read_some(&mut buf) => {
                 match read {
                     Ok(0) => return CloseReason::PeerClosed,
                     Ok(_) => {
@@ -224,53 +232,6 @@ async fn read_loop(conn: &TcpConn, stream: OwnedReadHalf, handler: &dyn Handler)
             }
             handler.timeout(now);
             conn.set_reader(false);
-        }
-    }
-}
-
-/// Bytes asked for per read; a read that returns fewer drained the socket.
-const READ_CHUNK: usize = 64 * 1024;
-
-thread_local! {
-    /// The buffer reads land in before their bytes join a connection's
-    /// read buffer (as in the event loop), so that buffer grows only by
-    /// what arrived.
-    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
-}
-
-/// Reads what the socket has and appends it to `buf`; `Ok(0)` at the end
-/// of the stream. A short read drained the socket, so its readiness is
-/// cleared then and there instead of by one more read that would only say
-/// WouldBlock (tokio keeps any readiness that arrived in between). Data is
-/// read only inside the non-blocking attempt: dropping the future loses
-/// nothing. Readiness checks spend none of tokio's cooperative budget; the
-/// read loop spends it.
-async fn read_some(stream: &OwnedReadHalf, buf: &mut BytesMut) -> io::Result<usize> {
-    let tcp: &TcpStream = stream.as_ref();
-    loop {
-        tcp.readable().await?;
-        let mut got = None;
-        let attempt = tcp.try_io(Interest::READABLE, || {
-            SCRATCH.with(|scratch| {
-                let mut scratch = scratch.borrow_mut();
-                let n = (&*socket2::SockRef::from(tcp)).read(&mut scratch)?;
-                buf.extend_from_slice(&scratch[..n]);
-                got = Some(n);
-                match n {
-                    0 => Ok(0),
-                    n if n < scratch.len() => Err(io::ErrorKind::WouldBlock.into()),
-                    n => Ok(n),
-                }
-            })
-        });
-        match (got, attempt) {
-            (Some(n), _) | (None, Ok(n)) => return Ok(n),
-            (None, Err(e))
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                ) => {}
-            (None, Err(e)) => return Err(e),
         }
     }
 }

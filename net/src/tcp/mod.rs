@@ -1,7 +1,14 @@
 //! The tokio backend: a reader task and a writer task per connection, as
 //! the Go goroutine-per-connection servers do.
+//!
+//! The tasks (`conn`: the reader, its timers, the close order; `write`:
+//! the bounded queue and the writer) are generic over the connection's
+//! byte stream, a [`Link`](link::Link); TCP (`link`) is the one there is.
 
 mod conn;
+mod link;
+#[cfg(test)]
+mod tests;
 mod write;
 
 use std::cell::Cell;
@@ -23,7 +30,7 @@ use crate::conn::{Attach, Handler};
 use crate::options::{ConnOptions, TcpOptions, later};
 use crate::server::Running;
 
-pub(crate) use conn::TcpConn;
+use conn::Shut;
 
 /// Connections of one server, to close them at stop.
 #[derive(Default)]
@@ -45,7 +52,7 @@ struct Conns {
 
 /// A registered connection: its io side and its process side.
 struct Live {
-    conn: Arc<TcpConn>,
+    conn: Arc<dyn Shut>,
     handler: Arc<dyn Handler>,
 }
 
@@ -53,7 +60,7 @@ impl Registry {
     fn conns(&self) -> MutexGuard<'_, Conns> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
-    fn add(&self, conn: Arc<TcpConn>, handler: Arc<dyn Handler>) -> u64 {
+    fn add(&self, conn: Arc<dyn Shut>, handler: Arc<dyn Handler>) -> u64 {
         let mut conns = self.conns();
         let id = conns.next;
         conns.next += 1;
@@ -65,7 +72,7 @@ impl Registry {
         self.conns().live.remove(&id);
         self.left.notify_all();
     }
-    fn all(&self) -> Vec<Arc<TcpConn>> {
+    fn all(&self) -> Vec<Arc<dyn Shut>> {
         self.conns().live.values().map(|l| l.conn.clone()).collect()
     }
     fn len(&self) -> usize {
@@ -183,7 +190,7 @@ pub(crate) fn serve(
                         if !*open {
                             return; // the stop began: the connection is dropped unserved
                         }
-                        conn::start(stream, peer, &attach, conn.clone(), Some(reg.clone()));
+                        link::start_tcp(stream, peer, &attach, conn.clone(), Some(reg.clone()));
                     }
                     Err(e) => {
                         debug!(error = %e, "accept failed");
@@ -289,5 +296,5 @@ pub(crate) fn adopt(
     attach: &Attach,
     conn: Arc<ConnOptions>,
 ) {
-    conn::start(stream, peer, attach, conn, None);
+    link::start_tcp(stream, peer, attach, conn, None);
 }

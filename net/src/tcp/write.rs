@@ -8,11 +8,11 @@ use std::sync::MutexGuard;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use tokio::net::tcp::OwnedWriteHalf;
 use tracing::debug;
 use walle_process::Error;
 
-use super::conn::TcpConn;
+use super::conn::Conn;
+use super::link::Link;
 use crate::options::{WriteMode, later};
 use crate::outbound::Outbound;
 
@@ -28,12 +28,12 @@ pub(super) struct Queue {
     waiting: usize,
 }
 
-/// The write half as an `io::Write` that never waits.
-struct Sink<'a>(&'a OwnedWriteHalf);
+/// The link as an `io::Write` that never waits.
+struct Sink<'a, L>(&'a L);
 
-impl Write for Sink<'_> {
+impl<L: Link> Write for Sink<'_, L> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.try_write(buf)
+        self.0.try_write_vectored(&[IoSlice::new(buf)])
     }
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         self.0.try_write_vectored(bufs)
@@ -49,7 +49,7 @@ thread_local! {
     static READING: Cell<u64> = const { Cell::new(0) };
 }
 
-impl TcpConn {
+impl<L: Link> Conn<L> {
     /// True on this connection's reader, while it runs handler code.
     fn is_own_reader(&self) -> bool {
         READING.with(Cell::get) == self.id
@@ -69,7 +69,7 @@ impl TcpConn {
     /// Writes what the socket takes now, under the queue lock (so every
     /// write keeps the queue's order). `Ok(true)` when nothing is left.
     fn write_now(&self, queue: &mut Queue) -> io::Result<bool> {
-        let done = queue.out.write_to(&mut Sink(&self.stream));
+        let done = queue.out.write_to(&mut Sink(&self.link));
         if queue.waiting > 0 {
             self.room.notify_all();
         }
@@ -186,7 +186,7 @@ impl TcpConn {
 /// vectored writes (BEHAVIOURS 28), until the connection closes and the
 /// queue is empty — or, once closing, until the close flush deadline,
 /// when what is left is dropped.
-pub(super) async fn write_loop(conn: &TcpConn) -> io::Result<()> {
+pub(super) async fn write_loop<L: Link>(conn: &Conn<L>) -> io::Result<()> {
     let mut flush_by: Option<Instant> = None;
     loop {
         let closing = conn.closed.load(Ordering::Acquire);
@@ -204,7 +204,7 @@ pub(super) async fn write_loop(conn: &TcpConn) -> io::Result<()> {
         match (written, flush_by) {
             (Some(true), _) => {}
             (Some(false), Some(by)) => {
-                let writable = tokio::time::timeout_at(by.into(), conn.stream.writable());
+                let writable = tokio::time::timeout_at(by.into(), conn.link.writable());
                 if let Ok(ready) = writable.await {
                     ready?;
                 } else {
@@ -219,7 +219,7 @@ pub(super) async fn write_loop(conn: &TcpConn) -> io::Result<()> {
             }
             // Closing, or a sender waiting for room, ends the wait too.
             (Some(false), None) => tokio::select! {
-                ready = conn.stream.writable() => ready?,
+                ready = conn.link.writable() => ready?,
                 () = conn.ready.notified() => {}
             },
             (None, _) if closing => return Ok(()),

@@ -1,0 +1,150 @@
+//! The side of a loop connection that other threads see: its outbound
+//! queue, its flags, and the [`Transport`] its process writes through.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use walle_packet::{FrameMode, PacketError};
+use walle_process::{Error, Transport};
+
+use super::{Cmd, Key, LoopHandle, Op};
+use crate::outbound::Outbound;
+
+/// State of one connection shared with the threads that send on it.
+///
+/// A session of a source with many (a kcp session of a UDP endpoint)
+/// would carry its id too, for the `sub` of its commands; a connection
+/// that is its own source sends 0.
+pub(crate) struct ConnShared {
+    key: Key,
+    reactor: LoopHandle,
+    out: Mutex<Outbound>,
+    pub(super) closed: AtomicBool,
+    pub(super) flush_queued: AtomicBool,
+    /// Earliest call deadline handed to the reactor, in nanoseconds since
+    /// its epoch; `u64::MAX` for none.
+    armed: AtomicU64,
+    limit: usize,
+}
+
+impl ConnShared {
+    /// The shared state of the connection at `key` on `reactor`, whose
+    /// queue takes up to `limit` bytes of frames delimited as `mode` says.
+    pub(crate) fn new(key: Key, reactor: LoopHandle, limit: usize, mode: FrameMode) -> Self {
+        ConnShared {
+            key,
+            reactor,
+            out: Mutex::new(Outbound::new(mode)),
+            closed: AtomicBool::new(false),
+            flush_queued: AtomicBool::new(false),
+            armed: AtomicU64::new(u64::MAX),
+            limit: limit.max(1),
+        }
+    }
+
+    pub(super) fn out(&self) -> MutexGuard<'_, Outbound> {
+        self.out.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn send(&self, op: Op) {
+        self.reactor.send(Cmd::Source {
+            key: self.key,
+            sub: 0,
+            op,
+        });
+    }
+
+    fn schedule_flush(&self) {
+        // Most sends find a flush already queued: a load spares them the
+        // read-modify-write.
+        if !self.flush_queued.load(Ordering::Acquire)
+            && !self.flush_queued.swap(true, Ordering::AcqRel)
+        {
+            self.send(Op::Flush);
+        }
+    }
+
+    /// Asks the reactor for a call timer at `deadline`, unless an earlier
+    /// one is asked for already.
+    pub(super) fn arm(&self, deadline: Instant) {
+        let since = deadline.saturating_duration_since(self.reactor.0.epoch);
+        let nanos = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX - 1);
+        let mut current = self.armed.load(Ordering::Acquire);
+        while nanos < current {
+            match self
+                .armed
+                .compare_exchange(current, nanos, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return self.send(Op::Arm),
+                Err(now) => current = now,
+            }
+        }
+    }
+
+    /// The call deadline asked for, if any (on the reactor, for `Op::Arm`).
+    pub(super) fn armed(&self) -> Option<Instant> {
+        match self.armed.load(Ordering::Acquire) {
+            u64::MAX => None,
+            nanos => Some(self.reactor.0.epoch + Duration::from_nanos(nanos)),
+        }
+    }
+
+    /// The call timer fired: a new deadline may be asked for.
+    pub(super) fn disarm(&self) {
+        self.armed.store(u64::MAX, Ordering::Release);
+    }
+}
+
+/// The [`Transport`] of an event-loop connection.
+pub(crate) struct EvTransport(pub(crate) Arc<ConnShared>);
+
+impl EvTransport {
+    /// Adds to the outbound queue under its bound, then has it flushed.
+    fn enqueue(&self, add: impl FnOnce(&mut Outbound) -> Result<(), Error>) -> Result<(), Error> {
+        let conn = &self.0;
+        if conn.closed.load(Ordering::Acquire) {
+            return Err(Error::SessionClosed);
+        }
+        {
+            let mut out = conn.out();
+            if out.queued() >= conn.limit {
+                return Err(Error::Overloaded("send queue full"));
+            }
+            add(&mut out)?;
+        }
+        conn.schedule_flush();
+        Ok(())
+    }
+}
+
+impl Transport for EvTransport {
+    fn send(
+        &self,
+        write: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), PacketError>,
+    ) -> Result<(), Error> {
+        self.enqueue(|out| Ok(out.encode(write)?))
+    }
+
+    fn send_frame(&self, frame: &Bytes) -> Result<(), Error> {
+        self.enqueue(|out| {
+            out.push_shared(frame.clone());
+            Ok(())
+        })
+    }
+
+    fn timer_hint(&self, deadline: Instant) {
+        self.0.arm(deadline);
+    }
+
+    fn mode(&self) -> FrameMode {
+        self.0.out().mode()
+    }
+
+    fn close(&self) {
+        if !self.0.closed.swap(true, Ordering::AcqRel) {
+            self.0.send(Op::Close);
+        }
+    }
+}

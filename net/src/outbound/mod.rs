@@ -1,0 +1,255 @@
+//! A connection's outbound queue: pooled chunks that frames are encoded
+//! into, and shared frames (broadcasts) queued without a copy. A written
+//! chunk goes back to its pool at once, so an idle connection holds no
+//! write buffer either.
+//!
+//! Two modes, chosen by the transport ([`FrameMode`]):
+//! - **stream** (tcp, kcp): frames are bytes of one stream, written out
+//!   with vectored writes ([`Outbound::write_to`]) that may end anywhere;
+//! - **message** (WebSocket, datagrams): each frame is one message, handed
+//!   out whole, one per call ([`Outbound::write_messages`]). Frames are
+//!   still packed into pooled chunks (a frame never straddles two); a side
+//!   queue keeps each frame's length.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Write};
+use std::sync::{Arc, OnceLock};
+
+use bytes::{Buf, Bytes};
+use walle_mempool::{Pool, PoolBuf, SizedPool};
+use walle_packet::FrameMode;
+
+/// Size of a pooled chunk.
+const CHUNK: usize = 16 * 1024;
+/// Room a chunk must have left to take another frame.
+const ROOM: usize = CHUNK / 4;
+/// Slices per vectored write.
+const SLICES: usize = 64;
+
+/// The pool outbound chunks come from, shared by every reactor.
+fn chunk_pool() -> &'static Arc<dyn Pool> {
+    static POOL: OnceLock<Arc<dyn Pool>> = OnceLock::new();
+    POOL.get_or_init(|| Arc::new(SizedPool::new()))
+}
+
+enum Chunk {
+    /// Encoded frames; the first `usize` bytes are already written.
+    Owned(PoolBuf, usize),
+    /// A frame shared with other connections.
+    Shared(Bytes),
+}
+
+impl Chunk {
+    /// What is left to write of it.
+    fn unwritten(&self) -> &[u8] {
+        match self {
+            Chunk::Owned(v, at) => &v[*at..],
+            Chunk::Shared(b) => b,
+        }
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Outbound {
+    chunks: VecDeque<Chunk>,
+    queued: usize,
+    /// Frames queued since the queue was last empty.
+    frames: usize,
+    /// Message mode: the length of each frame waiting, oldest first.
+    /// `None` in stream mode (boxed: most connections are streams, and
+    /// this stays one word in theirs).
+    #[expect(
+        clippy::box_collection,
+        reason = "one word instead of four in every stream-mode queue"
+    )]
+    messages: Option<Box<VecDeque<usize>>>,
+}
+
+impl Outbound {
+    /// An empty queue in `mode`.
+    pub(crate) fn new(mode: FrameMode) -> Outbound {
+        Outbound {
+            messages: (mode == FrameMode::Message).then(Box::default),
+            ..Outbound::default()
+        }
+    }
+
+    /// How the queue delimits frames.
+    pub(crate) fn mode(&self) -> FrameMode {
+        match self.messages {
+            Some(_) => FrameMode::Message,
+            None => FrameMode::Stream,
+        }
+    }
+
+    /// Bytes waiting to be written.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queued == 0
+    }
+
+    /// Frames queued since the queue was last empty: an upper bound of
+    /// the frames waiting.
+    pub(crate) fn frames(&self) -> usize {
+        self.frames
+    }
+
+    /// Encodes one frame at the end of the queue with `write` (in message
+    /// mode, what one call appends is one message); on error nothing of it
+    /// stays queued.
+    pub(crate) fn encode<E>(
+        &mut self,
+        write: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let tail = self.tail();
+        let before = tail.len();
+        match write(tail) {
+            Ok(()) => {
+                let added = tail.len() - before;
+                self.added(added);
+                Ok(())
+            }
+            Err(e) => {
+                tail.truncate(before);
+                if before == 0 {
+                    self.chunks.pop_back(); // the chunk taken for this frame
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The chunk to encode the next frame into. A frame is encoded into
+    /// one chunk, which grows if it must: frames never straddle chunks.
+    fn tail(&mut self) -> &mut Vec<u8> {
+        // A chunk takes more frames while a typical one still fits, so
+        // that encoding rarely outgrows (and reallocates) a pooled chunk.
+        let reuse = matches!(
+            self.chunks.back(),
+            Some(Chunk::Owned(v, _)) if v.capacity() - v.len() >= ROOM
+        );
+        if !reuse {
+            self.chunks
+                .push_back(Chunk::Owned(chunk_pool().alloc(CHUNK), 0));
+        }
+        match self.chunks.back_mut() {
+            Some(Chunk::Owned(v, _)) => v.as_mut_vec(),
+            _ => unreachable!("an owned chunk was just ensured"),
+        }
+    }
+
+    /// Accounts for a frame of `n` bytes appended to the queue.
+    fn added(&mut self, n: usize) {
+        self.queued += n;
+        self.frames += 1;
+        if let Some(messages) = &mut self.messages {
+            messages.push_back(n);
+        }
+    }
+
+    /// Queues a shared frame without copying it.
+    pub(crate) fn push_shared(&mut self, frame: Bytes) {
+        self.added(frame.len());
+        self.chunks.push_back(Chunk::Shared(frame));
+    }
+
+    /// Stream mode: writes as much as `sink` takes, with vectored writes.
+    /// `Ok(true)` when all is written, `Ok(false)` when the sink would
+    /// block.
+    pub(crate) fn write_to(&mut self, sink: &mut impl Write) -> io::Result<bool> {
+        debug_assert!(self.messages.is_none(), "a stream write of messages");
+        while self.queued > 0 {
+            let mut slices = [IoSlice::new(&[]); SLICES];
+            let mut n = 0;
+            for chunk in self.chunks.iter().take(SLICES) {
+                slices[n] = IoSlice::new(chunk.unwritten());
+                n += 1;
+            }
+            match sink.write_vectored(&slices[..n]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(written) => self.advance(written),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Message mode: hands `send` one whole frame per call, oldest first,
+    /// until all are sent (`Ok(true)`) or `send` fails with `WouldBlock`
+    /// (`Ok(false)`: that frame stays first in the queue, to be handed
+    /// out again). `Interrupted` retries the frame; other errors are
+    /// returned, the frame still queued.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "for message transports (ws, datagrams)")
+    )]
+    pub(crate) fn write_messages(
+        &mut self,
+        mut send: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<bool> {
+        if self.messages.is_none() {
+            return Err(io::Error::other("a message write of a stream queue"));
+        }
+        while let Some(&len) = self.messages.as_ref().and_then(|m| m.front()) {
+            let message = self.chunks.front().and_then(|c| c.unwritten().get(..len));
+            let Some(message) = message else {
+                return Err(io::Error::other("message queue out of step"));
+            };
+            match send(message) {
+                Ok(()) => {
+                    self.advance(len);
+                    if let Some(messages) = &mut self.messages {
+                        messages.pop_front();
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Drops the first `n` bytes; chunks written to their end leave (an
+    /// empty one at the front too, so that the next frame comes first).
+    fn advance(&mut self, mut n: usize) {
+        self.queued -= n;
+        if self.queued == 0 {
+            self.frames = 0;
+        }
+        while let Some(front) = self.chunks.front_mut() {
+            let left = front.unwritten().len();
+            if n < left {
+                match front {
+                    Chunk::Owned(_, at) => *at += n,
+                    Chunk::Shared(b) => b.advance(n),
+                }
+                return;
+            }
+            n -= left;
+            self.chunks.pop_front(); // a pooled chunk returns to its pool
+            if n == 0 {
+                return;
+            }
+        }
+    }
+
+    /// Drops everything queued (the connection is gone).
+    pub(crate) fn clear(&mut self) {
+        self.chunks.clear();
+        self.queued = 0;
+        self.frames = 0;
+        if let Some(messages) = &mut self.messages {
+            messages.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

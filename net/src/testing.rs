@@ -1,0 +1,176 @@
+//! For the backends' unit tests: a connection over a Unix socket pair,
+//! served by a real process that echoes, seen from the test's end.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use walle_codec::RawCodec;
+use walle_packet::{Head, Protocol, Route, WalleFormat};
+use walle_process::{CloseReason, Context, Process, Router, Session};
+
+use crate::conn::{Attach, Handler};
+use crate::options::ConnOptions;
+
+/// The bound of every wait for an event.
+pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A Unix socket has no inet address; sessions and logs get this one.
+pub(crate) const PEER: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+
+fn protocol() -> Protocol {
+    Protocol::new(WalleFormat::new())
+}
+
+fn echo_router() -> Router<RawCodec> {
+    let mut router = Router::new(RawCodec);
+    router
+        .route("echo", |_: &mut Context, req: Bytes| Ok(req))
+        .unwrap();
+    router
+}
+
+/// Waits for `cond`, up to [`PATIENCE`].
+pub(crate) fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A connection about to be handed to a backend: the backend's end of a
+/// Unix socket pair (non-blocking), the [`Attach`] that gives it an
+/// echoing process, and the test's end, for once it is attached.
+pub(crate) fn echo() -> (UnixStream, Attach, Pending) {
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    ours.set_nonblocking(true).unwrap();
+    theirs.set_read_timeout(Some(PATIENCE)).unwrap();
+    let (closed_tx, closed) = mpsc::channel();
+    let (process_tx, process) = mpsc::channel();
+    let attach: Attach = Arc::new(move |transport, _peer| {
+        let process = Process::builder(protocol(), echo_router())
+            .transport(transport)
+            .session(Session::new(7))
+            .build()
+            .ok()?;
+        let closed_tx = closed_tx.clone();
+        process.session().on_close(move |reason| {
+            let _ = closed_tx.send(reason.clone());
+        });
+        let _ = process_tx.send(process.clone());
+        Some(Arc::new(process) as Arc<dyn Handler>)
+    });
+    let pending = Pending {
+        theirs,
+        process,
+        closed,
+    };
+    (ours, attach, pending)
+}
+
+/// The test's end of a connection not yet attached.
+pub(crate) struct Pending {
+    theirs: UnixStream,
+    process: Receiver<Process<RawCodec>>,
+    closed: Receiver<CloseReason>,
+}
+
+impl Pending {
+    /// The test's end, once the backend attached the connection.
+    pub(crate) fn attached(self) -> Peer {
+        Peer {
+            stream: self.theirs,
+            process: self.process.recv_timeout(PATIENCE).expect("attached"),
+            closed: self.closed,
+        }
+    }
+}
+
+/// The test's end of a connection a backend serves.
+pub(crate) struct Peer {
+    pub(crate) stream: UnixStream,
+    pub(crate) process: Process<RawCodec>,
+    closed: Receiver<CloseReason>,
+}
+
+impl Peer {
+    /// A request to `echo` and its answer's payload.
+    pub(crate) fn round_trip(&mut self, seq: u64, payload: &[u8]) -> Bytes {
+        let mut wire = Vec::new();
+        protocol()
+            .encode(&Head::request(Route::Uri("echo"), seq), payload, &mut wire)
+            .unwrap();
+        self.stream.write_all(&wire).unwrap();
+        let mut len = [0u8; 4];
+        self.stream.read_exact(&mut len).unwrap();
+        let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+        self.stream.read_exact(&mut body).unwrap();
+        let answer = protocol().decode(Bytes::from(body)).unwrap();
+        assert_eq!(answer.seq(), seq);
+        answer.payload()
+    }
+
+    /// Sends a frame no format accepts.
+    pub(crate) fn send_garbage(&mut self) {
+        self.stream
+            .write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff])
+            .unwrap();
+    }
+
+    /// Why the session closed, as its close callback heard.
+    pub(crate) fn close_reason(&self) -> CloseReason {
+        self.closed.recv_timeout(PATIENCE).expect("closed")
+    }
+
+    /// The backend's end closed: a read sees the end of the stream.
+    pub(crate) fn sees_end(&mut self) -> bool {
+        let mut rest = Vec::new();
+        self.stream.read_to_end(&mut rest).is_ok() && rest.is_empty()
+    }
+}
+
+/// Answers, a large one too, then the peer ends its stream: the session
+/// closes with [`CloseReason::PeerClosed`] and the backend's end closes.
+pub(crate) fn answers_then_ends_as_the_peer_did(peer: &mut Peer) {
+    let small = peer.round_trip(1, b"over a unix socket");
+    assert_eq!(&small[..], b"over a unix socket");
+    assert_eq!(&peer.round_trip(2, &[9; 100_000])[..], &[9; 100_000][..]);
+    peer.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let reason = peer.close_reason();
+    assert!(matches!(reason, CloseReason::PeerClosed), "{reason:?}");
+    assert!(peer.sees_end());
+}
+
+/// A local close, bad input and silence each close a connection of
+/// `connect` with their reason, and end its stream.
+pub(crate) fn closes_with_their_reasons(mut connect: impl FnMut(ConnOptions) -> Peer) {
+    let mut local = connect(ConnOptions::default());
+    assert_eq!(&local.round_trip(1, b"before")[..], b"before");
+    local.process.close();
+    assert!(matches!(local.close_reason(), CloseReason::Local));
+    assert!(local.sees_end(), "a local close ends the stream");
+
+    let mut malformed = connect(ConnOptions::default());
+    malformed.send_garbage();
+    let reason = malformed.close_reason();
+    assert!(matches!(reason, CloseReason::Malformed(_)), "{reason:?}");
+    assert!(malformed.sees_end());
+
+    let limit = Duration::from_millis(50);
+    let mut silent = connect(ConnOptions {
+        read_timeout: limit,
+        ..ConnOptions::default()
+    });
+    let reason = silent.close_reason();
+    assert!(
+        matches!(reason, CloseReason::Silent(after) if after == limit),
+        "{reason:?}"
+    );
+    assert!(silent.sees_end());
+}
