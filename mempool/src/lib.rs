@@ -39,6 +39,7 @@ mod buf;
 mod config;
 mod heap;
 mod local;
+mod shelf;
 mod sized;
 mod stats;
 

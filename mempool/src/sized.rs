@@ -4,11 +4,10 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Weak};
 
-use crossbeam_queue::ArrayQueue;
-
 use crate::buf::{Home, PoolBuf};
 use crate::config::Layout;
 use crate::local;
+use crate::shelf::Shelf;
 use crate::{ConfigError, Pool, PoolStats, SizedPoolConfig};
 
 /// A pool of power-of-two size classes with per-thread caches.
@@ -40,7 +39,7 @@ pub(crate) struct Shared {
     pub(crate) id: u64,
     pub(crate) min_shift: u32,
     pub(crate) local_cap: Box<[u32]>,
-    pub(crate) queues: Box<[ArrayQueue<Vec<u8>>]>,
+    pub(crate) queues: Box<[Shelf]>,
     /// Counter blocks of the threads caching for this pool; a block is
     /// folded into `retired` when its thread exits or switches pools.
     threads: Mutex<Vec<Arc<Counters>>>,
@@ -198,7 +197,7 @@ impl SizedPool {
                 .collect(),
             queues: sizes
                 .iter()
-                .map(|&s| ArrayQueue::new(count_for(config.max_shared_bytes, s, 4, 4096)))
+                .map(|&s| Shelf::new(count_for(config.max_shared_bytes, s, 4, 4096)))
                 .collect(),
             threads: Mutex::new(Vec::new()),
             adoptions: AtomicU64::new(0),
