@@ -46,14 +46,18 @@ fn b33_heartbeats() {
     let due = || Protocol::new(DueFormat::new());
     for backend in backends() {
         let every = Duration::from_millis(100);
+        // A `due` server whose connections beat every `every`, in `mode`.
+        let serve = |mode| {
+            let conn = ConnOptions::default().heartbeat(every, mode);
+            walle_net::Server::builder(echo_router())
+                .backend(backend.clone())
+                .protocol(due())
+                .options(ServerOptions::default().conn(conn))
+                .bind("127.0.0.1:0")
+                .unwrap()
+        };
         // Server tick: a silent raw peer gets heartbeats, then is dropped.
-        let conn = ConnOptions::default().heartbeat(every, HeartbeatMode::ServerTick);
-        let server = walle_net::Server::builder(echo_router())
-            .backend(backend.clone())
-            .protocol(due())
-            .options(ServerOptions::default().conn(conn))
-            .bind("127.0.0.1:0")
-            .unwrap();
+        let server = serve(HeartbeatMode::ServerTick);
         let mut raw = connect(server.local_addr());
         let mut beat = [0u8; 5];
         raw.read_exact(&mut beat).unwrap();
@@ -64,13 +68,7 @@ fn b33_heartbeats() {
         );
 
         // Echo: the server answers each heartbeat the client sends.
-        let conn = ConnOptions::default().heartbeat(every, HeartbeatMode::Echo);
-        let server = walle_net::Server::builder(echo_router())
-            .backend(backend.clone())
-            .protocol(due())
-            .options(ServerOptions::default().conn(conn))
-            .bind("127.0.0.1:0")
-            .unwrap();
+        let server = serve(HeartbeatMode::Echo);
         let mut raw = connect(server.local_addr());
         raw.write_all(&[0, 0, 0, 1, 0x80]).unwrap();
         raw.read_exact(&mut beat).unwrap();
