@@ -4,6 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -134,6 +135,38 @@ pub fn raw_round_trip(stream: &mut TcpStream, seq: u64, payload: &[u8]) -> Vec<u
     let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
     stream.read_exact(&mut body).unwrap();
     body
+}
+
+/// Writes a request to `uri` on a raw socket and reads one whole
+/// response frame.
+pub fn raw_round_trip_to(stream: &mut TcpStream, uri: &str) -> Vec<u8> {
+    stream.write_all(&request_frame(uri, 1, b"")).unwrap();
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).unwrap();
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    stream.read_exact(&mut body).unwrap();
+    body
+}
+
+/// A server its own handlers reach through a slot.
+pub type Slot = Arc<Mutex<Option<walle_net::Server<RawCodec>>>>;
+
+/// Starts a server into `slot` and connects a raw client to it once its
+/// session is up.
+pub fn serve_in(
+    slot: &Slot,
+    backend: &Backend,
+    router: Router<RawCodec>,
+    options: ServerOptions,
+) -> TcpStream {
+    let server = server(backend, router, options);
+    let addr = server.local_addr();
+    *slot.lock().unwrap() = Some(server);
+    let raw = connect(addr);
+    eventually("session", || {
+        slot.lock().unwrap().as_ref().unwrap().session_count() == 1
+    });
+    raw
 }
 
 /// A loopback port held bound but not listening: a connect to it is

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use walle_codec::RawCodec;
 use walle_packet::{Protocol, WalleFormat};
 use walle_process::mem::{MemPipe, MemTransport};
-use walle_process::{ManualClock, Process, ProcessBuilder, Router};
+use walle_process::{Context, ManualClock, Process, ProcessBuilder, Router};
 
 pub struct Link<C: Clone + Send + Sync + 'static = RawCodec> {
     pub client: Process<C>,
@@ -112,6 +112,15 @@ impl<C: Clone + Send + Sync + 'static> Link<C> {
         self.client.handle_timeout(now);
         self.server.handle_timeout(now);
     }
+}
+
+/// A router that answers `echo` with the request.
+pub fn echo_router() -> Router<RawCodec> {
+    let mut router = Router::new(RawCodec);
+    router
+        .route("echo", |_: &mut Context, req: Bytes| Ok(req))
+        .unwrap();
+    router
 }
 
 pub fn poll<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {

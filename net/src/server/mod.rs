@@ -1,23 +1,29 @@
-//! Servers: one builder, any backend.
+//! Servers: one builder, any backend. The builder and the accept path
+//! it installs live in `builder.rs` and `attach.rs`; here, the running
+//! server: its sessions, pushes and stop.
+
+mod attach;
+mod builder;
+
+pub use builder::ServerBuilder;
 
 use std::fmt;
-use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tracing::{info, warn};
+use tracing::warn;
 use walle_codec::Codec;
-use walle_mempool::Pool;
 use walle_packet::{Protocol, Route, WalleFormat};
-use walle_process::{Dispatch, HandlerError, LoadLimit, Routes, Session, Transport};
+use walle_process::{HandlerError, Routes};
 
-use crate::conn::{Attach, Handler, ProcessParts, Side};
+use crate::NetError;
+use crate::conn::ProcessParts;
 use crate::hub::Hub;
-use crate::options::{Backend, HeartbeatMode, ServerOptions};
+use crate::options::{Backend, ServerOptions};
 use crate::session::SessionHandle;
-use crate::{NetError, evloop, tcp};
 
 /// Decides on each new session: `Err` refuses it (the connection is
 /// closed, the reason logged); `Ok` admits it, perhaps with values set.
@@ -44,142 +50,6 @@ struct Shared<C> {
     options: ServerOptions,
     on_session: Option<SessionHook<C>>,
     next_id: AtomicU64,
-}
-
-/// Builds a [`Server`]: a backend, a format, a codec (through the routes),
-/// a pool, a router and a dispatch strategy.
-pub struct ServerBuilder<C> {
-    routes: Routes<C>,
-    backend: Backend,
-    protocol: Protocol,
-    pool: Option<Arc<dyn Pool>>,
-    dispatcher: Option<Arc<dyn Dispatch>>,
-    load: Option<Arc<LoadLimit>>,
-    options: ServerOptions,
-    on_session: Option<SessionHook<C>>,
-}
-
-impl<C: Clone + Send + Sync + 'static> ServerBuilder<C> {
-    /// The io backend (default: the event loop).
-    pub fn backend(mut self, backend: Backend) -> Self {
-        self.backend = backend;
-        self
-    }
-    /// The wire format pipeline (default: `walle`).
-    pub fn protocol(mut self, protocol: Protocol) -> Self {
-        self.protocol = protocol;
-        self
-    }
-    /// The buffer pool.
-    pub fn pool(mut self, pool: Arc<dyn Pool>) -> Self {
-        self.pool = Some(pool);
-        self
-    }
-    /// Where handlers run: a [`Dispatcher`](crate::Dispatcher) or any
-    /// other [`Dispatch`] (default: inline on the io threads, async
-    /// handlers on the tokio runtime current there, if any).
-    pub fn dispatcher(mut self, dispatcher: Arc<dyn Dispatch>) -> Self {
-        self.dispatcher = Some(dispatcher);
-        self
-    }
-    /// A bound on requests in flight across all sessions.
-    pub fn load_limit(mut self, load: Arc<LoadLimit>) -> Self {
-        self.load = Some(load);
-        self
-    }
-    /// Settings.
-    pub fn options(mut self, options: ServerOptions) -> Self {
-        self.options = options;
-        self
-    }
-    /// A hook run for each new session (BEHAVIOURS 35), on the accept
-    /// path before the session reads anything; an error refuses it. Keep it
-    /// short: on the tcp backend a `stop` waits for a hook that is running,
-    /// so a hook must not wait on the stop itself.
-    pub fn on_session(
-        mut self,
-        hook: impl Fn(&SessionHandle<C>) -> Result<(), HandlerError> + Send + Sync + 'static,
-    ) -> Self {
-        self.on_session = Some(Arc::new(hook));
-        self
-    }
-
-    /// Binds `addr` and starts serving.
-    pub fn bind(self, addr: impl ToSocketAddrs) -> Result<Server<C>, NetError> {
-        let addr = addr
-            .to_socket_addrs()?
-            .next()
-            .ok_or(NetError::Config("no address to bind"))?;
-        let conn = self.options.conn.clone();
-        let parts = ProcessParts {
-            protocol: self.protocol,
-            routes: self.routes,
-            pool: self.pool,
-            dispatcher: self.dispatcher,
-            load: self.load,
-        };
-        parts.check(&self.backend)?;
-        let shared = Arc::new(Shared {
-            hub: Hub::new(self.options.max_sessions),
-            parts,
-            options: self.options,
-            on_session: self.on_session,
-            next_id: AtomicU64::new(1),
-        });
-        let attach = attach(Arc::downgrade(&shared));
-        let running: Arc<dyn Running> = match &self.backend {
-            Backend::Evloop(opts) => Arc::new(evloop::serve(addr, opts, conn, attach)?),
-            Backend::Tcp(opts) => Arc::new(tcp::serve(addr, opts, conn, attach)?),
-        };
-        info!(addr = %running.local_addr(), backend = self.backend.name(), format = shared.parts.protocol.wrapper().name(), "serving");
-        Ok(Server {
-            shared,
-            running,
-            backend: self.backend,
-            stopping: Mutex::new(None),
-        })
-    }
-}
-
-/// Builds the process of each accepted connection, or refuses it.
-fn attach<C: Clone + Send + Sync + 'static>(shared: Weak<Shared<C>>) -> Attach {
-    Arc::new(move |transport: Arc<dyn Transport>, peer: SocketAddr| {
-        let shared = shared.upgrade()?;
-        let Some(admission) = shared.hub.admit() else {
-            warn!(%peer, limit = shared.options.max_sessions, "connection refused: accept limit reached");
-            return None;
-        };
-        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let session = Session::new(id);
-        let mut options = shared.options.conn.process.clone();
-        options.echo_heartbeat = !shared.options.conn.heartbeat.is_zero()
-            && shared.options.conn.heartbeat_mode == HeartbeatMode::Echo;
-        let process = shared
-            .parts
-            .build(transport, session.clone(), options, Side::Server)?;
-        let handle = SessionHandle {
-            process: process.clone(),
-            peer,
-        };
-        shared.hub.insert(handle.clone());
-        let weak = Arc::downgrade(&shared);
-        session.on_close(move |_| {
-            if let Some(shared) = weak.upgrade() {
-                shared.hub.remove(id);
-            }
-            drop(admission);
-        });
-        if let Some(hook) = &shared.on_session {
-            if let Err(reason) = hook(&handle) {
-                warn!(%peer, session = id, %reason, "connection refused by the session hook");
-                let refused = walle_process::Error::Hook(reason);
-                handle.close_for(walle_process::CloseReason::Refused(Arc::new(refused)));
-                return None;
-            }
-        }
-        tracing::debug!(%peer, session = id, "session open");
-        Some(Arc::new(process) as Arc<dyn Handler>)
-    })
 }
 
 /// Writes `frame` to each session; returns how many took it.
@@ -389,15 +259,6 @@ impl<C: Clone + Send + Sync + 'static> fmt::Debug for Server<C> {
             .field("addr", &self.local_addr())
             .field("backend", &self.backend.name())
             .field("sessions", &self.session_count())
-            .finish()
-    }
-}
-
-impl<C> fmt::Debug for ServerBuilder<C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServerBuilder")
-            .field("backend", &self.backend)
-            .field("options", &self.options)
             .finish()
     }
 }
