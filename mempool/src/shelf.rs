@@ -53,6 +53,7 @@ impl Shelf {
     }
 
     /// Buffers on the shelf now.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len.load(Ordering::Relaxed)
     }
