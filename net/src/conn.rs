@@ -33,6 +33,9 @@ pub(crate) trait Handler: Send + Sync {
     /// The connection is gone for `reason`: fail calls, run close
     /// callbacks.
     fn closed(&self, reason: CloseReason);
+    /// The reason the session closed with, once closed (a close of the
+    /// process's own comes first and wins over the io layer's).
+    fn close_reason(&self) -> Option<CloseReason>;
     /// The session id, for logs.
     fn id(&self) -> u64;
     /// How frames are cut from the stream.
@@ -55,6 +58,9 @@ impl<C: Clone + Send + Sync + 'static> Handler for Process<C> {
     fn closed(&self, reason: CloseReason) {
         self.close_with(reason)
     }
+    fn close_reason(&self) -> Option<CloseReason> {
+        self.session().close_reason()
+    }
     fn id(&self) -> u64 {
         self.session().id()
     }
@@ -65,10 +71,10 @@ impl<C: Clone + Send + Sync + 'static> Handler for Process<C> {
 
 /// Cuts the complete frames out of a connection's read buffer and hands
 /// them to its handler. An error means the connection must close: bad
-/// input, or a panic while a frame was handled (in a call's callback, a
-/// dispatch hook; a route handler's panic only fails its request), which
-/// leaves this connection's state in doubt but not the thread's other
-/// connections.
+/// input, a refusal, or a dispatch hook's panic, which leaves this
+/// connection's state in doubt but not the thread's other connections (a
+/// route handler's panic only fails its request; a call callback's is
+/// contained where it runs).
 pub(crate) fn deliver(
     decoder: &mut FrameDecoder,
     buf: &mut BytesMut,
@@ -82,6 +88,16 @@ pub(crate) fn deliver(
         }
     }
     Ok(())
+}
+
+/// Ends a connection's session for `reason` and logs how it ended: the
+/// reason the session kept, which is the process's own when it was closed
+/// first (a kick, a local close), so the log says what the close callbacks
+/// were told. Every backend ends its connections here.
+pub(crate) fn end(peer: &dyn std::fmt::Display, handler: &dyn Handler, reason: CloseReason) {
+    handler.closed(reason.clone());
+    let kept = handler.close_reason().unwrap_or(reason);
+    log_close(peer, handler.id(), &kept);
 }
 
 /// Logs the end of a connection, the same way on every backend: orderly

@@ -117,6 +117,11 @@ fn bad_peers_close_alone_while_a_good_client_is_served() {
             closed.iter().filter(|&&c| c).count() >= 60
         });
         drop(flood);
+        // Those over the limit had no session to give a reason to: the
+        // server counts them.
+        eventually("the refusals counted", || {
+            server.refused_connections() >= 60
+        });
 
         let before = answered.load(Ordering::Relaxed);
         eventually("good client still served", || {

@@ -41,8 +41,9 @@ pub enum CloseReason {
     /// A frame was refused on purpose: a dispatch hook stopped it, or the
     /// server refused the session.
     Refused(Arc<Error>),
-    /// Code run while a frame was handled (a call's callback, a dispatch
-    /// hook) panicked: the connection's state is in doubt.
+    /// A dispatch hook panicked while it handled a frame: the connection's
+    /// state is in doubt. (A route handler's panic fails only its request,
+    /// a call callback's or close callback's is contained and logged.)
     Panicked,
     /// Nothing came from the peer for this long.
     Silent(Duration),
@@ -57,12 +58,15 @@ impl CloseReason {
         CloseReason::Io(Arc::new(error))
     }
 
-    /// A frame or packet the protocol refuses; a dispatch hook's refusal
-    /// becomes [`Refused`](CloseReason::Refused).
+    /// Why handling an inbound frame ended its connection: a frame or
+    /// packet the protocol refuses is [`Malformed`](CloseReason::Malformed),
+    /// a socket error [`Io`](CloseReason::Io), anything else (a dispatch
+    /// hook's refusal, a limit) [`Refused`](CloseReason::Refused).
     pub fn input(error: Error) -> Self {
         match error {
-            Error::Hook(_) => CloseReason::Refused(Arc::new(error)),
-            error => CloseReason::Malformed(Arc::new(error)),
+            Error::Packet(_) | Error::Codec(_) => CloseReason::Malformed(Arc::new(error)),
+            Error::Io(error) => CloseReason::io(error),
+            error => CloseReason::Refused(Arc::new(error)),
         }
     }
 

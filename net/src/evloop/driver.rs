@@ -27,7 +27,7 @@
 //!   byte stream) hands them out one by one with
 //!   `Outbound::write_messages`.
 //! - **Ends**: a session that ends leaves the table (logged with
-//!   `log_close`, its handler told) while the source lives on; the
+//!   `conn::end`, its handler told) while the source lives on; the
 //!   source's own [`Driver::closed`] ends every session left.
 //!
 //! [`Outbound`]: crate::outbound::Outbound

@@ -18,7 +18,7 @@ use walle_process::{CloseReason, Transport};
 
 use super::driver::{Ctx, Driver, MAX_READS, Op, Ready, TimerKind, Turn};
 use super::transport::{ConnShared, EvTransport};
-use crate::conn::{Attach, Handler, deliver, log_close};
+use crate::conn::{Attach, Handler, deliver, end};
 use crate::options::{ConnOptions, later};
 
 /// A byte stream a stream connection can drive: non-blocking, polled by
@@ -254,8 +254,7 @@ impl<S: Stream> Driver for StreamConn<S> {
         self.shared.out().clear();
         let _ = cx.registry.deregister(&mut self.stream);
         cx.handle.0.conns.fetch_sub(1, Ordering::Relaxed);
-        log_close(&self.peer, self.handler.id(), &reason);
-        self.handler.closed(reason);
+        end(&self.peer, &*self.handler, reason);
         if let Some(buf) = self.inbound.take() {
             cx.release_buffer(buf);
         }

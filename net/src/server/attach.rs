@@ -18,6 +18,7 @@ pub(super) fn attach<C: Clone + Send + Sync + 'static>(shared: Weak<Shared<C>>) 
     Arc::new(move |transport: Arc<dyn Transport>, peer: SocketAddr| {
         let shared = shared.upgrade()?;
         let Some(admission) = shared.hub.admit() else {
+            shared.refused.fetch_add(1, Ordering::Relaxed);
             warn!(%peer, limit = shared.options.max_sessions, "connection refused: accept limit reached");
             return None;
         };
@@ -26,9 +27,13 @@ pub(super) fn attach<C: Clone + Send + Sync + 'static>(shared: Weak<Shared<C>>) 
         let mut options = shared.options.conn.process.clone();
         options.echo_heartbeat = !shared.options.conn.heartbeat.is_zero()
             && shared.options.conn.heartbeat_mode == HeartbeatMode::Echo;
-        let process = shared
+        let Some(process) = shared
             .parts
-            .build(transport, session.clone(), options, Side::Server)?;
+            .build(transport, session.clone(), options, Side::Server)
+        else {
+            shared.refused.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
         let handle = SessionHandle {
             process: process.clone(),
             peer,

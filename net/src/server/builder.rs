@@ -98,6 +98,7 @@ impl<C: Clone + Send + Sync + 'static> ServerBuilder<C> {
             options: self.options,
             on_session: self.on_session,
             next_id: AtomicU64::new(1),
+            refused: AtomicU64::new(0),
         });
         let attach = attach(Arc::downgrade(&shared));
         let running: Arc<dyn Running> = match &self.backend {

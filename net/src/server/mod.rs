@@ -9,7 +9,7 @@ pub use builder::ServerBuilder;
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use bytes::Bytes;
 use tracing::warn;
 use walle_codec::Codec;
 use walle_packet::{Protocol, Route, WalleFormat};
-use walle_process::{HandlerError, Routes};
+use walle_process::{CloseReason, HandlerError, Routes};
 
 use crate::NetError;
 use crate::conn::ProcessParts;
@@ -50,6 +50,8 @@ struct Shared<C> {
     options: ServerOptions,
     on_session: Option<SessionHook<C>>,
     next_id: AtomicU64,
+    /// Connections refused before they had a session.
+    refused: AtomicU64,
 }
 
 /// Writes `frame` to each session; returns how many took it.
@@ -98,6 +100,13 @@ impl<C: Clone + Send + Sync + 'static> Server<C> {
     /// The backend serving.
     pub fn backend(&self) -> &Backend {
         &self.backend
+    }
+
+    /// Connections refused before they got a session: over the accept
+    /// limit, or with a process that could not be built. (A session the
+    /// new-session hook refuses closes with [`CloseReason::Refused`].)
+    pub fn refused_connections(&self) -> u64 {
+        self.shared.refused.load(Ordering::Relaxed)
     }
 
     /// Open sessions.
@@ -213,7 +222,7 @@ impl<C: Clone + Send + Sync + 'static> Server<C> {
         let stop = move || {
             running.stop(shared.options.drain_timeout);
             for session in shared.hub.all() {
-                session.close();
+                session.close_for(CloseReason::Stopped);
             }
         };
         if !self.running.is_own_thread() {

@@ -5,19 +5,18 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::Notify;
-use tracing::debug;
 use walle_packet::{FrameMode, PacketError};
 use walle_process::{CloseReason, Error, Transport};
 
 use super::Registry;
 use super::link::Link;
 use super::write::{Queue, write_loop};
-use crate::conn::{Attach, Handler, deliver, log_close};
+use crate::conn::{Attach, Handler, deliver, end};
 use crate::options::{ConnOptions, later};
 
 /// A connection shared by its transport, its tasks and the server.
@@ -32,6 +31,8 @@ pub(crate) struct Conn<L> {
     /// Wakes the reader: closing, or a call deadline set.
     wake: Notify,
     pub(super) closed: AtomicBool,
+    /// Why it is closing, when this side started it (kept first).
+    why: OnceLock<CloseReason>,
     pub(super) opts: Arc<ConnOptions>,
     /// Tells this connection's reader from other code on its thread.
     pub(super) id: u64,
@@ -47,15 +48,17 @@ impl<L: Link> Conn<L> {
 
 /// A connection as its server sees it, whatever its link.
 pub(crate) trait Shut: Send + Sync {
-    /// Starts closing: the reader stops and closes the session, the writer
-    /// flushes (until the close flush deadline); then the link is shut.
-    fn shutdown(&self);
+    /// Starts closing for `why` (the first reason stays): the reader stops
+    /// and closes the session with it, the writer flushes (until the close
+    /// flush deadline); then the link is shut.
+    fn shutdown(&self, why: CloseReason);
     /// Closes at once: drops what is queued and shuts the link.
     fn abort(&self);
 }
 
 impl<L: Link> Shut for Conn<L> {
-    fn shutdown(&self) {
+    fn shutdown(&self, why: CloseReason) {
+        let _ = self.why.set(why);
         self.closed.store(true, Ordering::Release);
         self.wake.notify_one();
         self.ready.notify_one();
@@ -63,7 +66,7 @@ impl<L: Link> Shut for Conn<L> {
     }
 
     fn abort(&self) {
-        self.shutdown();
+        self.shutdown(CloseReason::Stopped);
         self.queue().out.clear();
         self.link.shutdown();
     }
@@ -95,7 +98,7 @@ impl<L: Link> Transport for ConnTransport<L> {
     }
 
     fn close(&self) {
-        self.0.shutdown();
+        self.0.shutdown(CloseReason::Local);
     }
 }
 
@@ -115,11 +118,12 @@ pub(crate) fn start<L: Link>(
         ready: Notify::new(),
         wake: Notify::new(),
         closed: AtomicBool::new(false),
+        why: OnceLock::new(),
         opts,
         id: NEXT_CONN.fetch_add(1, Ordering::Relaxed),
     });
     let Some(handler) = attach(Arc::new(ConnTransport(conn.clone())), peer) else {
-        conn.shutdown();
+        conn.shutdown(CloseReason::Local);
         return; // refused: the link closes when the last handle drops
     };
     let id = registry
@@ -127,23 +131,23 @@ pub(crate) fn start<L: Link>(
         .map(|r| r.add(conn.clone(), handler.clone()));
     let writer = conn.clone();
     let writer = tokio::spawn(async move {
-        if let Err(e) = write_loop(&writer).await {
-            debug!(error = %e, "write failed");
+        // The reader stops too, and closes the session with the reason.
+        match write_loop(&writer).await {
+            Ok(()) => writer.shutdown(CloseReason::Local),
+            Err(e) => writer.shutdown(CloseReason::io(e)),
         }
-        writer.shutdown(); // the reader stops too
     });
     tokio::spawn(async move {
         let reason = read_loop(&conn, &*handler).await;
-        log_close(&peer, handler.id(), &reason);
-        if !matches!(reason, CloseReason::Local) {
-            // Not closed by us: what is queued can no longer matter.
+        if !matches!(reason, CloseReason::Local | CloseReason::Stopped) {
+            // Not closed in order: what is queued can no longer matter.
             conn.queue().out.clear();
         }
-        conn.shutdown();
+        conn.shutdown(reason.clone());
         // The session closes (its callbacks run, it leaves the server)
         // before the peer can see the end of the stream; the writer
         // flushes meanwhile, until the close flush deadline.
-        handler.closed(reason);
+        end(&peer, &*handler, reason);
         let _ = writer.await;
         conn.abort();
         if let (Some(registry), Some(id)) = (registry, id) {
@@ -172,7 +176,7 @@ async fn read_loop<L: Link>(conn: &Conn<L>, handler: &dyn Handler) -> CloseReaso
         // to the others on its worker.
         tokio::task::coop::consume_budget().await;
         if conn.closed.load(Ordering::Acquire) {
-            return CloseReason::Local;
+            return conn.why.get().cloned().unwrap_or(CloseReason::Local);
         }
         let deadlines = [
             silence.map(|s| later(last_read, s)),

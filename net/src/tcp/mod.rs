@@ -244,7 +244,7 @@ impl Running for TcpServer {
             .unwrap_or_else(|e| e.into_inner()) = false;
         self.stop_accepting.notify_one();
         for conn in self.registry.all() {
-            conn.shutdown();
+            conn.shutdown(CloseReason::Stopped);
         }
         if !self.registry.wait_empty(deadline) {
             warn!(

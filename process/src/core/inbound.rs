@@ -22,9 +22,14 @@ impl Core {
     /// [`dispatch`](Core::dispatch).
     pub(crate) fn handle_frame(self: &Arc<Self>, body: Bytes) -> Result<(), Error> {
         match &self.hook {
+            // An error of the rest of dispatch that the hook passed on
+            // (`next.run(frame)?`) keeps its kind; the hook's own is `Hook`.
             Some(hook) => hook
                 .on_frame(body, FrameNext::new(self.clone()))
-                .map_err(Error::Hook),
+                .map_err(|error| match error.downcast::<Error>() {
+                    Ok(error) => *error,
+                    Err(error) => Error::Hook(error),
+                }),
             None => self.dispatch(body),
         }
     }
@@ -35,8 +40,12 @@ impl Core {
         let packet = self.protocol.decode(body)?;
         if packet.is_heartbeat() {
             trace!(session = self.session.id(), "heartbeat");
+            // A failed echo (a full queue, a closing session) is not the
+            // peer's fault: the silence limit deals with a dead link.
             if self.options.echo_heartbeat {
-                self.send_heartbeat(packet.heartbeat_time())?;
+                if let Err(error) = self.send_heartbeat(packet.heartbeat_time()) {
+                    debug!(session = self.session.id(), %error, "heartbeat echo not sent");
+                }
             }
             return Ok(());
         }
