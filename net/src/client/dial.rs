@@ -85,7 +85,10 @@ where
     /// host resolves to in turn.
     fn dial(&self, endpoint: Endpoint) -> Dialling {
         Box::pin(async move {
-            let stream = TcpStream::connect((endpoint.host(), endpoint.port())).await?;
+            let stream = match endpoint.socket_addr() {
+                Some(addr) => TcpStream::connect(addr).await?,
+                None => TcpStream::connect((endpoint.host(), endpoint.port())).await?,
+            };
             let peer = stream.peer_addr()?;
             let driver = PhantomData::<D>;
             Ok(Box::new(Tcp {

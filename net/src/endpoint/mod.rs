@@ -107,7 +107,7 @@ pub(crate) enum TransportKind {
 /// assert_eq!((ws.host(), ws.port(), ws.path()), ("::1", 80, Some("/game?v=2")));
 /// # Ok::<(), walle_net::EndpointError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone)]
 pub struct Endpoint {
     scheme: Scheme,
     /// An IPv6 address without its brackets.
@@ -115,6 +115,32 @@ pub struct Endpoint {
     port: u16,
     /// WebSocket only: at least `/`.
     path: Option<String>,
+    /// The address it was made from, if any: dialled as it is, so that an
+    /// IPv6 scope id (which the host text does not carry) is kept.
+    addr: Option<SocketAddr>,
+}
+
+/// Two endpoints are equal when they dial the same place: the address
+/// an endpoint was made from counts only through its IPv6 scope id.
+impl PartialEq for Endpoint {
+    fn eq(&self, other: &Self) -> bool {
+        (self.scheme, &self.host, self.port, &self.path, self.scope())
+            == (
+                other.scheme,
+                &other.host,
+                other.port,
+                &other.path,
+                other.scope(),
+            )
+    }
+}
+
+impl Eq for Endpoint {}
+
+impl std::hash::Hash for Endpoint {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (self.scheme, &self.host, self.port, &self.path, self.scope()).hash(state);
+    }
 }
 
 impl Endpoint {
@@ -132,6 +158,20 @@ impl Endpoint {
     /// The port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The IPv6 scope id of the address it was made from; 0 for none.
+    fn scope(&self) -> u32 {
+        match self.addr {
+            Some(SocketAddr::V6(v6)) => v6.scope_id(),
+            _ => 0,
+        }
+    }
+
+    /// The socket address this endpoint was made from, if it was made from
+    /// one (then dialled as it is, without a lookup).
+    pub fn socket_addr(&self) -> Option<SocketAddr> {
+        self.addr
     }
 
     /// The path and query of a WebSocket endpoint (at least `/`); `None`
@@ -157,6 +197,7 @@ impl Endpoint {
             host: host.to_owned(),
             port,
             path: None,
+            addr: None,
         })
     }
 
@@ -201,6 +242,7 @@ impl Endpoint {
             host: host.to_owned(),
             port,
             path,
+            addr: None,
         })
     }
 }
@@ -309,6 +351,7 @@ impl From<SocketAddr> for Endpoint {
             host: addr.ip().to_string(),
             port: addr.port(),
             path: None,
+            addr: Some(addr),
         }
     }
 }

@@ -101,6 +101,16 @@ fn from_socket_addresses_and_host_port_pairs() {
     let addr: SocketAddr = "[::1]:9".parse().unwrap();
     assert_eq!(Endpoint::from(addr).to_string(), "tcp://[::1]:9");
     assert_eq!(Endpoint::from(addr).host(), "::1");
+    // A link-local address keeps its scope id to be dialled with.
+    let scoped = SocketAddr::V6(std::net::SocketAddrV6::new(
+        "fe80::1".parse().unwrap(),
+        9,
+        0,
+        3,
+    ));
+    assert_eq!(Endpoint::from(scoped).socket_addr(), Some(scoped));
+    assert_ne!(Endpoint::from(scoped), parse("[fe80::1]:9"));
+    assert_eq!(Endpoint::from(addr), parse("[::1]:9"));
     assert_eq!(
         ("localhost", 7).into_endpoint().unwrap(),
         parse("localhost:7")

@@ -37,8 +37,10 @@ impl Policy {
     ///   the remedy, so the policy stays.
     /// - `Stopped`: the client's own io is stopping; a redial could not
     ///   run anyway.
-    /// - `Local`: this side closed the connection (`Client::close`, the
-    ///   last handle dropped): the client is closed already, no redial.
+    /// - `Local`: this side closed the connection. After `Client::close`
+    ///   or the last handle dropped the client is closed already and does
+    ///   not redial; a close of the connection's own process
+    ///   (`client.process().close()`) redials as configured, like any end.
     /// - `Replaced`: only a server sees it (a newer session of the same
     ///   user); the wire does not carry it, so the client sees
     ///   `PeerClosed`. Were it carried one day, a redial would take the
