@@ -9,12 +9,14 @@
 //! The reactor (`reactor`) is one generic loop; what it polls are sources
 //! behind the [`Driver`](driver::Driver) trait (`driver`, which also
 //! describes the seam a UDP endpoint uses): the stream connection
-//! (`stream`, generic over the byte stream), and the TCP pieces that use
-//! it (`tcp`: connections over mio's `TcpStream`, the SO_REUSEPORT
-//! listener; `acceptor`: the accepting thread). Other threads reach a
-//! connection through its transport (`transport`).
+//! (`stream`, generic over the byte stream) and the drivers of each
+//! transport. Other threads reach a connection through its transport
+//! (`transport`).
+//!
+//! Everything TCP lives in `tcp/`: the connection constructor, the
+//! SO_REUSEPORT listener driver, the acceptor thread, socket setup, and
+//! [`serve`] and [`adopt`]; no other module here names a TCP type.
 
-mod acceptor;
 mod driver;
 mod reactor;
 mod stream;
@@ -32,11 +34,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::conn::Attach;
-use crate::options::{ConnOptions, EvloopOptions, later};
+use crate::options::{EvloopOptions, later};
 use crate::server::Running;
 
 use driver::{Op, Start};
+pub(crate) use tcp::{adopt, serve};
 
 /// A source's place in a reactor: slab token plus a generation that
 /// tells a reused token from the source that held it before.
@@ -161,52 +163,32 @@ impl Loops {
     }
 }
 
+/// What feeds a server's loops from outside them (an acceptor thread);
+/// stopped before the loops are.
+pub(crate) trait Feed: Send + Sync {
+    /// Stops feeding the loops and returns once it has.
+    fn stop(&self);
+}
+
 /// A running event-loop server.
 pub(crate) struct EvServer {
     local: SocketAddr,
     loops: Loops,
-    acceptor: Option<acceptor::Acceptor>,
+    feed: Option<Box<dyn Feed>>,
     stopped: AtomicBool,
 }
 
-/// Binds `addr` and starts the reactors and the acceptor.
-pub(crate) fn serve(
-    addr: SocketAddr,
-    opts: &EvloopOptions,
-    conn: ConnOptions,
-    attach: Attach,
-) -> io::Result<EvServer> {
-    let loops = Loops::start(opts.loop_count(), opts, "walle-evloop")?;
-    let conn = Arc::new(conn);
-    if opts.reuse_port {
-        let first = tcp::bind(addr, true)?;
-        let local = first.local_addr()?;
-        let mut listeners = vec![first];
-        for _ in 1..loops.handles().len() {
-            listeners.push(tcp::bind(local, true)?);
-        }
-        for (listener, handle) in listeners.into_iter().zip(loops.handles()) {
-            handle.send(Cmd::Add(tcp::listener(
-                listener,
-                attach.clone(),
-                conn.clone(),
-            )));
-        }
-        return Ok(EvServer {
+impl EvServer {
+    /// A server at `local` over `loops`, fed by `feed` if its listeners
+    /// are not sources of the loops themselves.
+    pub(crate) fn new(local: SocketAddr, loops: Loops, feed: Option<Box<dyn Feed>>) -> EvServer {
+        EvServer {
             local,
             loops,
-            acceptor: None,
+            feed,
             stopped: AtomicBool::new(false),
-        });
+        }
     }
-    let acceptor =
-        acceptor::Acceptor::start(addr, opts.balance, loops.handles().to_vec(), attach, conn)?;
-    Ok(EvServer {
-        local: acceptor.local_addr(),
-        loops,
-        acceptor: Some(acceptor),
-        stopped: AtomicBool::new(false),
-    })
 }
 
 impl Running for EvServer {
@@ -226,8 +208,8 @@ impl Running for EvServer {
         if self.stopped.swap(true, Ordering::AcqRel) {
             return;
         }
-        if let Some(acceptor) = &self.acceptor {
-            acceptor.stop();
+        if let Some(feed) = &self.feed {
+            feed.stop();
         }
         self.loops.stop(later(Instant::now(), drain));
     }
@@ -241,18 +223,6 @@ pub(crate) fn client_loops() -> &'static Loops {
         Loops::start(1, &opts, "walle-evloop-client")
             .unwrap_or_else(|e| panic!("cannot start the client event loop: {e}"))
     })
-}
-
-/// Hands a client connection the caller dialled (non-blocking) to a
-/// client reactor.
-pub(crate) fn adopt(
-    stream: std::net::TcpStream,
-    peer: SocketAddr,
-    attach: Attach,
-    conn: Arc<ConnOptions>,
-) {
-    let stream = mio::net::TcpStream::from_std(stream);
-    client_loops().handles()[0].send(Cmd::Add(tcp::connection(stream, peer, attach, conn)));
 }
 
 impl fmt::Debug for EvServer {

@@ -112,6 +112,8 @@ impl Reactor {
         let mut events = Events::with_capacity(self.events);
         // Until when to poll without sleeping, after the last busy turn.
         let mut spin_until: Option<Instant> = None;
+        // Why the sources left standing at the end close.
+        let mut end = CloseReason::Stopped;
         loop {
             let timeout = if !self.parts.again.is_empty() {
                 Some(Duration::ZERO)
@@ -132,6 +134,7 @@ impl Reactor {
                     continue;
                 }
                 warn!(error = %e, "reactor poll failed");
+                end = CloseReason::io(e);
                 break;
             }
             let now = Instant::now();
@@ -173,7 +176,7 @@ impl Reactor {
         }
         let now = Instant::now();
         for key in self.keys() {
-            self.remove(key, now, CloseReason::Stopped);
+            self.remove(key, now, end.clone());
         }
     }
 

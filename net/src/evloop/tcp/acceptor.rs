@@ -14,8 +14,9 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use tracing::{debug, warn};
 
-use super::{Cmd, LoopHandle, tcp};
+use super::{bind, connection};
 use crate::conn::Attach;
+use crate::evloop::{Cmd, Feed, LoopHandle};
 use crate::options::{Balance, ConnOptions};
 
 const LISTENER: Token = Token(0);
@@ -36,7 +37,7 @@ impl Acceptor {
         attach: Attach,
         conn: Arc<ConnOptions>,
     ) -> io::Result<Acceptor> {
-        let mut listener = tcp::bind(addr, false)?;
+        let mut listener = bind(addr, false)?;
         let local = listener.local_addr()?;
         let poll = Poll::new()?;
         poll.registry()
@@ -58,9 +59,11 @@ impl Acceptor {
     pub(crate) fn local_addr(&self) -> SocketAddr {
         self.local
     }
+}
 
+impl Feed for Acceptor {
     /// Stops accepting and closes the listener.
-    pub(crate) fn stop(&self) {
+    fn stop(&self) {
         self.stopping.store(true, Ordering::Release);
         let _ = self.waker.wake();
         if let Some(thread) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
@@ -111,7 +114,7 @@ fn accept_loop(
             match listener.accept() {
                 Ok((stream, peer)) => {
                     let i = pick(balance, &loops, &mut turn, &peer);
-                    let start = tcp::connection(stream, peer, attach.clone(), conn.clone());
+                    let start = connection(stream, peer, attach.clone(), conn.clone());
                     loops[i].send(Cmd::Add(start));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,

@@ -1,6 +1,10 @@
-//! The TCP drivers: a connection is a [`StreamConn`] over a mio
-//! `TcpStream`; a listener (SO_REUSEPORT mode: one per loop) accepts into
-//! its own loop.
+//! TCP over the loops: a connection is a [`StreamConn`] over a mio
+//! `TcpStream`; a server either binds one SO_REUSEPORT listener per loop,
+//! each a driver accepting into its own loop, or runs one acceptor thread
+//! (`acceptor`) spreading connections over the loops; a client connection
+//! is adopted by the client loop.
+
+mod acceptor;
 
 use std::io;
 use std::net::SocketAddr;
@@ -13,11 +17,55 @@ use walle_process::CloseReason;
 
 use super::driver::{Ctx, Driver, Op, Ready, Start, TimerKind, Turn};
 use super::stream::StreamConn;
+use super::{Cmd, EvServer, Loops, client_loops};
 use crate::conn::Attach;
-use crate::options::ConnOptions;
+use crate::options::{ConnOptions, EvloopOptions};
+
+/// Binds `addr` and starts the reactors and the acceptor (or, with
+/// `reuse_port`, one listener per reactor).
+pub(crate) fn serve(
+    addr: SocketAddr,
+    opts: &EvloopOptions,
+    conn: ConnOptions,
+    attach: Attach,
+) -> io::Result<EvServer> {
+    let loops = Loops::start(opts.loop_count(), opts, "walle-evloop")?;
+    let conn = Arc::new(conn);
+    if opts.reuse_port {
+        let first = bind(addr, true)?;
+        let local = first.local_addr()?;
+        let mut listeners = vec![first];
+        for _ in 1..loops.handles().len() {
+            listeners.push(bind(local, true)?);
+        }
+        for (l, handle) in listeners.into_iter().zip(loops.handles()) {
+            handle.send(Cmd::Add(listener(l, attach.clone(), conn.clone())));
+        }
+        return Ok(EvServer::new(local, loops, None));
+    }
+    let acceptor =
+        acceptor::Acceptor::start(addr, opts.balance, loops.handles().to_vec(), attach, conn)?;
+    Ok(EvServer::new(
+        acceptor.local_addr(),
+        loops,
+        Some(Box::new(acceptor)),
+    ))
+}
+
+/// Hands a client connection the caller dialled (non-blocking) to a
+/// client reactor.
+pub(crate) fn adopt(
+    stream: std::net::TcpStream,
+    peer: SocketAddr,
+    attach: Attach,
+    conn: Arc<ConnOptions>,
+) {
+    let stream = TcpStream::from_std(stream);
+    client_loops().handles()[0].send(Cmd::Add(connection(stream, peer, attach, conn)));
+}
 
 /// A non-blocking listener with SO_REUSEADDR (and SO_REUSEPORT when asked).
-pub(crate) fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
     let domain = socket2::Domain::for_address(addr);
     let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
     socket.set_reuse_address(true)?;
@@ -46,7 +94,7 @@ pub(crate) fn connection(
 }
 
 /// A listener accepting into the loop it is sent to.
-pub(crate) fn listener(listener: TcpListener, attach: Attach, opts: Arc<ConnOptions>) -> Start {
+fn listener(listener: TcpListener, attach: Attach, opts: Arc<ConnOptions>) -> Start {
     Box::new(move |cx: &mut Ctx<'_>| {
         let mut listener = listener;
         if let Err(e) = cx
