@@ -11,7 +11,7 @@ use std::time::Instant;
 use tracing::{debug, warn};
 
 use super::state::{Action, Event, Phase};
-use super::{Inner, link};
+use super::{Inner, live};
 use crate::tcp;
 
 /// Starts the driver of `inner` on the client runtime.
@@ -91,7 +91,7 @@ async fn dial<C: Clone + Send + Sync + 'static>(weak: &Weak<Inner<C>>, epoch: u6
             debug!(endpoint = %inner.endpoint, %peer, epoch, "closed during the dial: socket dropped");
             return;
         }
-        let attach = link::attach(Arc::downgrade(&inner), epoch);
+        let attach = live::attach(Arc::downgrade(&inner), epoch);
         let conn = Arc::new(inner.options.conn.clone());
         if let Err(e) = dialled.hand_over(attach, conn) {
             drop(inner);

@@ -12,7 +12,7 @@
 mod builder;
 mod dial;
 mod driver;
-mod link;
+mod live;
 mod state;
 
 pub use builder::{ClientBuilder, ClientOptions};
@@ -37,7 +37,7 @@ use crate::conn::ProcessParts;
 use crate::endpoint::{Endpoint, IntoEndpoint};
 use crate::options::{Backend, later};
 use dial::Dialer;
-use link::Link;
+use live::Live;
 use state::{Effect, Event, Machine};
 
 /// Set by the driver task as it ends.
@@ -54,7 +54,7 @@ struct Inner<C: Clone + Send + Sync + 'static> {
     dialer: Box<dyn Dialer>,
     parts: ProcessParts<C>,
     options: ClientOptions,
-    machine: Mutex<Machine<Link<C>>>,
+    machine: Mutex<Machine<Live<C>>>,
     /// Woken after every event: the driver task and waiting callers.
     wake: Arc<Notify>,
     ended: Arc<Ended>,
@@ -74,13 +74,13 @@ enum Ready<C> {
 }
 
 impl<C: Clone + Send + Sync + 'static> Inner<C> {
-    fn machine(&self) -> MutexGuard<'_, Machine<Link<C>>> {
+    fn machine(&self) -> MutexGuard<'_, Machine<Live<C>>> {
         self.machine.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Feeds `event` to the state machine. True unless the event brought
     /// a connection that was turned away.
-    fn apply(&self, event: Event<Link<C>>) -> bool {
+    fn apply(&self, event: Event<Live<C>>) -> bool {
         self.apply_states(event).2
     }
 
@@ -89,7 +89,7 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
     /// the lock: that runs close callbacks, which feed events again) and
     /// wakes the driver and the waiting callers. Returns the state before
     /// and after, and whether a connection the event brought was kept.
-    fn apply_states(&self, event: Event<Link<C>>) -> (ClientState, ClientState, bool) {
+    fn apply_states(&self, event: Event<Live<C>>) -> (ClientState, ClientState, bool) {
         let (from, effect, to) = {
             let mut machine = self.machine();
             let from = machine.state();
@@ -114,7 +114,7 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
     }
 
     /// The live connection, if its process is still open.
-    fn live<T>(&self, f: impl FnOnce(&Link<C>) -> T) -> Option<T> {
+    fn live<T>(&self, f: impl FnOnce(&Live<C>) -> T) -> Option<T> {
         self.machine()
             .connection()
             .filter(|l| !l.process.is_closed())

@@ -15,7 +15,7 @@ use super::state::Event;
 use crate::conn::{Attach, Handler, Side};
 
 /// A live connection: its process and the address the dial reached.
-pub(super) struct Link<C> {
+pub(super) struct Live<C> {
     pub(super) process: Process<C>,
     pub(super) peer: SocketAddr,
 }
@@ -41,7 +41,7 @@ pub(super) fn attach<C: Clone + Send + Sync + 'static>(weak: Weak<Inner<C>>, epo
                 inner.disconnected(epoch, reason);
             }
         });
-        let link = Link {
+        let link = Live {
             process: process.clone(),
             peer,
         };
