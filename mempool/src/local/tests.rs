@@ -1,0 +1,81 @@
+use crate::{Pool, SizedPool};
+
+/// Slots of this thread's cache, by pool id.
+fn cached() -> Vec<u64> {
+    super::fast()
+        .slots
+        .iter()
+        .map(|s| s.pool.get())
+        .filter(|&id| id != 0)
+        .collect()
+}
+
+/// Two pools used in turn on one thread both stay cached: after the
+/// first round, every allocation is a reuse from this thread's lists
+/// and no thread block is registered again.
+#[test]
+fn alternating_pools_keep_their_thread_caches() {
+    std::thread::spawn(|| {
+        let (a, b) = (SizedPool::new(), SizedPool::new());
+        for _ in 0..100 {
+            let x = a.alloc(1000);
+            let y = b.alloc(16 * 1024);
+            drop(y);
+            drop(x);
+        }
+        for pool in [&a, &b] {
+            let stats = pool.stats();
+            assert_eq!((stats.allocated, stats.reused), (1, 99), "{stats:?}");
+            assert_eq!(pool.shared.threads_registered(), 1, "re-adopted");
+        }
+        assert_eq!(cached().len(), 2);
+    })
+    .join()
+    .expect("test thread");
+}
+
+/// A fifth pool evicts the least recently used slot, whose cached
+/// buffers go back to their pool's shared queue; the others stay.
+#[test]
+fn a_fifth_pool_evicts_the_least_recently_used() {
+    std::thread::spawn(|| {
+        let pools: Vec<SizedPool> = (0..5).map(|_| SizedPool::new()).collect();
+        for pool in &pools[..4] {
+            drop(pool.alloc(100));
+        }
+        // Use 0, 2, 3 again: pool 1 is the least recently used.
+        for i in [0, 2, 3] {
+            drop(pools[i].alloc(100));
+        }
+        drop(pools[4].alloc(100));
+        let ids: Vec<u64> = pools.iter().map(|p| p.shared.id).collect();
+        let mut want = vec![ids[0], ids[2], ids[3], ids[4]];
+        let mut got = cached();
+        want.sort();
+        got.sort();
+        assert_eq!(got, want);
+        // Pool 1's cached buffer went to its shared queue: still retained.
+        let stats = pools[1].stats();
+        assert_eq!((stats.outstanding, stats.retained_bytes), (0, 128));
+        drop(pools[1].alloc(100));
+        assert_eq!(pools[1].stats().reused, 1, "served from the shared queue");
+    })
+    .join()
+    .expect("test thread");
+}
+
+/// A thread that only frees takes a free slot but never evicts one.
+#[test]
+fn frees_do_not_evict() {
+    let pools: Vec<SizedPool> = (0..5).map(|_| SizedPool::new()).collect();
+    let bufs: Vec<_> = pools.iter().map(|p| p.alloc(100)).collect();
+    std::thread::spawn(move || {
+        drop(bufs);
+        assert_eq!(cached().len(), 4);
+    })
+    .join()
+    .expect("test thread");
+    for pool in &pools {
+        assert_eq!(pool.stats().outstanding, 0);
+    }
+}
