@@ -93,11 +93,16 @@ pub(crate) fn deliver(
 /// Ends a connection's session for `reason` and logs how it ended: the
 /// reason the session kept, which is the process's own when it was closed
 /// first (a kick, a local close), so the log says what the close callbacks
-/// were told. Every backend ends its connections here.
-pub(crate) fn end(peer: &dyn std::fmt::Display, handler: &dyn Handler, reason: CloseReason) {
+/// were told. Every backend ends its connections here. Returns that reason.
+pub(crate) fn end(
+    peer: &dyn std::fmt::Display,
+    handler: &dyn Handler,
+    reason: CloseReason,
+) -> CloseReason {
     handler.closed(reason.clone());
     let kept = handler.close_reason().unwrap_or(reason);
     log_close(peer, handler.id(), &kept);
+    kept
 }
 
 /// Logs the end of a connection, the same way on every backend: orderly
@@ -191,5 +196,31 @@ impl<C: Clone + Send + Sync + 'static> ProcessParts<C> {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use walle_codec::RawCodec;
+    use walle_packet::WalleFormat;
+    use walle_process::Router;
+
+    /// A session closed first by the process (a kick) keeps that reason:
+    /// the io layer's end logs and returns it, not its own.
+    #[test]
+    fn the_end_of_a_connection_reports_the_reason_its_session_kept() {
+        let transport = Arc::new(walle_process::mem::MemTransport::new(1024));
+        let process = Process::builder(Protocol::new(WalleFormat::new()), Router::new(RawCodec))
+            .transport(transport)
+            .build()
+            .unwrap();
+        process.close_with(CloseReason::Replaced);
+        let kept = end(&"peer", &process, CloseReason::PeerClosed);
+        assert!(matches!(kept, CloseReason::Replaced), "{kept:?}");
+        assert!(matches!(
+            process.session().close_reason(),
+            Some(CloseReason::Replaced)
+        ));
     }
 }

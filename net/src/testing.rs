@@ -147,8 +147,9 @@ pub(crate) fn answers_then_ends_as_the_peer_did(peer: &mut Peer) {
     assert!(peer.sees_end());
 }
 
-/// A local close, bad input and silence each close a connection of
-/// `connect` with their reason, and end its stream.
+/// A local close, bad input, silence and a failed write each close a
+/// connection of `connect` with their reason (and the first three end its
+/// stream).
 pub(crate) fn closes_with_their_reasons(mut connect: impl FnMut(ConnOptions) -> Peer) {
     let mut local = connect(ConnOptions::default());
     assert_eq!(&local.round_trip(1, b"before")[..], b"before");
@@ -173,4 +174,13 @@ pub(crate) fn closes_with_their_reasons(mut connect: impl FnMut(ConnOptions) -> 
         "{reason:?}"
     );
     assert!(silent.sees_end());
+
+    // The peer stops reading: what the backend writes next fails, and the
+    // session closes with that socket error (not as a local close).
+    let mut deaf = connect(ConnOptions::default());
+    assert_eq!(&deaf.round_trip(1, b"before")[..], b"before");
+    deaf.stream.shutdown(std::net::Shutdown::Read).unwrap();
+    let _ = deaf.process.notify("push", &Bytes::from_static(b"unheard"));
+    let reason = deaf.close_reason();
+    assert!(matches!(reason, CloseReason::Io(_)), "{reason:?}");
 }

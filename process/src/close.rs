@@ -29,7 +29,9 @@ pub enum CloseReason {
     /// This side closed it: [`Process::close`](crate::Process::close), a
     /// session handle's close, a client dropped.
     Local,
-    /// The server (or the client's io) is stopping.
+    /// The server (or the client's io) is stopping. (A write that fails
+    /// while a stop flushes shows as [`Io`](CloseReason::Io) on the event
+    /// loop and stays `Stopped` on tokio, whose first reason wins.)
     Stopped,
     /// A newer session took this one's user binding.
     Replaced,
@@ -128,6 +130,10 @@ mod tests {
         let bad = CloseReason::input(Error::Packet(walle_packet::PacketError::Unexpected("x")));
         assert!(matches!(bad, CloseReason::Malformed(_)), "{bad:?}");
         assert!(bad.is_fault() && !CloseReason::PeerClosed.is_fault());
+        let io = CloseReason::input(Error::Io(std::io::ErrorKind::BrokenPipe.into()));
+        assert!(matches!(io, CloseReason::Io(_)), "{io:?}");
+        let refused = CloseReason::input(Error::Overloaded("too many"));
+        assert!(matches!(refused, CloseReason::Refused(_)), "{refused:?}");
         assert_eq!(CloseReason::Silent(Duration::from_secs(1)).name(), "silent");
     }
 }

@@ -12,7 +12,10 @@ use crate::error::{Error, HandlerError};
 /// pass it on ([`FrameNext::run`]), drop it (return without running
 /// `next`), rewrite it (run `next` with other bytes) or defer it (send
 /// `next` and the frame to another executor). An error stops the frame
-/// and is returned from [`Process::handle_frame`](crate::Process::handle_frame).
+/// and is returned from [`Process::handle_frame`](crate::Process::handle_frame):
+/// a walle [`Error`] as it is (so `next.run(frame)?` passes a decode error
+/// on unchanged, and the connection closes as malformed), any other error
+/// as [`Error::Hook`] (the connection closes as refused).
 ///
 /// ```
 /// use bytes::Bytes;

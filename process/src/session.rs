@@ -98,6 +98,11 @@ impl Session {
         self.0.reason.get().cloned()
     }
 
+    /// Keeps `reason` as why the session closed, unless one is kept already.
+    pub(crate) fn record(&self, reason: CloseReason) {
+        let _ = self.0.reason.set(reason);
+    }
+
     /// Records `reason` and runs the close callbacks with it, once; later
     /// calls do nothing. True the first time.
     pub(crate) fn run_close(&self, reason: CloseReason) -> bool {

@@ -11,8 +11,12 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use util::{Link, body, bytes, drain, echo_router, poll, ready, walle};
 use walle_codec::{Code, RawCodec};
-use walle_packet::{Head, PacketEncoder, Route};
-use walle_process::{Context, DispatchHook, Error, FrameNext, HandlerError, Next, Router, Status};
+use walle_packet::{DueFormat, FrameMode, Head, PacketEncoder, Protocol, Route};
+use walle_process::mem::MemTransport;
+use walle_process::{
+    CloseReason, Context, DispatchHook, Error, FrameNext, HandlerError, Next, Process,
+    ProcessOptions, Router, Status,
+};
 
 type Log = Arc<Mutex<Vec<String>>>;
 
@@ -229,4 +233,51 @@ fn middleware_moves_the_chain_to_another_thread() {
     link.pump();
     assert_eq!(ready(&mut here).unwrap(), bytes("elsewhere"));
     assert_eq!(ready(&mut fails).unwrap_err().code(), Code(1500));
+}
+
+/// A hook that passes a frame on keeps the rest of dispatch's error as it
+/// is: a frame that does not decode stays a packet error, so the io layer
+/// closes the connection as `Malformed`, not as the hook's refusal.
+#[test]
+fn a_hook_passing_a_bad_frame_on_keeps_the_packet_error() {
+    #[derive(Debug)]
+    struct PassOn;
+    impl DispatchHook for PassOn {
+        fn on_frame(&self, frame: Bytes, next: FrameNext) -> Result<(), HandlerError> {
+            Ok(next.run(frame)?)
+        }
+    }
+    let link = Link::with(
+        walle(),
+        Router::new(RawCodec),
+        echo_router(),
+        |b| b,
+        |b| b.hook(Arc::new(PassOn)),
+    );
+    let error = link
+        .server
+        .handle_frame(Bytes::from_static(&[0xff, 0xff, 0xff]))
+        .unwrap_err();
+    assert!(matches!(error, Error::Packet(_)), "{error:?}");
+    let reason = CloseReason::input(error);
+    assert!(matches!(reason, CloseReason::Malformed(_)), "{reason:?}");
+}
+
+/// An echoed heartbeat that cannot be sent (a full queue) is not the
+/// peer's fault: the frame is handled and the session stays open.
+#[test]
+fn a_heartbeat_echo_that_cannot_be_sent_closes_nothing() {
+    let protocol = Protocol::new(DueFormat::new());
+    let full = Arc::new(MemTransport::new(0));
+    let process = Process::builder(protocol.clone(), echo_router())
+        .transport(full)
+        .options(ProcessOptions::default().echo_heartbeat(true))
+        .build()
+        .unwrap();
+    let mut beat = Vec::new();
+    protocol
+        .encode_heartbeat_in(FrameMode::Message, None, &mut beat)
+        .unwrap();
+    assert!(process.handle_frame(Bytes::from(beat)).is_ok());
+    assert!(!process.is_closed());
 }

@@ -169,7 +169,8 @@ impl Endpoint {
     }
 
     /// The socket address this endpoint was made from, if it was made from
-    /// one (then dialled as it is, without a lookup).
+    /// one (then dialled as it is, without a lookup). Its IPv6 scope id is
+    /// kept here only: the endpoint's text does not carry it.
     pub fn socket_addr(&self) -> Option<SocketAddr> {
         self.addr
     }

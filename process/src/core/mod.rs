@@ -246,6 +246,9 @@ impl Core {
     /// callbacks run with the reason, the transport is asked to close.
     /// Idempotent: the first reason stays.
     pub(crate) fn close(&self, reason: CloseReason) {
+        // Kept before the process counts as closed: whoever finds it closed
+        // (an io layer logging how the connection ended) finds why too.
+        self.session.record(reason.clone());
         if self.closed.swap(true, Relaxed) {
             return;
         }

@@ -40,7 +40,8 @@ impl Policy {
     /// - `Local`: this side closed the connection. After `Client::close`
     ///   or the last handle dropped the client is closed already and does
     ///   not redial; a close of the connection's own process
-    ///   (`client.process().close()`) redials as configured, like any end.
+    ///   (`close()` on the process of `client.process()`) redials as
+    ///   configured, like any end.
     /// - `Replaced`: only a server sees it (a newer session of the same
     ///   user); the wire does not carry it, so the client sees
     ///   `PeerClosed`. Were it carried one day, a redial would take the
