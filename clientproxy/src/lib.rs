@@ -45,13 +45,20 @@
 #![warn(clippy::unwrap_used)]
 
 mod balance;
+mod entry;
 mod error;
 mod health;
+mod options;
+mod proxy;
 mod rng;
+mod table;
 
 pub use balance::{
     Balancer, ConsistentHash, Entries, EntryState, KNOWN_BALANCERS, LeastOutstanding, Random,
     RoundRobin, balancer_by_name, balancer_for_node,
 };
+pub use entry::{EntryStats, EntryStatus};
 pub use error::Error;
 pub use health::{Health, HealthOptions};
+pub use options::{ProxyCallOptions, ProxyOptions};
+pub use proxy::{ClientProxy, ClientProxyBuilder};
