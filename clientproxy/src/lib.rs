@@ -1,8 +1,17 @@
 //! walle client proxy: calls to a service by name, spread over the nodes
 //! discovery finds for it.
 //!
-//! What exists now is the sans-io core, with no networking:
-//!
+//! - [`ClientProxy`]: watches a discovery target (any driver: `mem://`,
+//!   `static://`, `etcd://`, a user's own), keeps a table of entries by
+//!   node id, and dials an entry only when a call first picks it. It keeps
+//!   the clients of unchanged entries across discovery changes, drains and
+//!   closes removed ones (bounded), never picks offline entries, and fails
+//!   a call that never reached the wire over to another entry
+//!   ([`ProxyOptions::max_failover`]); one that reached it is retried only
+//!   when marked idempotent ([`ProxyCallOptions`]). With no usable entry a
+//!   call fails with [`Error::NoNode`] (at once, or after
+//!   [`ProxyOptions::wait_for_node`]). [`ClientProxy::stats`] reports each
+//!   entry's state, calls in flight, calls and failures.
 //! - [`Balancer`]: picks the entry for a call from the usable entries
 //!   (online and healthy) given an optional key; built-ins [`RoundRobin`],
 //!   [`Random`], [`ConsistentHash`] (a ring with virtual nodes) and
@@ -13,11 +22,7 @@
 //!   exponential backoff with jitter ([`HealthOptions`]); a success resets
 //!   it. Time and randomness are passed in.
 //!
-//! Still to come: the `ClientProxy` itself, which watches a discovery
-//! target, connects to an entry lazily on its first pick, keeps the
-//! clients of unchanged entries, drains and closes removed ones, fails a
-//! call that never reached the wire over to another entry, and reports
-//! per-entry state, in-flight calls, calls and failures.
+//! The balancer core on its own:
 //!
 //! ```
 //! use std::time::Instant;
