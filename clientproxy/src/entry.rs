@@ -171,7 +171,10 @@ impl<C: Clone + Send + Sync + 'static> Entry<C> {
         if let Some(process) = self.current() {
             return Ok(Some(process));
         }
-        if self.is_removed() {
+        // Another call's dial may have failed meanwhile: the entry is put
+        // aside, and this call moves on rather than dial again at once.
+        let now = u64::try_from(base.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        if !self.is_usable(now) {
             return Ok(None);
         }
         match maker.connect(&self.endpoint()).await {
