@@ -50,6 +50,7 @@
 #![warn(clippy::unwrap_used)]
 
 mod balance;
+mod builder;
 mod entry;
 mod error;
 mod health;
@@ -62,8 +63,9 @@ pub use balance::{
     Balancer, ConsistentHash, Entries, EntryState, KNOWN_BALANCERS, LeastOutstanding, Random,
     RoundRobin, balancer_by_name, balancer_for_node,
 };
+pub use builder::ClientProxyBuilder;
 pub use entry::{EntryStats, EntryStatus};
 pub use error::Error;
 pub use health::{Health, HealthOptions};
 pub use options::{ProxyCallOptions, ProxyOptions};
-pub use proxy::{ClientProxy, ClientProxyBuilder};
+pub use proxy::ClientProxy;

@@ -126,3 +126,29 @@ pub(crate) mod millis {
         u64::deserialize(d).map(Duration::from_millis)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_load_from_json_with_milliseconds_and_defaults() {
+        let options: ProxyOptions = serde_json::from_str(
+            r#"{"balancer":"consistent_hash","max_failover":1,"wait_for_node":500,"drain":250}"#,
+        )
+        .expect("json");
+        assert_eq!(options.balancer, "consistent_hash");
+        assert_eq!(options.max_failover, 1);
+        assert_eq!(options.wait_for_node, Duration::from_millis(500));
+        assert_eq!(options.drain, Duration::from_millis(250));
+        assert_eq!(options.health, HealthOptions::default());
+
+        let defaults: ProxyOptions = serde_json::from_str("{}").expect("json");
+        assert_eq!(defaults, ProxyOptions::default());
+        assert_eq!(defaults.max_failover, 2);
+        assert_eq!(defaults.wait_for_node, Duration::ZERO);
+        let back: ProxyOptions =
+            serde_json::from_slice(&serde_json::to_vec(&options).expect("to")).expect("from");
+        assert_eq!(back, options);
+    }
+}

@@ -2,20 +2,17 @@
 //! discovery target.
 
 use std::fmt;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::Notify;
 use walle_codec::Codec;
-use walle_discovery::Drivers;
-use walle_net::{Backend, ClientOptions};
-use walle_packet::{Protocol, Route};
+use walle_net::Backend;
+use walle_packet::Route;
 use walle_process::{Error as CallError, Routes};
 
-use crate::entry::{Entry, EntryStats, Maker};
-use crate::rng::SplitMix;
-use crate::table::{Shared, Table, View, follow};
-use crate::{Balancer, Error, ProxyCallOptions, ProxyOptions, balancer_by_name};
+use crate::entry::{Entry, EntryStats};
+use crate::table::{Shared, View};
+use crate::{ClientProxyBuilder, Error, ProxyCallOptions, ProxyOptions};
 
 /// Calls to the nodes of a discovery target, balanced, with failover.
 ///
@@ -24,6 +21,35 @@ use crate::{Balancer, Error, ProxyCallOptions, ProxyOptions, balancer_by_name};
 /// picks an offline entry or one put aside after a failed connect, and
 /// fails a call that never reached the wire over to another entry. When
 /// the last clone drops, the watch ends and the clients close.
+///
+/// ```
+/// use std::time::Duration;
+/// use bytes::Bytes;
+/// use walle_clientproxy::{ClientProxy, EntryStatus};
+/// use walle_codec::RawCodec;
+/// use walle_discovery::{Drivers, Node};
+/// use walle_net::{Backend, Server};
+/// use walle_process::{Context, Router};
+///
+/// # tokio::runtime::Runtime::new()?.block_on(async {
+/// let mut router = Router::new(RawCodec);
+/// router.route("echo", |_: &mut Context, req: Bytes| Ok(req))?;
+/// let server = Server::builder(router).backend(Backend::tcp()).bind("127.0.0.1:0")?;
+/// let node = Node::new(server.local_addr().to_string()).with_id("echo-1");
+/// let _reg = Drivers::new().register("mem:///doc/echo", node, Duration::from_secs(3)).await?;
+///
+/// let proxy = ClientProxy::builder("mem:///doc/echo", Router::new(RawCodec))
+///     .backend(Backend::tcp())
+///     .connect()
+///     .await?;
+/// assert_eq!(proxy.stats()[0].status, EntryStatus::Idle); // lazy
+/// let answer: Bytes = proxy.call("echo", &Bytes::from_static(b"hi")).await?;
+/// assert_eq!(answer, Bytes::from_static(b"hi"));
+/// assert_eq!(proxy.stats()[0].status, EntryStatus::Connected);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ClientProxy<C: Clone + Send + Sync + 'static> {
     shared: Arc<Shared<C>>,
 }
@@ -36,86 +62,11 @@ impl<C: Clone + Send + Sync + 'static> Clone for ClientProxy<C> {
     }
 }
 
-/// Builds a [`ClientProxy`].
-pub struct ClientProxyBuilder<C: Clone + Send + Sync + 'static> {
-    target: String,
-    routes: Routes<C>,
-    backend: Backend,
-    protocol: Option<Protocol>,
-    options: ProxyOptions,
-    drivers: Option<Drivers>,
-    balancer: Option<Box<dyn Balancer>>,
-}
-
-impl<C: Clone + Send + Sync + 'static> ClientProxyBuilder<C> {
-    /// Settings.
-    pub fn options(mut self, options: ProxyOptions) -> Self {
-        self.options = options;
-        self
-    }
-    /// The options of each entry's client.
-    pub fn client_options(mut self, options: ClientOptions) -> Self {
-        self.options.client = options;
-        self
-    }
-    /// The io backend of each entry's client (default: the event loop).
-    pub fn backend(mut self, backend: Backend) -> Self {
-        self.backend = backend;
-        self
-    }
-    /// The wire format pipeline (default: `walle`).
-    pub fn protocol(mut self, protocol: Protocol) -> Self {
-        self.protocol = Some(protocol);
-        self
-    }
-    /// The drivers that resolve the target (default: [`Drivers::new`]).
-    pub fn drivers(mut self, drivers: Drivers) -> Self {
-        self.drivers = Some(drivers);
-        self
-    }
-    /// A balancer of one's own, instead of the one named in the options.
-    pub fn balancer(mut self, balancer: Box<dyn Balancer>) -> Self {
-        self.balancer = Some(balancer);
-        self
-    }
-
-    /// Resolves the target and starts following it; connects to nothing.
-    /// Must run in a tokio runtime, where the discovery task lives.
-    pub async fn connect(self) -> Result<ClientProxy<C>, Error> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
-        let balancer = match self.balancer {
-            Some(balancer) => balancer,
-            None => balancer_by_name(&self.options.balancer)?,
-        };
-        let drivers = self.drivers.unwrap_or_default();
-        let discovery = drivers.resolve(&self.target).await?;
-        let shutdown = Arc::new(Notify::new());
-        let shared = Arc::new(Shared {
-            target: self.target,
-            table: RwLock::new(Table {
-                entries: Vec::new(),
-                balancer,
-            }),
-            changed: Notify::new(),
-            maker: Maker {
-                routes: self.routes,
-                backend: self.backend,
-                protocol: self.protocol,
-                options: self.options.client.clone(),
-            },
-            options: self.options,
-            rng: SplitMix::from_entropy(),
-            base: Instant::now(),
-            shutdown: shutdown.clone(),
-        });
-        shared.fill(discovery.nodes().values());
-        tracing::debug!(target = %shared.target, entries = discovery.nodes().len(), "client proxy resolved");
-        runtime.spawn(follow(Arc::downgrade(&shared), shutdown, discovery));
-        Ok(ClientProxy { shared })
-    }
-}
-
 impl<C: Clone + Send + Sync + 'static> ClientProxy<C> {
+    pub(crate) fn from_shared(shared: Arc<Shared<C>>) -> Self {
+        ClientProxy { shared }
+    }
+
     /// Starts building a proxy of the discovery target URL `target`
     /// (`mem:///services/echo`, `static://host:port,host:port`, ...)
     /// whose clients route what servers push to `routes`.
@@ -356,15 +307,6 @@ impl<C: Clone + Send + Sync + 'static> fmt::Debug for ClientProxy<C> {
             .field("target", &self.shared.target)
             .field("balancer", &self.shared.table().balancer.name())
             .field("entries", &self.shared.table().entries.len())
-            .finish()
-    }
-}
-
-impl<C: Clone + Send + Sync + 'static> fmt::Debug for ClientProxyBuilder<C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientProxyBuilder")
-            .field("target", &self.target)
-            .field("options", &self.options)
             .finish()
     }
 }

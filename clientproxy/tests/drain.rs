@@ -1,0 +1,111 @@
+//! A removed entry's client closes once its calls in flight end, or at the
+//! drain bound (BEHAVIOURS 55).
+
+mod support;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use support::{register, target, until};
+use walle_clientproxy::{ClientProxy, Error, ProxyOptions};
+use walle_codec::RawCodec;
+use walle_net::{Backend, Server};
+use walle_process::{Context, Router};
+
+/// A node whose `echo` answers after `delay`.
+fn slow_server(delay: Duration) -> Server<RawCodec> {
+    let mut router = Router::new(RawCodec);
+    router
+        .route_async("echo", move |ctx: Context, req: Bytes| async move {
+            tokio::time::sleep(delay).await;
+            (ctx, Ok(req))
+        })
+        .expect("route");
+    Server::builder(router)
+        .backend(Backend::tcp())
+        .bind("127.0.0.1:0")
+        .expect("bind")
+}
+
+async fn removed_during_a_call(
+    test: &str,
+    delay: Duration,
+    drain: Duration,
+) -> (Result<Bytes, Error>, Server<RawCodec>) {
+    let target = target(test);
+    let server = slow_server(delay);
+    let reg = register(&target, "slow", &server).await;
+    let proxy: ClientProxy<RawCodec> = ClientProxy::builder(&target, Router::new(RawCodec))
+        .backend(Backend::tcp())
+        .options(ProxyOptions::default().drain(drain))
+        .connect()
+        .await
+        .expect("proxy");
+    let call = {
+        let proxy = proxy.clone();
+        tokio::spawn(async move {
+            proxy
+                .call::<Bytes, Bytes>("echo", &Bytes::from_static(b"x"))
+                .await
+        })
+    };
+    until(
+        "the call to be in flight",
+        || proxy.stats().first().is_some_and(|s| s.in_flight == 1),
+        || tokio::time::sleep(Duration::from_millis(2)),
+    )
+    .await;
+    reg.deregister().await.expect("deregister");
+    until(
+        "the entry to leave",
+        || proxy.stats().is_empty(),
+        || proxy.changed(),
+    )
+    .await;
+    let result = tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .expect("bounded")
+        .expect("task");
+    (result, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b55_a_removed_entry_finishes_its_calls_then_closes() {
+    let (result, server) = removed_during_a_call(
+        "drain-ok",
+        Duration::from_millis(300),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(
+        result.expect("the pending call ends normally"),
+        Bytes::from_static(b"x")
+    );
+    until(
+        "the client to close",
+        || server.session_count() == 0,
+        || tokio::time::sleep(Duration::from_millis(5)),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b55_a_removed_entry_closes_at_the_drain_bound() {
+    let (result, server) = removed_during_a_call(
+        "drain-bound",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+    )
+    .await;
+    let err = result.expect_err("closed at the bound");
+    assert!(
+        matches!(err, Error::Call(walle_process::Error::SessionClosed)),
+        "{err:?}"
+    );
+    until(
+        "the client to close",
+        || server.session_count() == 0,
+        || tokio::time::sleep(Duration::from_millis(5)),
+    )
+    .await;
+}
