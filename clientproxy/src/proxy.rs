@@ -154,8 +154,10 @@ impl<C: Clone + Send + Sync + 'static> ClientProxy<C> {
             let Some(entry) = self.pick(options.key, &tried, last.is_none()).await else {
                 return Err(last.unwrap_or_else(|| self.no_node()));
             };
-            tried.push(Arc::as_ptr(&entry) as usize);
-            let give_up = tried.len() > self.shared.options.max_failover as usize;
+            // Failed entries are kept out of the next picks; a call that
+            // succeeds at once allocates nothing for this.
+            let picked = Arc::as_ptr(&entry) as usize;
+            let give_up = tried.len() >= self.shared.options.max_failover as usize;
             let process = match self.connect(&entry).await {
                 Ok(Some(process)) => process,
                 Ok(None) => {
@@ -163,6 +165,7 @@ impl<C: Clone + Send + Sync + 'static> ClientProxy<C> {
                     if give_up {
                         return Err(self.no_node());
                     }
+                    tried.push(picked);
                     continue;
                 }
                 Err(error) => {
@@ -170,6 +173,7 @@ impl<C: Clone + Send + Sync + 'static> ClientProxy<C> {
                         return Err(error);
                     }
                     last = Some(error);
+                    tried.push(picked);
                     continue;
                 }
             };
@@ -193,6 +197,7 @@ impl<C: Clone + Send + Sync + 'static> ClientProxy<C> {
                     if !retry || give_up {
                         return Err(Error::Call(error));
                     }
+                    tried.push(picked);
                     last = Some(Error::Call(error));
                 }
             }
@@ -213,8 +218,10 @@ impl<C: Clone + Send + Sync + 'static> ClientProxy<C> {
             let Some(entry) = self.pick(None, &tried, last.is_none()).await else {
                 return Err(last.unwrap_or_else(|| self.no_node()));
             };
-            tried.push(Arc::as_ptr(&entry) as usize);
-            let give_up = tried.len() > self.shared.options.max_failover as usize;
+            // Failed entries are kept out of the next picks; a call that
+            // succeeds at once allocates nothing for this.
+            let picked = Arc::as_ptr(&entry) as usize;
+            let give_up = tried.len() >= self.shared.options.max_failover as usize;
             let error = match self.connect(&entry).await {
                 Ok(Some(process)) => match process.notify(route, msg) {
                     Ok(()) => return Ok(()),
@@ -230,6 +237,7 @@ impl<C: Clone + Send + Sync + 'static> ClientProxy<C> {
             if give_up {
                 return Err(error);
             }
+            tried.push(picked);
             last = Some(error);
         }
     }
