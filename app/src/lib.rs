@@ -1,0 +1,61 @@
+//! walle app layer: the parts of a process ([`Service`]s) started in
+//! order and stopped in reverse, on a signal or a [`StopHandle`].
+//!
+//! - [`Service`]: `name`, `init`, `start`, `stop`, `finish`, each async
+//!   (boxed futures, so an app holds services of any type).
+//! - [`App`]: built with [`App::builder`]; [`App::run`] inits every service
+//!   in order, starts every service in order, waits for a stop, then stops
+//!   and finishes every service in reverse (BEHAVIOURS 60). A failed init or
+//!   start rolls back what already ran, and the error names the service.
+//!   `stop` and `finish` are bounded per service ([`ServiceOptions`]).
+//! - Stopping: a [`StopHandle`] from code, or SIGINT/SIGTERM when
+//!   [`AppOptions::signals`] is on (the default); a signal received while
+//!   stopping forces the process to exit with code 130.
+//! - [`RunReport`]: every phase that ran, in order, with its outcome.
+//!
+//! This crate knows nothing of sockets or discovery; a server or client
+//! proxy becomes part of an app by implementing [`Service`].
+//!
+//! ```
+//! use walle_app::{App, BoxFuture, PhaseResult, Service};
+//!
+//! struct Ticker;
+//!
+//! impl Service for Ticker {
+//!     fn name(&self) -> &str {
+//!         "ticker"
+//!     }
+//!     fn start(&mut self) -> BoxFuture<'_, PhaseResult> {
+//!         Box::pin(async { Ok(()) })
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), walle_app::Error> {
+//! let app = App::builder().signals(false).service(Ticker).build();
+//! let stop = app.stop_handle();
+//! stop.stop(); // kept until the app reaches its wait
+//! let report = app.run().await?;
+//! assert_eq!(
+//!     report.sequence(),
+//!     ["init ticker", "start ticker", "stop ticker", "finish ticker"]
+//! );
+//! # Ok(())
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+
+mod app;
+mod error;
+mod options;
+mod report;
+mod service;
+mod signal;
+mod stop;
+
+pub use app::{App, AppBuilder};
+pub use error::Error;
+pub use options::{AppOptions, ServiceOptions};
+pub use report::{Outcome, Phase, PhaseRecord, RunReport};
+pub use service::{BoxError, BoxFuture, PhaseResult, Service};
+pub use stop::{StopHandle, StopReason};
