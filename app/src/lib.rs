@@ -13,8 +13,12 @@
 //!   stopping forces the process to exit with code 130.
 //! - [`RunReport`]: every phase that ran, in order, with its outcome.
 //!
-//! This crate knows nothing of sockets or discovery; a server or client
-//! proxy becomes part of an app by implementing [`Service`].
+//! - [`ServerService`]: a `walle_net` server that binds on start, publishes
+//!   its node in discovery, and on stop goes offline, waits for proxies to
+//!   see it, stops (draining), then deregisters (BEHAVIOURS 61).
+//!
+//! Anything else (a client proxy, a timer loop) becomes part of an app by
+//! implementing [`Service`].
 //!
 //! ```
 //! use walle_app::{App, BoxFuture, PhaseResult, Service};
@@ -49,6 +53,7 @@ mod app;
 mod error;
 mod options;
 mod report;
+mod server;
 mod service;
 mod signal;
 mod stop;
@@ -57,5 +62,6 @@ pub use app::{App, AppBuilder};
 pub use error::Error;
 pub use options::{AppOptions, ServiceOptions};
 pub use report::{Outcome, Phase, PhaseRecord, RunReport};
+pub use server::ServerService;
 pub use service::{BoxError, BoxFuture, PhaseResult, Service};
 pub use stop::{StopHandle, StopReason};
