@@ -17,7 +17,9 @@
 //! [`process`] (router, middleware, calls, dispatch), [`net`] (servers,
 //! clients and sessions on the event-loop or tokio backend), [`kvstore`] (the
 //! `Store` trait, `MemStore`, `EtcdStore`) and [`discovery`] (nodes,
-//! registration, discovery, drivers by URL scheme).
+//! registration, discovery, drivers by URL scheme), [`clientproxy`] (calls
+//! by service name over discovered nodes) and [`app`] (ordered startup and
+//! graceful shutdown of a process's services).
 //!
 //! ```
 //! use walle::prelude::*;
@@ -32,6 +34,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 
+/// The app layer: services started in order, stopped in reverse on a
+/// signal or a stop handle; a server service registered in discovery.
+pub use walle_app as app;
+/// The client proxy: calls to a service by name, balanced over the nodes
+/// discovery finds for it, with failover.
+pub use walle_clientproxy as clientproxy;
 pub use walle_codec as codec;
 pub use walle_discovery as discovery;
 pub use walle_kvstore as kvstore;
