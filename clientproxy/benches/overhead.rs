@@ -25,7 +25,7 @@ use walle_net::{Backend, Client, Server};
 use walle_process::{Context, Router};
 
 /// Rounds of the interleaved comparison, and the window of each turn.
-const ROUNDS: usize = 7;
+const ROUNDS: usize = 11;
 const WINDOW: Duration = Duration::from_millis(1000);
 const PAYLOAD: usize = 64;
 
