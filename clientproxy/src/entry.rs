@@ -14,6 +14,7 @@ use walle_process::{Process, Routes};
 
 use crate::Health;
 use crate::HealthOptions;
+use crate::rng::SplitMix;
 
 /// What an entry is doing, as [`EntryStats`] reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -162,7 +163,7 @@ impl<C: Clone + Send + Sync + 'static> Entry<C> {
         maker: &Maker<C>,
         health: &HealthOptions,
         base: Instant,
-        random: u64,
+        rng: &SplitMix,
     ) -> Result<Option<Process<C>>, NetError> {
         if let Some(process) = self.current() {
             return Ok(Some(process));
@@ -191,7 +192,7 @@ impl<C: Clone + Send + Sync + 'static> Entry<C> {
             Err(error) => {
                 self.failures.fetch_add(1, Ordering::Relaxed);
                 let now = Instant::now();
-                let wait = lock(&self.health).handle_connect_failed(now, health, random);
+                let wait = lock(&self.health).handle_connect_failed(now, health, rng.next_u64());
                 let until = now.saturating_duration_since(base) + wait;
                 let nanos = u64::try_from(until.as_nanos()).unwrap_or(u64::MAX).max(1);
                 self.until.store(nanos, Ordering::Relaxed);

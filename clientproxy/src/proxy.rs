@@ -251,9 +251,13 @@ impl<C: Clone + Send + Sync + 'static> ClientProxy<C> {
     /// The entry's connection, or the connect error naming it.
     async fn connect(&self, entry: &Entry<C>) -> Result<Option<walle_process::Process<C>>, Error> {
         let shared = &self.shared;
-        let random = shared.rng.next_u64();
         entry
-            .process(&shared.maker, &shared.options.health, shared.base, random)
+            .process(
+                &shared.maker,
+                &shared.options.health,
+                shared.base,
+                &shared.rng,
+            )
             .await
             .map_err(|source| Error::Connect {
                 id: entry.id.clone(),
@@ -275,6 +279,11 @@ impl<C: Clone + Send + Sync + 'static> ClientProxy<C> {
         } else {
             Duration::ZERO
         };
+        // The common case, a usable entry at once, neither registers on
+        // `changed` (a lock) nor reads the clock for a deadline.
+        if let Some(entry) = self.pick_now(key, tried) {
+            return Some(entry);
+        }
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let changed = self.shared.changed.notified();
