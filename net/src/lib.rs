@@ -68,6 +68,7 @@ mod options;
 mod outbound;
 mod server;
 mod session;
+mod socket;
 mod tcp;
 #[cfg(test)]
 mod testing;

@@ -103,19 +103,18 @@ impl Session {
         let _ = self.0.reason.set(reason);
     }
 
-    /// Records `reason` and runs the close callbacks with it, once; later
-    /// calls do nothing. True the first time.
-    pub(crate) fn run_close(&self, reason: CloseReason) -> bool {
-        let callbacks = {
-            let mut list = self.0.on_close.lock().unwrap_or_else(|e| e.into_inner());
-            // Set under the lock: an `on_close` that finds the list taken
-            // then always finds the reason too.
-            if list.is_some() {
-                let _ = self.0.reason.set(reason);
-            }
-            list.take()
-        };
-        let first = callbacks.is_some();
+    /// Runs the close callbacks, once, with the reason [`record`]ed before
+    /// (so an `on_close` that finds them taken finds the reason too); later
+    /// calls do nothing.
+    ///
+    /// [`record`]: Session::record
+    pub(crate) fn run_close(&self) {
+        let callbacks = self
+            .0
+            .on_close
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         let reason = self.0.reason.get().unwrap_or(&CloseReason::Local);
         for f in callbacks.into_iter().flatten() {
             // One panicking callback neither stops the others nor the
@@ -128,7 +127,6 @@ impl Session {
                 );
             }
         }
-        first
     }
 }
 

@@ -139,22 +139,6 @@ fn runtime(workers: usize, name: &str) -> io::Result<(Runtime, u64)> {
     Ok((runtime, id))
 }
 
-/// Connections the kernel keeps waiting for an accept, as the event loop
-/// does (the standard library's 128 drops SYNs under a burst of connects,
-/// which then wait a second for a retransmission).
-const BACKLOG: i32 = 1024;
-
-/// A non-blocking listener on `addr` with SO_REUSEADDR.
-fn listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
-    let domain = socket2::Domain::for_address(addr);
-    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(BACKLOG)?;
-    Ok(socket.into())
-}
-
 /// Binds `addr` and serves on a runtime of its own.
 pub(crate) fn serve(
     addr: SocketAddr,
@@ -163,7 +147,7 @@ pub(crate) fn serve(
     attach: Attach,
 ) -> io::Result<TcpServer> {
     let (runtime, runtime_id) = runtime(opts.workers, "walle-tcp")?;
-    let std_listener = listener(addr)?;
+    let std_listener = crate::socket::tcp_listener(addr, false)?;
     let local = std_listener.local_addr()?;
     let listener = {
         let _guard = runtime.enter();

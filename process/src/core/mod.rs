@@ -248,14 +248,14 @@ impl Core {
     pub(crate) fn close(&self, reason: CloseReason) {
         // Kept before the process counts as closed: whoever finds it closed
         // (an io layer logging how the connection ended) finds why too.
-        self.session.record(reason.clone());
+        self.session.record(reason);
         if self.closed.swap(true, Relaxed) {
             return;
         }
         let mut wakeups = Vec::new();
         self.pending().close(&mut wakeups);
         wakeups.into_iter().for_each(Wakeup::fire);
-        self.session.run_close(reason);
+        self.session.run_close();
         self.transport.close();
     }
 

@@ -20,6 +20,7 @@ use super::stream::StreamConn;
 use super::{Cmd, EvServer, Loops, client_loops};
 use crate::conn::Attach;
 use crate::options::{ConnOptions, EvloopOptions};
+use crate::socket::tcp_listener;
 
 /// Binds `addr` and starts the reactors and the acceptor (or, with
 /// `reuse_port`, one listener per reactor).
@@ -64,18 +65,9 @@ pub(crate) fn adopt(
     client_loops().handles()[0].send(Cmd::Add(connection(stream, peer, attach, conn)));
 }
 
-/// A non-blocking listener with SO_REUSEADDR (and SO_REUSEPORT when asked).
+/// A non-blocking mio listener (see [`tcp_listener`]).
 fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
-    let domain = socket2::Domain::for_address(addr);
-    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    if reuse_port {
-        socket.set_reuse_port(true)?;
-    }
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    Ok(TcpListener::from_std(socket.into()))
+    tcp_listener(addr, reuse_port).map(TcpListener::from_std)
 }
 
 /// A connected socket, started as a connection of the loop it is sent to.
