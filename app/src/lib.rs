@@ -17,8 +17,11 @@
 //!   its node in discovery, and on stop goes offline, waits for proxies to
 //!   see it, stops (draining), then deregisters (BEHAVIOURS 61).
 //!
-//! Anything else (a client proxy, a timer loop) becomes part of an app by
-//! implementing [`Service`].
+//! - [`ProxyService`]: a `walle_clientproxy` proxy that waits for its nodes
+//!   on start and closes (draining its calls) on stop.
+//!
+//! Anything else (a timer loop, a store connection) becomes part of an app
+//! by implementing [`Service`].
 //!
 //! ```
 //! use walle_app::{App, BoxFuture, PhaseResult, Service};
@@ -52,6 +55,7 @@
 mod app;
 mod error;
 mod options;
+mod proxy;
 mod report;
 mod server;
 mod service;
@@ -61,6 +65,7 @@ mod stop;
 pub use app::{App, AppBuilder};
 pub use error::Error;
 pub use options::{AppOptions, ServiceOptions};
+pub use proxy::ProxyService;
 pub use report::{Outcome, Phase, PhaseRecord, RunReport};
 pub use server::ServerService;
 pub use service::{BoxError, BoxFuture, PhaseResult, Service};

@@ -85,6 +85,8 @@ impl<C: Clone + Send + Sync + 'static> ClientProxyBuilder<C> {
             options: self.options,
             rng: SplitMix::from_entropy(),
             base: Instant::now(),
+            runtime: runtime.clone(),
+            closed: std::sync::atomic::AtomicBool::new(false),
             shutdown: shutdown.clone(),
         });
         shared.fill(discovery.nodes().values());

@@ -134,6 +134,14 @@ impl<C: Clone + Send + Sync + 'static> Entry<C> {
         until == 0 || now >= until
     }
 
+    /// When an online entry put aside at `now` comes back (nanoseconds
+    /// since the base); `None` when it is not put aside.
+    pub(crate) fn put_aside_until(&self, now: u64) -> Option<u64> {
+        let until = self.until.load(Ordering::Relaxed);
+        let online = self.online.load(Ordering::Relaxed) && !self.is_removed();
+        (online && until > now).then_some(until)
+    }
+
     pub(crate) fn is_removed(&self) -> bool {
         self.removed.load(Ordering::Relaxed)
     }

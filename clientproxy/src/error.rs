@@ -39,6 +39,12 @@ pub enum Error {
     /// lost with the call on the wire, ...).
     #[error(transparent)]
     Call(#[from] walle_process::Error),
+    /// The proxy was closed ([`ClientProxy::close`](crate::ClientProxy::close)).
+    #[error("the client proxy of {target} is closed")]
+    Closed {
+        /// The target URL.
+        target: String,
+    },
     /// The proxy needs a tokio runtime (to follow discovery and dial).
     #[error("the client proxy needs a tokio runtime")]
     NoRuntime,

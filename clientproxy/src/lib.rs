@@ -49,6 +49,7 @@
 #![deny(missing_docs, missing_debug_implementations)]
 #![warn(clippy::unwrap_used)]
 
+mod async_call;
 mod balance;
 mod builder;
 mod entry;

@@ -51,7 +51,7 @@ use crate::{ClientProxyBuilder, Error, ProxyCallOptions, ProxyOptions};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct ClientProxy<C: Clone + Send + Sync + 'static> {
-    shared: Arc<Shared<C>>,
+    pub(crate) shared: Arc<Shared<C>>,
 }
 
 impl<C: Clone + Send + Sync + 'static> Clone for ClientProxy<C> {
@@ -99,6 +99,22 @@ impl<C: Clone + Send + Sync + 'static> ClientProxy<C> {
             .iter()
             .map(|e| e.stats(now))
             .collect()
+    }
+
+    /// Closes the proxy for every clone: calls from now on fail with
+    /// [`Error::Closed`], the discovery watch ends, and each entry's client
+    /// closes once its calls in flight end (bounded by
+    /// [`ProxyOptions::drain`](crate::ProxyOptions::drain)). Resolves when
+    /// all are closed; a second close resolves at once.
+    pub async fn close(&self) {
+        self.shared.close().await;
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.shared
+            .closed
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Resolves at the next change of membership or of an entry's state.
@@ -152,7 +168,7 @@ impl<C: Clone + Send + Sync + 'static> ClientProxy<C> {
         let mut last: Option<Error> = None;
         loop {
             let Some(entry) = self.pick(options.key, &tried, last.is_none()).await else {
-                return Err(last.unwrap_or_else(|| self.no_node()));
+                return Err(self.none_left(last));
             };
             // Failed entries are kept out of the next picks; a call that
             // succeeds at once allocates nothing for this.
@@ -216,7 +232,7 @@ impl<C: Clone + Send + Sync + 'static> ClientProxy<C> {
         let mut last: Option<Error> = None;
         loop {
             let Some(entry) = self.pick(None, &tried, last.is_none()).await else {
-                return Err(last.unwrap_or_else(|| self.no_node()));
+                return Err(self.none_left(last));
             };
             // Failed entries are kept out of the next picks; a call that
             // succeeds at once allocates nothing for this.
@@ -240,6 +256,17 @@ impl<C: Clone + Send + Sync + 'static> ClientProxy<C> {
             tried.push(picked);
             last = Some(error);
         }
+    }
+
+    /// The error of a call that found no entry: closed, the last attempt's
+    /// error, or no node.
+    fn none_left(&self, last: Option<Error>) -> Error {
+        if self.is_closed() {
+            return Error::Closed {
+                target: self.shared.target.clone(),
+            };
+        }
+        last.unwrap_or_else(|| self.no_node())
     }
 
     fn no_node(&self) -> Error {
@@ -293,16 +320,22 @@ impl<C: Clone + Send + Sync + 'static> ClientProxy<C> {
                 return Some(entry);
             }
             let now = tokio::time::Instant::now();
-            if now >= deadline {
+            if now >= deadline || self.is_closed() {
                 return None;
             }
-            // A backoff ending is no event: look again now and then.
-            let next = deadline.min(now + Duration::from_millis(20));
+            // A backoff ending is no event: wake when the first one ends.
+            let next = match self.shared.next_backoff_end() {
+                Some(wait) => deadline.min(now + wait),
+                None => deadline,
+            };
             let _ = tokio::time::timeout_at(next, changed).await;
         }
     }
 
     fn pick_now(&self, key: Option<&[u8]>, tried: &[usize]) -> Option<Arc<Entry<C>>> {
+        if self.is_closed() {
+            return None;
+        }
         let table = self.shared.table();
         let view = View {
             entries: &table.entries,

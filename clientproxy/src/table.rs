@@ -2,7 +2,7 @@
 //! discovery.
 
 use std::sync::{Arc, RwLock, RwLockReadGuard, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use walle_discovery::{Change, Discovery, Node};
@@ -39,6 +39,10 @@ pub(crate) struct Shared<C: Clone + Send + Sync + 'static> {
     pub(crate) rng: SplitMix,
     /// The instant entry backoffs count from.
     pub(crate) base: Instant,
+    /// Where the discovery task and async calls run.
+    pub(crate) runtime: tokio::runtime::Handle,
+    /// Set by [`ClientProxy::close`](crate::ClientProxy::close): no more picks.
+    pub(crate) closed: std::sync::atomic::AtomicBool,
     /// Ends the discovery task when the last handle drops.
     pub(crate) shutdown: Arc<Notify>,
 }
@@ -51,6 +55,40 @@ impl<C: Clone + Send + Sync + 'static> Shared<C> {
     /// Nanoseconds since the base: the clock entry backoffs compare with.
     pub(crate) fn now(&self) -> u64 {
         u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// How long until the first online entry put aside comes back, if
+    /// any is put aside now.
+    pub(crate) fn next_backoff_end(&self) -> Option<Duration> {
+        let now = self.now();
+        let table = self.table();
+        table
+            .entries
+            .iter()
+            .filter_map(|e| e.put_aside_until(now))
+            .min()
+            .map(|until| Duration::from_nanos(until - now))
+    }
+
+    /// Stops following discovery, then drains every entry (bounded by the
+    /// drain option) and closes its client.
+    pub(crate) async fn close(&self) {
+        use std::sync::atomic::Ordering;
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.shutdown.notify_one();
+        self.changed.notify_waiters();
+        let entries: Vec<Arc<Entry<C>>> = self.table().entries.clone();
+        let bound = self.options.drain;
+        let drains: Vec<_> = entries
+            .into_iter()
+            .map(|entry| tokio::spawn(async move { entry.drain(bound).await }))
+            .collect();
+        for drain in drains {
+            let _ = drain.await;
+        }
+        tracing::debug!(target = %self.target, "client proxy closed");
     }
 
     /// Fills the table from the first snapshot.
@@ -66,6 +104,9 @@ impl<C: Clone + Send + Sync + 'static> Shared<C> {
     /// Applies one discovery change. Unchanged entries keep their client;
     /// a removed one (or one whose address changed) drains and closes.
     pub(crate) fn apply(&self, change: Change) {
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let gone = {
             let mut table = self.table.write().unwrap_or_else(|e| e.into_inner());
             match change {

@@ -109,3 +109,56 @@ async fn b55_a_removed_entry_closes_at_the_drain_bound() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_lets_the_call_in_flight_finish_then_refuses_calls_and_closes_clients() {
+    let target = target("close");
+    let server = slow_server(Duration::from_millis(300));
+    let _reg = register(&target, "slow", &server).await;
+    let proxy: ClientProxy<RawCodec> = ClientProxy::builder(&target, Router::new(RawCodec))
+        .backend(Backend::tcp())
+        .connect()
+        .await
+        .expect("proxy");
+    let call = {
+        let proxy = proxy.clone();
+        tokio::spawn(async move {
+            proxy
+                .call::<Bytes, Bytes>("echo", &Bytes::from_static(b"x"))
+                .await
+        })
+    };
+    until(
+        "the call to be in flight",
+        || proxy.stats().first().is_some_and(|s| s.in_flight == 1),
+        || tokio::time::sleep(Duration::from_millis(2)),
+    )
+    .await;
+    tokio::time::timeout(Duration::from_secs(10), proxy.close())
+        .await
+        .expect("close ended within its drain bound");
+    // close resolved only after the call in flight ended, answered.
+    assert!(call.is_finished(), "close waited for the call in flight");
+    let answered = call.await.expect("task");
+    assert_eq!(answered.expect("answered"), Bytes::from_static(b"x"));
+    assert!(proxy.is_closed());
+    let refused = proxy
+        .call::<Bytes, Bytes>("echo", &Bytes::from_static(b"y"))
+        .await
+        .expect_err("closed");
+    assert!(matches!(refused, Error::Closed { .. }), "{refused:?}");
+    assert_eq!(
+        refused.to_string(),
+        format!("the client proxy of {target} is closed")
+    );
+    until(
+        "the server to see the client go",
+        || server.session_count() == 0,
+        || tokio::time::sleep(Duration::from_millis(5)),
+    )
+    .await;
+    // A second close resolves at once.
+    tokio::time::timeout(Duration::from_secs(1), proxy.close())
+        .await
+        .expect("second close");
+}

@@ -11,8 +11,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use walle::app::{App, RunReport, ServerService, ServiceOptions, StopHandle};
-use walle::clientproxy::{ClientProxy, EntryStatus, ProxyOptions};
+use walle::app::{App, ProxyService, RunReport, ServerService, ServiceOptions, StopHandle};
+use walle::clientproxy::{ClientProxy, ProxyOptions};
 use walle::discovery::{Drivers, Node, Target};
 use walle::net::{Dispatcher, Server, Strategy};
 use walle::prelude::*;
@@ -112,28 +112,6 @@ impl GateProxies {
             by_user: proxy("consistent_hash").await?,
         })
     }
-
-    /// Waits (up to `bound`) until `n` nodes are online in both proxies.
-    pub async fn wait_for_nodes(&self, n: usize, bound: Duration) -> Result<(), BoxError> {
-        let deadline = tokio::time::Instant::now() + bound;
-        for proxy in [&self.round_robin, &self.by_user] {
-            loop {
-                let changed = proxy.changed();
-                let online = proxy
-                    .stats()
-                    .iter()
-                    .filter(|s| s.status != EntryStatus::Offline)
-                    .count();
-                if online >= n {
-                    break;
-                }
-                if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                    return Err(format!("{online} of {n} nodes online after {bound:?}").into());
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 /// The gate's routes: every request forwarded to a node and its answer
@@ -175,6 +153,34 @@ pub fn gate_service(
         Dispatcher::new(Strategy::Tokio, 65_536)?.with_runtime(tokio::runtime::Handle::current());
     let builder = Server::builder(gate_router(proxies)).dispatcher(Arc::new(dispatcher));
     Ok(ServerService::new("gate", builder, listen))
+}
+
+/// The gate's app: its two proxies (which wait, up to `within`, for
+/// `min_nodes` online nodes before the gate serves), then the gate's
+/// server. Stopping runs in reverse: the server stops and drains its
+/// forwarded calls, then the proxies close.
+pub fn gate_app(
+    proxies: &GateProxies,
+    gate: ServerService<RawCodec>,
+    min_nodes: usize,
+    within: Duration,
+    signals: bool,
+) -> App {
+    App::builder()
+        .signals(signals)
+        .service(
+            ProxyService::new("proxy echo", proxies.round_robin.clone())
+                .wait_for_nodes(min_nodes, within),
+        )
+        .service(
+            ProxyService::new("proxy count", proxies.by_user.clone())
+                .wait_for_nodes(min_nodes, within),
+        )
+        .service_with(
+            gate,
+            ServiceOptions::default().stop_timeout(Duration::from_secs(10)),
+        )
+        .build()
 }
 
 /// Waits (up to `bound`) for a started service's bound address.
@@ -228,10 +234,9 @@ pub async fn run_local(
     }
 
     let proxies = GateProxies::connect(&drivers, target).await?;
-    proxies.wait_for_nodes(3, bound_within).await?;
     let gate = gate_service(&proxies, "127.0.0.1:0")?;
     let gate_addr = gate.bound_addr();
-    let gate_app = App::builder().signals(false).service(gate).build();
+    let gate_app = gate_app(&proxies, gate, 3, bound_within, false);
     let gate_stop = gate_app.stop_handle();
     let gate_run = tokio::spawn(gate_app.run());
     let gate_addr = bound(&gate_addr, bound_within).await?.to_string();

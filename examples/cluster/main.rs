@@ -92,7 +92,13 @@ async fn run(command: Option<&str>, args: &[String]) -> Result<ExitCode, BoxErro
             let proxies = cluster::GateProxies::connect(&drivers, target).await?;
             let service = cluster::gate_service(&proxies, &flags["listen"])?;
             let bound = service.bound_addr();
-            let app = walle::app::App::builder().service(service).build();
+            let app = cluster::gate_app(
+                &proxies,
+                service,
+                1,
+                std::time::Duration::from_secs(30),
+                true,
+            );
             let run = tokio::spawn(app.run());
             if let Ok(addr) = cluster::bound(&bound, std::time::Duration::from_secs(10)).await {
                 println!("gate: listening on {addr}, forwarding to {target}");
