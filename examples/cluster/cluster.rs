@@ -214,7 +214,7 @@ pub struct LocalReport {
 pub async fn run_local(
     target: &str,
     secs: f64,
-    say: &dyn Fn(&str),
+    say: &(dyn Fn(&str) + Sync),
 ) -> Result<LocalReport, BoxError> {
     let drivers = Drivers::new();
     let bound_within = Duration::from_secs(10);

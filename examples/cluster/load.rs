@@ -48,7 +48,7 @@ pub async fn run(
     conns: usize,
     depth: usize,
     secs: f64,
-    say: &dyn Fn(&str),
+    say: &(dyn Fn(&str) + Sync),
 ) -> Result<LoadReport, Box<dyn std::error::Error + Send + Sync>> {
     let clients: Vec<Client<RawCodec>> = (0..conns.max(1))
         .map(|_| Client::builder(gate, Router::new(RawCodec)).build())
