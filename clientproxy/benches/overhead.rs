@@ -5,7 +5,7 @@
 //! Two cases: `depth16` (16 tasks, each looping calls, so 16 in flight;
 //! throughput) and `sequential` (one call at a time; latency). Criterion
 //! measures each; then, since the machine is shared and noisy, the two
-//! callers take turns over interleaved rounds of about a second, and the
+//! callers take turns over interleaved rounds of half a second, and the
 //! median of the rounds' ratios (each round's proxy calls/s over its
 //! client calls/s, so a slow patch of the machine hits both) is printed
 //! per case, with the range and the ratio of the median rates.
@@ -25,8 +25,8 @@ use walle_net::{Backend, Client, Server};
 use walle_process::{Context, Router};
 
 /// Rounds of the interleaved comparison, and the window of each turn.
-const ROUNDS: usize = 11;
-const WINDOW: Duration = Duration::from_millis(1000);
+const ROUNDS: usize = 21;
+const WINDOW: Duration = Duration::from_millis(500);
 const PAYLOAD: usize = 64;
 
 /// One of the two ways to call the server.
