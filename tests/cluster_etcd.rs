@@ -4,6 +4,8 @@
 //! call; SIGKILL costs at most the calls in flight on that node, later
 //! calls succeed, and the node leaves a proxy within TTL + 2 s.
 
+mod support;
+
 #[path = "../examples/cluster/cluster.rs"]
 mod cluster;
 
@@ -23,29 +25,8 @@ const BOUND: Duration = Duration::from_secs(20);
 const CONNS: usize = 4;
 const DEPTH: usize = 8;
 
-/// The built `cluster` example next to this test's binary; built first
-/// (with the etcd feature) if missing.
 fn example() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    let binary = profile_dir.join("examples").join("cluster");
-    if !binary.is_file() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = Command::new(cargo)
-            .args(["build", "--example", "cluster", "--features", "etcd"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo build --example cluster");
-        assert!(
-            status.success() && binary.is_file(),
-            "no {}",
-            binary.display()
-        );
-    }
-    binary
+    support::example("cluster")
 }
 
 /// One `cluster` process, its stdout lines arriving on a channel.

@@ -2,6 +2,8 @@
 //! id, deregisters on SIGINT/SIGTERM, and — fault test (a) — when killed
 //! with SIGKILL its node disappears from discovery within TTL + 2 s.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -12,29 +14,8 @@ use nix::unistd::Pid;
 use walle::discovery::{Change, Discovery, Drivers};
 use walle::kvstore::testing::Etcd;
 
-/// The built `register` example, next to this test's binary
-/// (`target/<profile>/examples/register`); built first if missing.
 fn example() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    let binary = profile_dir.join("examples").join("register");
-    if !binary.is_file() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = Command::new(cargo)
-            .args(["build", "--example", "register", "--features", "etcd"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo build --example register");
-        assert!(
-            status.success() && binary.is_file(),
-            "no {}",
-            binary.display()
-        );
-    }
-    binary
+    support::example("register")
 }
 
 struct Registrant {

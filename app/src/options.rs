@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use walle_process::serde_duration::millis;
 
 /// The bounds of one service's `stop` and `finish`. In JSON the durations
 /// are milliseconds: `{"stop_timeout":2000,"finish_timeout":500}`.
@@ -83,18 +84,6 @@ impl AppOptions {
     pub fn service(mut self, service: ServiceOptions) -> Self {
         self.service = service;
         self
-    }
-}
-
-mod millis {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_millis().try_into().unwrap_or(u64::MAX))
-    }
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
     }
 }
 

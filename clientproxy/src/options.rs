@@ -7,6 +7,7 @@ use walle_net::ClientOptions;
 use walle_process::CallOptions;
 
 use crate::HealthOptions;
+use walle_process::serde_duration::millis;
 
 /// Settings of a [`ClientProxy`](crate::ClientProxy). In JSON the
 /// durations are milliseconds:
@@ -112,18 +113,6 @@ impl<'a> ProxyCallOptions<'a> {
     pub fn idempotent(mut self, idempotent: bool) -> Self {
         self.idempotent = idempotent;
         self
-    }
-}
-
-pub(crate) mod millis {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_millis().try_into().unwrap_or(u64::MAX))
-    }
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
     }
 }
 

@@ -8,22 +8,13 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use support::{dead_addr, node_server};
+use support::{dead_addr, node_server, proxy, stuck_server};
 use walle_clientproxy::{ClientProxy, Error, HealthOptions, ProxyCallOptions, ProxyOptions};
 use walle_codec::RawCodec;
 use walle_net::{Backend, Server};
 use walle_process::{Context, Router};
 
 const BOUND: Duration = Duration::from_secs(10);
-
-async fn proxy(target: &str, options: ProxyOptions) -> ClientProxy<RawCodec> {
-    ClientProxy::builder(target, Router::new(RawCodec))
-        .backend(Backend::tcp())
-        .options(options)
-        .connect()
-        .await
-        .expect("proxy")
-}
 
 type Answer = Result<Bytes, Error>;
 
@@ -72,19 +63,7 @@ async fn async_call_with_no_node_runs_its_callback_with_no_node() {
 #[test]
 fn async_call_cut_by_its_runtime_shutting_down_runs_its_callback_once() {
     let serving = tokio::runtime::Runtime::new().expect("runtime");
-    let stuck: Server<RawCodec> = serving.block_on(async {
-        let mut router = Router::new(RawCodec);
-        router
-            .route_async("echo", |ctx: Context, req: Bytes| async move {
-                tokio::time::sleep(Duration::from_secs(60)).await;
-                (ctx, Ok(req))
-            })
-            .expect("route");
-        Server::builder(router)
-            .backend(Backend::tcp())
-            .bind("127.0.0.1:0")
-            .expect("bind")
-    });
+    let stuck = serving.block_on(async { stuck_server() });
     let calling = tokio::runtime::Runtime::new().expect("runtime");
     let target = format!("static://{}", stuck.local_addr());
     let proxy = calling.block_on(proxy(&target, ProxyOptions::default()));

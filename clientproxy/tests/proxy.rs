@@ -6,21 +6,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use support::{dead_addr, node_server, register, target, until};
+use support::{dead_addr, node_server, proxy, register, target, until};
 use walle_clientproxy::{ClientProxy, EntryStatus, Error, HealthOptions, ProxyOptions};
 use walle_codec::RawCodec;
 use walle_discovery::Node;
-use walle_net::Backend;
-use walle_process::Router;
-
-async fn proxy(target: &str, options: ProxyOptions) -> ClientProxy<RawCodec> {
-    ClientProxy::builder(target, Router::new(RawCodec))
-        .backend(Backend::tcp())
-        .options(options)
-        .connect()
-        .await
-        .expect("proxy")
-}
 
 async fn echo(proxy: &ClientProxy<RawCodec>) -> String {
     let answer: Bytes = proxy

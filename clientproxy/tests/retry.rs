@@ -6,26 +6,11 @@ mod support;
 use std::time::Duration;
 
 use bytes::Bytes;
-use support::node_server;
+use support::{node_server, stuck_server};
 use walle_clientproxy::{ClientProxy, Error, ProxyCallOptions};
 use walle_codec::RawCodec;
-use walle_net::{Backend, Server};
-use walle_process::{CallOptions, Context, Router};
-
-/// A node that takes calls and never answers in time.
-fn stuck_server() -> Server<RawCodec> {
-    let mut router = Router::new(RawCodec);
-    router
-        .route_async("echo", |ctx: Context, req: Bytes| async move {
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            (ctx, Ok(req))
-        })
-        .expect("route");
-    Server::builder(router)
-        .backend(Backend::tcp())
-        .bind("127.0.0.1:0")
-        .expect("bind")
-}
+use walle_net::Backend;
+use walle_process::{CallOptions, Router};
 
 fn calls_on(proxy: &ClientProxy<RawCodec>, addr: &str) -> (u64, u64) {
     let stats = proxy.stats();

@@ -72,6 +72,7 @@ mod panic;
 mod pending;
 mod process;
 mod router;
+pub mod serde_duration;
 mod session;
 mod time;
 mod transport;

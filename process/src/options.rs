@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::serde_duration::millis;
 use serde::{Deserialize, Serialize};
 use walle_packet::Metadata;
 
@@ -113,17 +114,5 @@ impl ProcessOptions {
     pub fn seq_range(mut self, range: SeqRange) -> Self {
         self.seq_range = range;
         self
-    }
-}
-
-mod millis {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_millis().try_into().unwrap_or(u64::MAX))
-    }
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
     }
 }

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
+use walle_clientproxy::{ClientProxy, ProxyOptions};
 use walle_codec::RawCodec;
 use walle_discovery::{Drivers, Node, Registration};
 use walle_net::{Backend, Server};
@@ -23,6 +24,31 @@ pub fn node_server(name: &'static str) -> Server<RawCodec> {
         .backend(Backend::tcp())
         .bind("127.0.0.1:0")
         .expect("bind")
+}
+
+/// A node that takes calls and never answers in time (a minute).
+pub fn stuck_server() -> Server<RawCodec> {
+    let mut router = Router::new(RawCodec);
+    router
+        .route_async("echo", |ctx: Context, req: Bytes| async move {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            (ctx, Ok(req))
+        })
+        .expect("route");
+    Server::builder(router)
+        .backend(Backend::tcp())
+        .bind("127.0.0.1:0")
+        .expect("bind")
+}
+
+/// A proxy of `target` with tcp clients.
+pub async fn proxy(target: &str, options: ProxyOptions) -> ClientProxy<RawCodec> {
+    ClientProxy::builder(target, Router::new(RawCodec))
+        .backend(Backend::tcp())
+        .options(options)
+        .connect()
+        .await
+        .expect("proxy")
 }
 
 /// Registers `server` as node `name` under `target`.
