@@ -64,6 +64,7 @@ mod endpoint;
 mod error;
 mod evloop;
 mod hub;
+mod kcp;
 mod options;
 mod outbound;
 mod server;
@@ -79,9 +80,10 @@ pub use dispatch::{
 };
 pub use endpoint::{Endpoint, EndpointError, IntoEndpoint, Scheme};
 pub use error::NetError;
+pub use kcp::KcpStats;
 pub use options::{
-    Backend, Balance, ConnOptions, EvloopOptions, HeartbeatMode, ServerOptions, TcpOptions,
-    WriteMode,
+    Backend, Balance, ConnOptions, EvloopOptions, HeartbeatMode, KcpOptions, ServerOptions,
+    TcpOptions, WriteMode,
 };
 pub use server::{Server, ServerBuilder, SessionHook};
 pub use session::{SessionHandle, UserId};
@@ -97,4 +99,6 @@ pub struct IoStats {
     pub read_buffers_held: usize,
     /// Bytes of idle read buffers kept for reuse (bounded per loop).
     pub spare_read_bytes: usize,
+    /// The kcp backend's session tables and dropped datagrams.
+    pub kcp: KcpStats,
 }

@@ -170,7 +170,7 @@ impl<C: Clone + Send + Sync + 'static> ClientBuilder<C> {
 
     /// The client, idle, with its driver task started.
     fn start(self) -> Result<Client<C>, NetError> {
-        let endpoint = self.endpoint?;
+        let endpoint = self.endpoint?.for_transport(self.backend.transport());
         let dialer = dial::dialer_for(&self.backend, &endpoint)?;
         let parts = ProcessParts {
             protocol: self.protocol,

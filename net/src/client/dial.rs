@@ -56,6 +56,10 @@ pub(super) fn dialer_for(
     match (backend.driver(), endpoint.transport()) {
         (Driver::Mio, TransportKind::Tcp) => Ok(Box::new(TcpDialer::<Mio>(PhantomData))),
         (Driver::Tokio, TransportKind::Tcp) => Ok(Box::new(TcpDialer::<Tokio>(PhantomData))),
+        (Driver::Mio, TransportKind::Kcp) => match backend {
+            Backend::Kcp(opts) => Ok(Box::new(super::kcp_dial::KcpDialer(opts.clone()))),
+            _ => Err(unsupported()),
+        },
         (_, TransportKind::Ws | TransportKind::Kcp) => Err(unsupported()),
     }
 }
@@ -131,6 +135,19 @@ mod tests {
         match dialer_for(backend, &endpoint) {
             Ok(_) => panic!("{} dials {endpoint}", backend.name()),
             Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn kcp_dials_kcp_only() {
+        let kcp = Backend::kcp(crate::KcpOptions::default());
+        let endpoint: Endpoint = "kcp://127.0.0.1:1".parse().expect("an endpoint");
+        assert!(dialer_for(&kcp, &endpoint).is_ok());
+        for scheme in ["tcp", "ws"] {
+            assert_eq!(
+                error(&kcp, &format!("{scheme}://h:1")),
+                format!("the kcp backend cannot dial {scheme}:// endpoints")
+            );
         }
     }
 

@@ -186,6 +186,15 @@ impl Endpoint {
         self.scheme.transport()
     }
 
+    /// An endpoint made from a socket address names no transport of its
+    /// own: one for a kcp backend dials kcp (`kcp://` of that address).
+    pub(crate) fn for_transport(mut self, kind: TransportKind) -> Self {
+        if self.addr.is_some() && self.scheme == Scheme::Tcp && kind == TransportKind::Kcp {
+            self.scheme = Scheme::Kcp;
+        }
+        self
+    }
+
     /// A tcp endpoint of `host` (checked as the parser checks it).
     fn tcp(host: &str, port: u16) -> Result<Self, &'static str> {
         let host = host

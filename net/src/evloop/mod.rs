@@ -18,6 +18,7 @@
 //! [`serve`] and [`adopt`]; no other module here names a TCP type.
 
 mod driver;
+pub(crate) mod kcp;
 mod reactor;
 mod stream;
 mod tcp;

@@ -15,10 +15,11 @@ use crate::outbound::Outbound;
 /// State of one connection shared with the threads that send on it.
 ///
 /// A session of a source with many (a kcp session of a UDP endpoint)
-/// would carry its id too, for the `sub` of its commands; a connection
-/// that is its own source sends 0.
+/// carries its id too, as the `sub` of its commands; a connection that is
+/// its own source sends 0.
 pub(crate) struct ConnShared {
     key: Key,
+    sub: u64,
     reactor: LoopHandle,
     out: Mutex<Outbound>,
     pub(super) closed: AtomicBool,
@@ -33,8 +34,20 @@ impl ConnShared {
     /// The shared state of the connection at `key` on `reactor`, whose
     /// queue takes up to `limit` bytes of frames delimited as `mode` says.
     pub(crate) fn new(key: Key, reactor: LoopHandle, limit: usize, mode: FrameMode) -> Self {
+        Self::of_session(key, 0, reactor, limit, mode)
+    }
+
+    /// The shared state of session `sub` of the source at `key`.
+    pub(crate) fn of_session(
+        key: Key,
+        sub: u64,
+        reactor: LoopHandle,
+        limit: usize,
+        mode: FrameMode,
+    ) -> Self {
         ConnShared {
             key,
+            sub,
             reactor,
             out: Mutex::new(Outbound::new(mode)),
             closed: AtomicBool::new(false),
@@ -51,7 +64,7 @@ impl ConnShared {
     fn send(&self, op: Op) {
         self.reactor.send(Cmd::Source {
             key: self.key,
-            sub: 0,
+            sub: self.sub,
             op,
         });
     }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::micros;
+use super::kcp::KcpOptions;
 use crate::endpoint::TransportKind;
 
 /// How the event loop spreads new connections over its loops.
@@ -119,6 +120,9 @@ pub enum Backend {
     Evloop(EvloopOptions),
     /// tokio tasks: a reader and a writer per connection.
     Tcp(TcpOptions),
+    /// KCP over UDP on the event loop's reactors: the same length-prefixed
+    /// frames as tcp, carried as a byte stream.
+    Kcp(KcpOptions),
 }
 
 impl Backend {
@@ -130,11 +134,16 @@ impl Backend {
     pub fn tcp() -> Self {
         Backend::Tcp(TcpOptions::default())
     }
-    /// Parses `"evloop"` or `"tcp"`.
+    /// KCP over UDP with `options` ([`KcpOptions::default`] is `fast`).
+    pub fn kcp(options: KcpOptions) -> Self {
+        Backend::Kcp(options)
+    }
+    /// Parses `"evloop"`, `"tcp"` or `"kcp"`.
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "evloop" => Some(Backend::evloop()),
             "tcp" => Some(Backend::tcp()),
+            "kcp" => Some(Backend::kcp(KcpOptions::default())),
             _ => None,
         }
     }
@@ -148,7 +157,7 @@ impl Backend {
     /// What runs the backend's connections.
     pub(crate) fn driver(&self) -> Driver {
         match self {
-            Backend::Evloop(_) => Driver::Mio,
+            Backend::Evloop(_) | Backend::Kcp(_) => Driver::Mio,
             Backend::Tcp(_) => Driver::Tokio,
         }
     }
@@ -156,6 +165,7 @@ impl Backend {
     pub(crate) fn transport(&self) -> TransportKind {
         match self {
             Backend::Evloop(_) | Backend::Tcp(_) => TransportKind::Tcp,
+            Backend::Kcp(_) => TransportKind::Kcp,
         }
     }
     /// The backend's name.
@@ -163,6 +173,7 @@ impl Backend {
         match self {
             Backend::Evloop(_) => "evloop",
             Backend::Tcp(_) => "tcp",
+            Backend::Kcp(_) => "kcp",
         }
     }
 }

@@ -104,6 +104,7 @@ impl<C: Clone + Send + Sync + 'static> ServerBuilder<C> {
         let running: Arc<dyn Running> = match &self.backend {
             Backend::Evloop(opts) => Arc::new(evloop::serve(addr, opts, conn, attach)?),
             Backend::Tcp(opts) => Arc::new(tcp::serve(addr, opts, conn, attach)?),
+            Backend::Kcp(opts) => Arc::new(evloop::kcp::serve(addr, opts, conn, attach)?),
         };
         info!(addr = %running.local_addr(), backend = self.backend.name(), format = shared.parts.protocol.wrapper().name(), "serving");
         Ok(Server {
