@@ -1,4 +1,4 @@
-//! Panics and callbacks over loopback sockets, on both backends: a
+//! Panics and callbacks over loopback sockets, on every backend: a
 //! panicking handler or call callback is contained, and a send made from a
 //! timeout callback leaves at once.
 
@@ -19,7 +19,7 @@ use walle_process::{Context, Error};
 /// thread it ran on (a reactor, a reader task) keeps serving.
 #[test]
 fn a_panicking_handler_fails_only_its_request() {
-    for backend in backends() {
+    for backend in all_backends() {
         let mut router = echo_router();
         router
             .route("boom", |_: &mut Context, _: Bytes| -> Result<Bytes, _> {
@@ -51,7 +51,7 @@ fn a_panicking_handler_fails_only_its_request() {
 /// reactor, a reader task) go on serving.
 #[test]
 fn a_panicking_callback_is_contained() {
-    for backend in backends() {
+    for backend in all_backends() {
         let server = server(&backend, echo_router(), ServerOptions::default());
         // Answered: the callback runs while the answer's frame is handled.
         let client = client(&backend, server.local_addr(), ClientOptions::default());
@@ -67,7 +67,7 @@ fn a_panicking_callback_is_contained() {
         assert_eq!(ok, Bytes::from_static(b"fine"), "{}", backend.name());
         assert!(client.is_connected(), "{}", backend.name());
         // Timed out: the callback runs from the server's timer.
-        let mut raw = connect(server.local_addr());
+        let mut raw = connect_to(&backend, server.local_addr());
         eventually("session", || server.session_count() == 2);
         let session = server
             .sessions()
@@ -106,9 +106,9 @@ fn a_panicking_callback_is_contained() {
 /// traffic to wake the reactor.
 #[test]
 fn a_send_from_a_timeout_callback_leaves_at_once() {
-    for backend in backends() {
+    for backend in all_backends() {
         let server = server(&backend, echo_router(), ServerOptions::default());
-        let mut raw = connect(server.local_addr());
+        let mut raw = connect_to(&backend, server.local_addr());
         eventually("session", || server.session_count() == 1);
         let session = server.sessions().pop().unwrap();
         let again = session.clone();

@@ -1,4 +1,4 @@
-//! BEHAVIOURS 39-40 over loopback sockets, on both backends: lazy and
+//! BEHAVIOURS 39-40 over loopback sockets, on every backend: lazy and
 //! eager dialing, calls that fail fast or wait for the connection, and
 //! reconnects with pending calls failing at once.
 
@@ -16,7 +16,7 @@ use walle_process::{Context, Error};
 /// once or wait for the connection, as configured.
 #[test]
 fn b39_lazy_eager_and_waiting_calls() {
-    for backend in backends() {
+    for backend in all_backends() {
         let server = server(&backend, echo_router(), ServerOptions::default());
         let lazy = client(
             &backend,
@@ -40,7 +40,7 @@ fn b39_lazy_eager_and_waiting_calls() {
         eventually("two sessions", || server.session_count() == 2);
 
         // Waiting: a lazy client of a server that is not up yet.
-        let port = held_port();
+        let port = held_port_for(&backend);
         let opts = ClientOptions::default()
             .lazy(true)
             .reconnect(-1, Duration::from_millis(20))
@@ -68,7 +68,7 @@ fn b39_lazy_eager_and_waiting_calls() {
 /// reconnects as configured (0 never, N times, negative for ever).
 #[test]
 fn b40_reconnect_and_pending_calls_fail_at_once() {
-    for backend in backends() {
+    for backend in all_backends() {
         let gate = Arc::new(Mutex::new(()));
         let held = gate.lock().unwrap();
         let mut router = echo_router();

@@ -1,11 +1,10 @@
-//! BEHAVIOURS 24-28 over loopback sockets, on both backends: stream
+//! BEHAVIOURS 24-28 over loopback sockets, on every backend: stream
 //! framing, the frame size limit on send and on receive, and the bytes the
 //! write modes put on the wire.
 
 mod util;
 
 use std::io::{Read, Write};
-use std::net::TcpListener;
 
 use bytes::Bytes;
 use util::*;
@@ -18,9 +17,9 @@ use walle_process::{Error, Router};
 /// each delivered once, in order.
 #[test]
 fn b24_split_and_coalesced_frames() {
-    for backend in backends() {
+    for backend in all_backends() {
         let server = server(&backend, echo_router(), ServerOptions::default());
-        let mut raw = connect(server.local_addr());
+        let mut raw = connect_to(&backend, server.local_addr());
         raw.set_nodelay(true).unwrap();
         let mut wire = Vec::new();
         for seq in 1..=3u64 {
@@ -51,7 +50,7 @@ fn b24_split_and_coalesced_frames() {
 /// nothing is sent.
 #[test]
 fn b25_oversized_send_fails_with_code_6() {
-    for backend in backends() {
+    for backend in all_backends() {
         let server = server(&backend, echo_router(), ServerOptions::default());
         let client = Client_max(&backend, server.local_addr());
         let rt = runtime();
@@ -81,10 +80,10 @@ fn Client_max(backend: &Backend, addr: std::net::SocketAddr) -> walle_net::Clien
 /// server and on the client, without harming other connections.
 #[test]
 fn b26_oversized_length_closes_only_that_connection() {
-    for backend in backends() {
+    for backend in all_backends() {
         let server = server(&backend, echo_router(), ServerOptions::default());
-        let mut good = connect(server.local_addr());
-        let mut bad = connect(server.local_addr());
+        let mut good = connect_to(&backend, server.local_addr());
+        let mut bad = connect_to(&backend, server.local_addr());
         bad.write_all(&[0xff, 0xff, 0xff, 0xf0, 1, 2, 3]).unwrap();
         assert!(closed_by_server(&mut bad), "{}", backend.name());
         assert_eq!(
@@ -93,10 +92,11 @@ fn b26_oversized_length_closes_only_that_connection() {
         );
 
         // Client side: a "server" that announces 4 GiB.
-        let evil = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = evil.local_addr().unwrap();
+        let evil = RawListener::bind(&backend);
+        let addr = evil.local_addr();
+        let accepted = evil.accept();
         let client = client(&backend, addr, ClientOptions::default());
-        let (mut conn, _) = evil.accept().unwrap();
+        let mut conn = accepted.join().unwrap();
         let rt = runtime();
         eventually("connected", || client.is_connected());
         let call = client
@@ -122,7 +122,7 @@ fn pushed_bytes(backend: &Backend, mode: WriteMode, count: usize) -> Vec<u8> {
         .send_queue_bytes(64 << 20);
     let options = ServerOptions::default().conn(conn);
     let server = server(backend, echo_router(), options);
-    let mut raw = connect(server.local_addr());
+    let mut raw = connect_to(&backend, server.local_addr());
     eventually("session", || server.session_count() == 1);
     let session = server.sessions().pop().unwrap();
     let mut expected_len = 0;
@@ -149,4 +149,6 @@ fn b27_b28_write_modes_put_identical_bytes() {
         pushed_bytes(&Backend::evloop(), WriteMode::Async, 2000),
         reference
     );
+    let kcp = Backend::kcp(walle_net::KcpOptions::default());
+    assert_eq!(pushed_bytes(&kcp, WriteMode::Async, 2000), reference);
 }

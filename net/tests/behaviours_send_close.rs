@@ -1,4 +1,4 @@
-//! BEHAVIOURS 29-31 over loopback sockets, on both backends: the bounded
+//! BEHAVIOURS 29-31 over loopback sockets, on every backend: the bounded
 //! send queue (from outside and from a handler), writes around a close,
 //! and what a close runs and releases.
 
@@ -19,12 +19,12 @@ use walle_process::{Context, Error, Router};
 /// for ever nor grows without bound.
 #[test]
 fn b29_full_send_queue_is_an_error() {
-    for backend in backends() {
+    for backend in all_backends() {
         let conn = ConnOptions::default()
             .send_queue_bytes(256 * 1024)
             .send_queue_frames(256);
         let server = server(&backend, echo_router(), ServerOptions::default().conn(conn));
-        let _silent = connect(server.local_addr()); // never reads
+        let _silent = connect_silent(&backend, server.local_addr()); // never reads
         eventually("session", || server.session_count() == 1);
         let session = server.sessions().pop().unwrap();
         let msg = Bytes::from(vec![0u8; 16 * 1024]);
@@ -55,7 +55,7 @@ fn b29_full_send_queue_is_an_error() {
 /// read the connection serves again.
 #[test]
 fn b29_handler_pushes_are_bounded_too() {
-    for backend in backends() {
+    for backend in all_backends() {
         let slot: Slot = Arc::default();
         let accepted = Arc::new(AtomicUsize::new(usize::MAX));
         let mut router = echo_router();
@@ -109,7 +109,7 @@ fn b29_handler_pushes_are_bounded_too() {
 /// then closes it: what it pushed before the close is flushed first.
 #[test]
 fn b30_pushes_before_a_close_are_flushed() {
-    for backend in backends() {
+    for backend in all_backends() {
         for _ in 0..20 {
             let slot: Slot = Arc::default();
             let mut router = echo_router();
@@ -144,9 +144,9 @@ fn b30_pushes_before_a_close_are_flushed() {
 /// racing a close never panic.
 #[test]
 fn b30_writes_after_and_during_close() {
-    for backend in backends() {
+    for backend in all_backends() {
         let server = server(&backend, echo_router(), ServerOptions::default());
-        let _peer = connect(server.local_addr());
+        let _peer = connect_to(&backend, server.local_addr());
         eventually("session", || server.session_count() == 1);
         let session = server.sessions().pop().unwrap();
         let tries = Arc::new(AtomicUsize::new(0));
@@ -179,7 +179,7 @@ fn b30_writes_after_and_during_close() {
 /// calls, and releases the socket.
 #[test]
 fn b31_close_callbacks_pending_calls_socket() {
-    for backend in backends() {
+    for backend in all_backends() {
         let server = server(&backend, echo_router(), ServerOptions::default());
         // A client that never answers the server's call: its handler waits.
         let gate = Arc::new(Mutex::new(()));

@@ -1,10 +1,9 @@
-//! BEHAVIOURS 34-37 and 41 over loopback sockets, on both backends: the
+//! BEHAVIOURS 34-37 and 41 over loopback sockets, on every backend: the
 //! accept limit, the new-session hook, broadcast and multicast, binding
 //! users to sessions, and client routers handling server pushes.
 
 mod util;
 
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -18,15 +17,15 @@ use walle_process::{Context, Router};
 /// on close, and holds against racing connects.
 #[test]
 fn b34_accept_limit() {
-    for backend in backends() {
+    for backend in all_backends() {
         let server = server(
             &backend,
             echo_router(),
             ServerOptions::default().max_sessions(3),
         );
-        let mut kept: Vec<TcpStream> = (0..3).map(|_| connect(server.local_addr())).collect();
+        let mut kept: Vec<Raw> = (0..3).map(|_| connect_to(&backend, server.local_addr())).collect();
         eventually("three sessions", || server.session_count() == 3);
-        let mut refused = connect(server.local_addr());
+        let mut refused = connect_to(&backend, server.local_addr());
         assert!(
             closed_by_server(&mut refused),
             "{}: connection 4 refused",
@@ -35,7 +34,7 @@ fn b34_accept_limit() {
         assert_eq!(server.admitted(), 3, "a refusal leaks no place");
         drop(kept.pop());
         eventually("place freed", || server.admitted() == 2);
-        let mut again = connect(server.local_addr());
+        let mut again = connect_to(&backend, server.local_addr());
         raw_round_trip(&mut again, 1, b"in");
         drop(kept);
         drop(again);
@@ -45,8 +44,8 @@ fn b34_accept_limit() {
         let peak = Arc::new(AtomicUsize::new(0));
         let racers: Vec<_> = (0..30)
             .map(|_| {
-                let addr = server.local_addr();
-                std::thread::spawn(move || TcpStream::connect(addr).ok())
+                let (addr, backend) = (server.local_addr(), backend.clone());
+                std::thread::spawn(move || try_connect(&backend, addr).ok())
             })
             .collect();
         let mut streams: Vec<_> = racers
@@ -55,7 +54,7 @@ fn b34_accept_limit() {
             .collect();
         assert!(streams.len() > 3);
         let mut closed = vec![false; streams.len()];
-        for s in &streams {
+        for s in &mut streams {
             s.set_nonblocking(true).unwrap();
         }
         // Until every connection over the limit was refused.
@@ -79,7 +78,7 @@ struct Greeting(&'static str);
 /// values to them.
 #[test]
 fn b35_new_session_hook() {
-    for backend in backends() {
+    for backend in all_backends() {
         let mut router = Router::new(RawCodec);
         router
             .route("hello", |ctx: &mut Context, _: Bytes| {
@@ -101,10 +100,10 @@ fn b35_new_session_hook() {
             })
             .bind("127.0.0.1:0")
             .unwrap();
-        let mut first = connect(server.local_addr());
+        let mut first = connect_to(&backend, server.local_addr());
         let body = raw_round_trip_to(&mut first, "hello");
         assert!(body.ends_with(b"welcome"), "{}", backend.name());
-        let mut second = connect(server.local_addr());
+        let mut second = connect_to(&backend, server.local_addr());
         assert!(closed_by_server(&mut second));
         eventually("refused session gone", || server.admitted() == 1);
     }
@@ -128,7 +127,7 @@ fn push_router(log: Arc<Mutex<Vec<String>>>, name: &'static str) -> Router<RawCo
 /// and client routers handling what the server pushes.
 #[test]
 fn b36_b37_b41_broadcast_multicast_bind() {
-    for backend in backends() {
+    for backend in all_backends() {
         let server = server(&backend, echo_router(), ServerOptions::default());
         let log = Arc::new(Mutex::new(Vec::new()));
         let clients: Vec<_> = ["a", "b", "c"]
@@ -194,9 +193,9 @@ fn b36_b37_b41_broadcast_multicast_bind() {
 /// without kicking this one.
 #[test]
 fn b37_rebinding_a_session_forgets_its_old_user() {
-    for backend in backends() {
+    for backend in all_backends() {
         let server = server(&backend, echo_router(), ServerOptions::default());
-        let _first = connect(server.local_addr());
+        let _first = connect_to(&backend, server.local_addr());
         eventually("session", || server.session_count() == 1);
         let id = server.sessions().pop().unwrap().id();
         server.bind_user(1, id).unwrap();
@@ -215,7 +214,7 @@ fn b37_rebinding_a_session_forgets_its_old_user() {
             "{}: a push to user 1 reaches no one",
             backend.name()
         );
-        let _second = connect(server.local_addr());
+        let _second = connect_to(&backend, server.local_addr());
         eventually("two sessions", || server.session_count() == 2);
         let other = server
             .sessions()

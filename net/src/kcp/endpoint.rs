@@ -341,8 +341,11 @@ impl<T> KcpEndpoint<T> {
     /// lingers to acknowledge what the peer sends again.
     pub(crate) fn end(&mut self, now: Instant, id: SessionId, reason: CloseReason) {
         let Some(s) = self.get_mut(id) else { return };
-        if matches!(s.phase, Phase::Lingering { .. }) {
-            return;
+        if matches!(
+            s.phase,
+            Phase::Lingering { .. } | Phase::Closing { fin_sent: true, .. }
+        ) {
+            return; // told already
         }
         s.phase = Phase::Lingering {
             until: later(now, LINGER),
@@ -425,29 +428,29 @@ impl<T> KcpEndpoint<T> {
             s.blocked = !drained;
         }
         let room = s.room();
-        if let Phase::Closing { fin_sent, .. } = &mut s.phase {
+        if let Phase::Closing {
+            fin_sent, reason, ..
+        } = &mut s.phase
+        {
             if drained && !*fin_sent && room {
                 let _ = s.kcp.send(&[]);
                 *fin_sent = true;
+                // Its process hears of the close now, before the peer can
+                // see the end of the stream, as on tcp.
+                s.decoder = None;
+                let app = s.app.take();
+                self.events.push_back(Event::Closed(reason.clone(), app));
             }
         }
         s.flush(ms);
         let peer = s.peer;
         let dead = s.kcp.is_dead_link();
-        let done = match &s.phase {
-            Phase::Closing {
-                fin_sent: true,
-                reason,
-                ..
-            } if s.kcp.wait_snd() == 0 => Some(reason.clone()),
-            _ => None,
-        };
+        let done = matches!(s.phase, Phase::Closing { fin_sent: true, .. }) && s.kcp.wait_snd() == 0;
         self.transmits.take_written(peer);
         if dead {
             self.end(now, id, CloseReason::DeadLink);
             self.remove(id);
-        } else if let Some(reason) = done {
-            self.end(now, id, reason);
+        } else if done {
             self.remove(id);
         }
     }
@@ -495,9 +498,11 @@ impl<T> KcpEndpoint<T> {
             Phase::Open => silence
                 .filter(|&limit| over(later(s.last_read, limit)))
                 .map(|limit| (Some(CloseReason::Silent(limit)), false)),
-            Phase::Closing { reason, until, .. } if over(*until) => {
-                Some((Some(reason.clone()), true))
-            }
+            Phase::Closing {
+                reason,
+                until,
+                fin_sent,
+            } if over(*until) => Some(((!fin_sent).then(|| reason.clone()), true)),
             Phase::Lingering { until } if over(*until) => Some((None, true)),
             _ => None,
         };
