@@ -24,6 +24,10 @@ use crate::outbound::Outbound;
 /// How long an ended session stays to acknowledge what its peer sends
 /// again (its last acks may be lost).
 const LINGER: Duration = Duration::from_secs(2);
+/// How long a close waits for the end of its stream to be acknowledged,
+/// once all before it was: the data is through, and a peer that missed
+/// the end sees it by its own timeouts.
+const FIN_GRACE: Duration = Duration::from_millis(500);
 /// Idle read buffers kept for reuse.
 const SPARE: usize = 64;
 
@@ -367,8 +371,11 @@ impl<T> KcpEndpoint<T> {
     }
 
     /// Closes session `id` from this side for `reason`: it reads no more;
-    /// what is queued is flushed, then the end of the stream, until all is
-    /// acknowledged or the close flush deadline; then it ends.
+    /// what is queued is handed to KCP and, once all of it is acknowledged,
+    /// the end of the stream goes out (and the driver hears of the close);
+    /// the session leaves when that is acknowledged too, or after a short
+    /// grace. At the close flush deadline, what is left is dropped and the
+    /// end of the stream goes out as the session lingers.
     pub(crate) fn close(&mut self, now: Instant, id: SessionId, reason: CloseReason) {
         let until = later(now, self.config.close_flush);
         let Some(s) = self.get_mut(id) else { return };
@@ -427,14 +434,17 @@ impl<T> KcpEndpoint<T> {
             drained = matches!(out.write_to(&mut packer), Ok(true));
             s.blocked = !drained;
         }
-        let room = s.room();
+        let acked = s.kcp.wait_snd() == 0;
         if let Phase::Closing {
-            fin_sent, reason, ..
+            fin_sent,
+            reason,
+            until,
         } = &mut s.phase
         {
-            if drained && !*fin_sent && room {
+            if drained && !*fin_sent && acked {
                 let _ = s.kcp.send(&[]);
                 *fin_sent = true;
+                *until = (*until).min(later(now, FIN_GRACE));
                 // Its process hears of the close now, before the peer can
                 // see the end of the stream, as on tcp.
                 s.decoder = None;
@@ -502,7 +512,11 @@ impl<T> KcpEndpoint<T> {
                 reason,
                 until,
                 fin_sent,
-            } if over(*until) => Some(((!fin_sent).then(|| reason.clone()), true)),
+            } if over(*until) => match fin_sent {
+                // Its end goes out as it lingers.
+                false => Some((Some(reason.clone()), false)),
+                true => Some((None, true)),
+            },
             Phase::Lingering { until } if over(*until) => Some((None, true)),
             _ => None,
         };

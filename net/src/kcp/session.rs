@@ -101,12 +101,6 @@ impl<T> Session<T> {
         matches!(self.phase, Phase::Open)
     }
 
-    /// Segments the KCP state holds to send or see acknowledged: past a
-    /// bound of them, queued bytes wait.
-    pub(crate) fn room(&self) -> bool {
-        self.kcp.wait_snd() < 2 * usize::from(self.kcp.snd_wnd())
-    }
-
     /// Updates and flushes the KCP state at `ms` (its clock).
     pub(crate) fn flush(&mut self, ms: u32) {
         // `update` flushes only when an interval passed; the flush after it
