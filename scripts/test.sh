@@ -2,8 +2,9 @@
 # The whole test suite, as CI runs it. Installs what a bare machine lacks
 # first, and says so: protoc (Debian protobuf-compiler, for etcd-client's
 # build), etcd and etcdctl (Debian etcd-server and etcd-client: the tests start
-# their own etcd on free loopback ports) and cargo-nextest. Installing needs
-# root, or sudo. Extra arguments go to `cargo nextest run`.
+# their own etcd on free loopback ports), cargo-nextest, and the Python
+# package siokcp (the reference ikcp in C, the kcp interop test's peer).
+# Installing needs root, or sudo. Extra arguments go to `cargo nextest run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +45,11 @@ fi
 if ! cargo nextest --version >/dev/null 2>&1; then
     echo "scripts/test.sh: installing cargo-nextest (cargo install --locked)" >&2
     cargo install cargo-nextest --locked
+fi
+
+if ! python3 -c "import siokcp" >/dev/null 2>&1; then
+    echo "scripts/test.sh: installing the Python package siokcp (pip)" >&2
+    python3 -m pip install --quiet siokcp
 fi
 
 # --all-features: the etcd store, the etcd:// driver and their suites.

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod kcp_peer;
+pub mod relay;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
