@@ -65,6 +65,10 @@ mod error;
 mod evloop;
 mod hub;
 mod kcp;
+/// The kcp datagram path for a fuzzer (feature `fuzzing`): not an API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use kcp::fuzzing as kcp_fuzzing;
 mod options;
 mod outbound;
 mod server;

@@ -223,9 +223,9 @@ impl<C: Clone + Send + Sync + 'static> Client<C> {
     /// Starts building a client of `endpoint` (an [`Endpoint`], a string
     /// such as `"tcp://host:port"` or `"host:port"`, a socket address)
     /// whose pushed messages go to `routes`. A string that is not an
-    /// endpoint, or one the backend cannot dial, fails the build. A socket
-    /// address names no transport: it is dialled over the backend's (tcp,
-    /// or kcp for [`Backend::kcp`]).
+    /// endpoint, or one the backend cannot dial, fails the build. A bare
+    /// `host:port` or a socket address names no transport: it is dialled
+    /// over the backend's (tcp, or kcp for [`Backend::kcp`]).
     pub fn builder(endpoint: impl IntoEndpoint, routes: impl Into<Routes<C>>) -> ClientBuilder<C> {
         ClientBuilder {
             endpoint: endpoint.into_endpoint().map_err(NetError::from),

@@ -118,6 +118,9 @@ pub struct Endpoint {
     /// The address it was made from, if any: dialled as it is, so that an
     /// IPv6 scope id (which the host text does not carry) is kept.
     addr: Option<SocketAddr>,
+    /// No scheme was written (a bare `host:port`, a socket address): tcp,
+    /// unless the backend's transport is kcp.
+    bare: bool,
 }
 
 /// Two endpoints are equal when they dial the same place: the address
@@ -186,10 +189,11 @@ impl Endpoint {
         self.scheme.transport()
     }
 
-    /// An endpoint made from a socket address names no transport of its
-    /// own: one for a kcp backend dials kcp (`kcp://` of that address).
+    /// An endpoint written without a scheme (a bare `host:port`, a socket
+    /// address) names no transport of its own: for a kcp backend it dials
+    /// kcp, as `kcp://host:port`.
     pub(crate) fn for_transport(mut self, kind: TransportKind) -> Self {
-        if self.addr.is_some() && self.scheme == Scheme::Tcp && kind == TransportKind::Kcp {
+        if self.bare && kind == TransportKind::Kcp {
             self.scheme = Scheme::Kcp;
         }
         self
@@ -208,6 +212,7 @@ impl Endpoint {
             port,
             path: None,
             addr: None,
+            bare: false,
         })
     }
 
@@ -215,6 +220,7 @@ impl Endpoint {
         if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err("it contains a space or a control character");
         }
+        let bare = !input.contains("://");
         let (scheme, rest) = match input.split_once("://") {
             Some((name, rest)) => (
                 Scheme::parse(name).ok_or("unknown scheme (known: tcp, ws, wss, kcp)")?,
@@ -253,6 +259,7 @@ impl Endpoint {
             port,
             path,
             addr: None,
+            bare,
         })
     }
 }
@@ -362,6 +369,7 @@ impl From<SocketAddr> for Endpoint {
             port: addr.port(),
             path: None,
             addr: Some(addr),
+            bare: true,
         }
     }
 }

@@ -14,6 +14,8 @@
 //!   for a session that proved nothing), close and linger.
 
 mod endpoint;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 mod segment;
 mod session;
 #[cfg(test)]
