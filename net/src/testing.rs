@@ -1,5 +1,6 @@
-//! For the backends' unit tests: a connection over a Unix socket pair,
-//! served by a real process that echoes, seen from the test's end.
+//! For the backends' unit tests: a connection over a Unix socket pair (or,
+//! for kcp, a KCP stream of the tests' own), served by a real process that
+//! echoes, seen from the test's end.
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -18,6 +19,50 @@ use crate::options::ConnOptions;
 
 /// The bound of every wait for an event.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The raw KCP peer of the socket tests (`net/tests/util`), shared here.
+#[allow(dead_code, unreachable_pub)]
+#[path = "../tests/util/kcp_peer.rs"]
+pub(crate) mod kcp_peer;
+
+/// The test's end of a connection: a Unix socket, or a KCP stream.
+pub(crate) enum PeerStream {
+    Unix(UnixStream),
+    Kcp(kcp_peer::KcpStream),
+}
+
+impl Read for PeerStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            PeerStream::Unix(s) => s.read(buf),
+            PeerStream::Kcp(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for PeerStream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            PeerStream::Unix(s) => s.write(buf),
+            PeerStream::Kcp(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            PeerStream::Unix(s) => s.flush(),
+            PeerStream::Kcp(s) => s.flush(),
+        }
+    }
+}
+
+impl PeerStream {
+    pub(crate) fn shutdown(&self, how: std::net::Shutdown) -> std::io::Result<()> {
+        match self {
+            PeerStream::Unix(s) => s.shutdown(how),
+            PeerStream::Kcp(s) => s.shutdown(how),
+        }
+    }
+}
 
 /// A Unix socket has no inet address; sessions and logs get this one.
 pub(crate) const PEER: SocketAddr =
@@ -85,7 +130,17 @@ impl Pending {
     /// The test's end, once the backend attached the connection.
     pub(crate) fn attached(self) -> Peer {
         Peer {
-            stream: self.theirs,
+            stream: PeerStream::Unix(self.theirs),
+            process: self.process.recv_timeout(PATIENCE).expect("attached"),
+            closed: self.closed,
+        }
+    }
+
+    /// The test's end over `stream` (the Unix socket pair unused), once
+    /// the backend attached the connection.
+    pub(crate) fn attached_over(self, stream: PeerStream) -> Peer {
+        Peer {
+            stream,
             process: self.process.recv_timeout(PATIENCE).expect("attached"),
             closed: self.closed,
         }
@@ -94,7 +149,7 @@ impl Pending {
 
 /// The test's end of a connection a backend serves.
 pub(crate) struct Peer {
-    pub(crate) stream: UnixStream,
+    pub(crate) stream: PeerStream,
     pub(crate) process: Process<RawCodec>,
     closed: Receiver<CloseReason>,
 }
@@ -151,6 +206,13 @@ pub(crate) fn answers_then_ends_as_the_peer_did(peer: &mut Peer) {
 /// connection of `connect` with their reason (and the first three end its
 /// stream).
 pub(crate) fn closes_with_their_reasons(mut connect: impl FnMut(ConnOptions) -> Peer) {
+    closes_locally_on_bad_input_and_silence(&mut connect);
+    closes_on_a_failed_write(&mut connect);
+}
+
+/// A local close, bad input and silence each close a connection of
+/// `connect` with their reason, and end its stream.
+pub(crate) fn closes_locally_on_bad_input_and_silence(mut connect: impl FnMut(ConnOptions) -> Peer) {
     let mut local = connect(ConnOptions::default());
     assert_eq!(&local.round_trip(1, b"before")[..], b"before");
     local.process.close();
@@ -174,7 +236,10 @@ pub(crate) fn closes_with_their_reasons(mut connect: impl FnMut(ConnOptions) -> 
         "{reason:?}"
     );
     assert!(silent.sees_end());
+}
 
+/// A failed write closes a connection of `connect` with its socket error.
+pub(crate) fn closes_on_a_failed_write(mut connect: impl FnMut(ConnOptions) -> Peer) {
     // The peer stops reading: what the backend writes next fails, and the
     // session closes with that socket error (not as a local close).
     let mut deaf = connect(ConnOptions::default());

@@ -122,7 +122,7 @@ fn pushed_bytes(backend: &Backend, mode: WriteMode, count: usize) -> Vec<u8> {
         .send_queue_bytes(64 << 20);
     let options = ServerOptions::default().conn(conn);
     let server = server(backend, echo_router(), options);
-    let mut raw = connect_to(&backend, server.local_addr());
+    let mut raw = connect_to(backend, server.local_addr());
     eventually("session", || server.session_count() == 1);
     let session = server.sessions().pop().unwrap();
     let mut expected_len = 0;

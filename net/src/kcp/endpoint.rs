@@ -284,8 +284,7 @@ impl<T> KcpEndpoint<T> {
             return; // not accepted yet: what came waits in KCP
         }
         let deliver = s.is_open();
-        loop {
-            let Ok(n) = s.kcp.peeksize() else { break };
+        while let Ok(n) = s.kcp.peeksize() {
             if n == 0 {
                 let _ = s.kcp.recv(&mut []);
                 if server && !s.read_any {
@@ -355,8 +354,10 @@ impl<T> KcpEndpoint<T> {
             until: later(now, LINGER),
         };
         s.decoder = None;
-        if !matches!(reason, CloseReason::PeerClosed | CloseReason::DeadLink) {
-            let _ = s.kcp.send(&[]); // the end of the stream, for the peer
+        if !matches!(reason, CloseReason::DeadLink) {
+            // The end of the stream, for the peer (which may have sent its
+            // own: a closed TCP socket answers a FIN with a FIN too).
+            let _ = s.kcp.send(&[]);
         }
         let app = s.app.take();
         let buf = s.inbound.take();

@@ -7,6 +7,8 @@
 //! needs a thread or a runtime.
 
 mod driver;
+#[cfg(test)]
+mod tests;
 
 use std::io;
 use std::net::SocketAddr;
