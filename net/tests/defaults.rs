@@ -76,7 +76,7 @@ fn due_servers_and_clients_call_with_seqs_from_different_halves() {
         let answer = answer.expect("an answer");
         u64::from_be_bytes(answer[..].try_into().expect("8 bytes"))
     };
-    for backend in backends() {
+    for backend in all_backends() {
         let server = Server::builder(seq_router())
             .backend(backend.clone())
             .protocol(due.clone())
@@ -126,7 +126,7 @@ fn durations_past_what_an_instant_holds_mean_never() {
         .wait_connected(Duration::MAX);
     client_opts.reconnect_max_wait = Duration::MAX;
     client_opts.conn = conn;
-    for backend in backends() {
+    for backend in all_backends() {
         let name = backend.name();
         let server = server(&backend, echo_router(), server_opts.clone());
         let client = client(&backend, server.local_addr(), client_opts.clone());

@@ -25,8 +25,8 @@ fn echo(client: &Client<RawCodec>, what: &'static [u8]) -> Bytes {
 /// last reason stays while the new connection is up.
 #[test]
 fn a_server_that_ends_the_session_is_peer_closed_to_the_client() {
-    for server_backend in backends() {
-        for backend in backends() {
+    for (server_backend, backend) in backend_pairs() {
+        {
             let server = server(&server_backend, echo_router(), Default::default());
             let opts = ClientOptions::default()
                 .reconnect(1, Duration::from_millis(5))
@@ -79,7 +79,7 @@ fn a_server_that_ends_the_session_is_peer_closed_to_the_client() {
 /// client's read timeout is `Silent`, and closing the client is `Local`.
 #[test]
 fn a_silent_server_and_a_local_close_are_told_apart() {
-    for backend in backends() {
+    for backend in all_backends() {
         let server = server(&backend, echo_router(), Default::default());
         let limit = Duration::from_millis(100);
         let opts = ClientOptions::default().conn(ConnOptions::default().read_timeout(limit));

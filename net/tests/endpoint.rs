@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use walle_codec::RawCodec;
-use walle_net::{Client, ClientOptions, Endpoint, NetError, Scheme};
+use walle_net::{Backend, Client, ClientOptions, Endpoint, NetError, Scheme};
 use walle_process::Router;
 
 use util::*;
@@ -132,4 +132,55 @@ fn an_unresolvable_host_is_a_failed_dial() {
             backend.name()
         );
     }
+}
+
+/// A kcp client dials `kcp://` URLs, and endpoints written without a
+/// scheme (a bare `host:port`, `(host, port)`, a socket address) over
+/// kcp; a `tcp://` or `ws://` one fails at build; a host that does not
+/// resolve is a failed dial.
+#[test]
+fn kcp_clients_dial_kcp_and_endpoints_without_a_scheme() {
+    let backend = Backend::kcp(walle_net::KcpOptions::default());
+    let server = server(&backend, echo_router(), Default::default());
+    let (addr, port) = (server.local_addr(), server.local_addr().port());
+    for (text, shown) in [
+        (format!("kcp://127.0.0.1:{port}"), format!("kcp://127.0.0.1:{port}")),
+        (format!("localhost:{port}"), format!("kcp://localhost:{port}")),
+    ] {
+        let client = Client::builder(text.as_str(), echo_router())
+            .backend(backend.clone())
+            .build()
+            .unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(echo(&client, b"hi"), Bytes::from_static(b"hi"));
+        assert_eq!(client.endpoint().to_string(), shown);
+        assert_eq!(client.peer_addr(), Some(addr), "{text}");
+    }
+    for client in [
+        Client::builder(("localhost", port), echo_router()),
+        Client::builder(addr, echo_router()),
+    ] {
+        let client = client.backend(backend.clone()).build().unwrap();
+        assert_eq!(echo(&client, b"again"), Bytes::from_static(b"again"));
+        assert_eq!(client.endpoint().scheme(), Scheme::Kcp);
+    }
+    for (text, scheme) in [
+        (format!("tcp://127.0.0.1:{port}"), Scheme::Tcp),
+        ("ws://127.0.0.1:1/game".to_owned(), Scheme::Ws),
+    ] {
+        let built = Client::builder(text.as_str(), Router::new(RawCodec))
+            .backend(backend.clone())
+            .build();
+        assert!(
+            matches!(&built, Err(NetError::UnsupportedScheme { scheme: s, backend: "kcp" }) if *s == scheme),
+            "{text}: {built:?}"
+        );
+    }
+    let opts = ClientOptions::default()
+        .reconnect(1, Duration::from_millis(5))
+        .connect_timeout(Duration::from_secs(5));
+    let built = Client::builder("no-such-host.invalid:7000", Router::new(RawCodec))
+        .backend(backend.clone())
+        .options(opts)
+        .build();
+    assert!(matches!(&built, Err(NetError::Io(_))), "{built:?}");
 }

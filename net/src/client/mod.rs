@@ -224,8 +224,9 @@ impl<C: Clone + Send + Sync + 'static> Client<C> {
     /// such as `"tcp://host:port"` or `"host:port"`, a socket address)
     /// whose pushed messages go to `routes`. A string that is not an
     /// endpoint, or one the backend cannot dial, fails the build. A bare
-    /// `host:port` or a socket address names no transport: it is dialled
-    /// over the backend's (tcp, or kcp for [`Backend::kcp`]).
+    /// `host:port`, a `(host, port)` pair or a socket address names no
+    /// transport: it is dialled over the backend's (tcp, or kcp for
+    /// [`Backend::kcp`]).
     pub fn builder(endpoint: impl IntoEndpoint, routes: impl Into<Routes<C>>) -> ClientBuilder<C> {
         ClientBuilder {
             endpoint: endpoint.into_endpoint().map_err(NetError::from),

@@ -118,8 +118,8 @@ pub struct Endpoint {
     /// The address it was made from, if any: dialled as it is, so that an
     /// IPv6 scope id (which the host text does not carry) is kept.
     addr: Option<SocketAddr>,
-    /// No scheme was written (a bare `host:port`, a socket address): tcp,
-    /// unless the backend's transport is kcp.
+    /// No scheme was written (a bare `host:port`, a `(host, port)` pair, a
+    /// socket address): tcp, unless the backend's transport is kcp.
     bare: bool,
 }
 
@@ -189,8 +189,8 @@ impl Endpoint {
         self.scheme.transport()
     }
 
-    /// An endpoint written without a scheme (a bare `host:port`, a socket
-    /// address) names no transport of its own: for a kcp backend it dials
+    /// An endpoint written without a scheme (a bare `host:port`, a `(host,
+    /// port)` pair, a socket address) names no transport of its own: for a kcp backend it dials
     /// kcp, as `kcp://host:port`.
     pub(crate) fn for_transport(mut self, kind: TransportKind) -> Self {
         if self.bare && kind == TransportKind::Kcp {
@@ -212,7 +212,7 @@ impl Endpoint {
             port,
             path: None,
             addr: None,
-            bare: false,
+            bare: true,
         })
     }
 

@@ -185,6 +185,7 @@ impl KcpStream {
 /// clock; ends once the stream is dropped and all is acknowledged.
 fn drive(shared: &Shared, socket: &UdpSocket) {
     let mut buf = vec![0u8; 65536];
+    let mut message = Vec::new();
     let mut dropped_at = None;
     loop {
         let got = socket.recv(&mut buf);
@@ -195,7 +196,7 @@ fn drive(shared: &Shared, socket: &UdpSocket) {
         let _ = state.kcp.update(shared.ms());
         while !state.deaf {
             let Ok(n) = state.kcp.peeksize() else { break };
-            let mut message = vec![0u8; n];
+            message.resize(n, 0);
             if state.kcp.recv(&mut message).is_err() {
                 break;
             }
@@ -203,7 +204,7 @@ fn drive(shared: &Shared, socket: &UdpSocket) {
                 state.eof = true;
             }
             state.hello = false;
-            state.inbox.extend(message);
+            state.inbox.extend(&message);
         }
         let _ = state.kcp.flush();
         shared.changed.notify_all();

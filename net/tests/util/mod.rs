@@ -26,6 +26,20 @@ pub fn all_backends() -> [Backend; 3] {
     [Backend::evloop(), Backend::tcp(), Backend::kcp(KcpOptions::default())]
 }
 
+/// (server, client) backends that speak to each other: the stream ones in
+/// every pairing, and kcp with kcp.
+pub fn backend_pairs() -> Vec<(Backend, Backend)> {
+    let mut pairs = Vec::new();
+    for server in backends() {
+        for client in backends() {
+            pairs.push((server.clone(), client));
+        }
+    }
+    let kcp = Backend::kcp(KcpOptions::default());
+    pairs.push((kcp.clone(), kcp));
+    pairs
+}
+
 pub fn is_kcp(backend: &Backend) -> bool {
     matches!(backend, Backend::Kcp(_))
 }
