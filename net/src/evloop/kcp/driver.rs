@@ -102,9 +102,7 @@ impl KcpDriver {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     // A connected client's server went away (an ICMP port
-                    // unreachable): that ends a session the server had
-                    // answered; before that, the hello is sent again, as a
-                    // SYN would be.
+                    // unreachable): that ends its session.
                     debug!(error = %e, "kcp socket error");
                     if self.connected.is_some() && e.kind() == io::ErrorKind::ConnectionRefused {
                         self.refused(cx, e);
