@@ -48,10 +48,8 @@ fn push_len(route: &str, len: usize) -> usize {
 }
 
 /// Reads until the end of the stream (EOF or reset), in small reads.
-fn read_all_slowly(stream: &mut TcpStream) -> usize {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
+fn read_all_slowly(stream: &mut (impl Read + Timeouts)) -> usize {
+    stream.timeout(Some(Duration::from_secs(30)));
     let mut buf = [0u8; 4096];
     let mut total = 0;
     loop {
@@ -67,7 +65,7 @@ fn read_all_slowly(stream: &mut TcpStream) -> usize {
 /// see the connection end, and returns only once that is done.
 #[test]
 fn a_stop_closes_sessions_before_their_peers_see_the_end() {
-    for backend in backends() {
+    for backend in all_backends() {
         let done = Arc::new(AtomicBool::new(false));
         let flag = done.clone();
         let server = Server::builder(echo_router())
@@ -83,7 +81,7 @@ fn a_stop_closes_sessions_before_their_peers_see_the_end() {
             })
             .bind("127.0.0.1:0")
             .unwrap();
-        let mut raw = connect(server.local_addr());
+        let mut raw = connect_to(&backend, server.local_addr());
         eventually("session", || server.session_count() == 1);
         let seen = done.clone();
         let peer = std::thread::spawn(move || {
@@ -112,7 +110,7 @@ fn a_stop_closes_sessions_before_their_peers_see_the_end() {
 #[test]
 fn connects_racing_a_stop_neither_register_nor_hold_it() {
     let drain = Duration::from_secs(30);
-    for backend in backends() {
+    for backend in all_backends() {
         for round in 0..8 {
             let stopped = Arc::new(AtomicBool::new(false));
             let late = Arc::new(AtomicUsize::new(0));
@@ -132,11 +130,11 @@ fn connects_racing_a_stop_neither_register_nor_hold_it() {
             let racing = Arc::new(AtomicBool::new(true));
             let connectors: Vec<_> = (0..2)
                 .map(|_| {
-                    let racing = racing.clone();
+                    let (racing, backend) = (racing.clone(), backend.clone());
                     std::thread::spawn(move || {
                         let mut held = std::collections::VecDeque::new();
                         while racing.load(Ordering::SeqCst) {
-                            match TcpStream::connect(addr) {
+                            match try_connect_quickly(&backend, addr) {
                                 Ok(s) => held.push_back(s),
                                 Err(_) => break, // the listener is gone
                             }
@@ -160,7 +158,7 @@ fn connects_racing_a_stop_neither_register_nor_hold_it() {
             );
             assert_eq!(server.session_count(), 0, "{}", backend.name());
             assert!(
-                TcpStream::connect(addr).is_err(),
+                !serves(&backend, addr),
                 "{}: the listener is closed once stop returned",
                 backend.name()
             );
@@ -194,10 +192,10 @@ fn big_queue() -> ConnOptions {
 /// only after the close still gets all of it.
 #[test]
 fn a_close_flushes_all_it_can_within_the_deadline() {
-    for backend in backends() {
+    for backend in all_backends() {
         let conn = big_queue().close_flush_timeout(Duration::from_secs(30));
         let server = server(&backend, echo_router(), ServerOptions::default().conn(conn));
-        let mut raw = connect(server.local_addr());
+        let mut raw = connect_to(&backend, server.local_addr());
         eventually("session", || server.session_count() == 1);
         let session = server.sessions().pop().unwrap();
         // More than the kernel buffers hold while the peer does not read.
@@ -305,7 +303,7 @@ fn a_waiting_send_wakes_the_writer() {
 /// handler returns.
 #[test]
 fn an_inline_handler_never_waits_on_its_own_queue() {
-    for backend in backends() {
+    for backend in all_backends() {
         flood_until_refused(&backend, false);
     }
 }
@@ -315,7 +313,7 @@ fn an_inline_handler_never_waits_on_its_own_queue() {
 /// that worker.
 #[test]
 fn a_handler_never_blocks_its_worker_on_another_connections_queue() {
-    for backend in backends() {
+    for backend in all_backends() {
         flood_until_refused(&backend, true);
     }
 }
@@ -356,9 +354,9 @@ fn flood_until_refused(backend: &Backend, from_other: bool) {
         })
         .bind("127.0.0.1:0")
         .unwrap();
-    let mut silent = connect(server.local_addr()); // never reads
+    let mut silent = connect_silent(backend, server.local_addr()); // never reads
     eventually("session", || first.lock().unwrap().is_some());
-    let mut other = from_other.then(|| connect(server.local_addr()));
+    let mut other = from_other.then(|| connect_to(backend, server.local_addr()));
     let asker = other.as_mut().unwrap_or(&mut silent);
     asker.write_all(&request_frame("flood", 1, b"")).unwrap();
     let err = refused

@@ -127,6 +127,12 @@ fn try_connect_within(backend: &Backend, addr: SocketAddr, wait: Duration) -> st
     TcpStream::connect(addr).map(Raw::Tcp)
 }
 
+/// [`try_connect`], giving up on a kcp server that does not answer within
+/// 2 s.
+pub fn try_connect_quickly(backend: &Backend, addr: SocketAddr) -> std::io::Result<Raw> {
+    try_connect_within(backend, addr, Duration::from_secs(2))
+}
+
 /// True when something serves `backend` at `addr`: a TCP connect is
 /// taken, a KCP hello is acknowledged (within 2 s).
 pub fn serves(backend: &Backend, addr: SocketAddr) -> bool {
