@@ -1,5 +1,5 @@
-//! walle's io layer: servers, clients and sessions over TCP, on one of
-//! two backends chosen by a value, with no handler change.
+//! walle's io layer: servers, clients and sessions over TCP or KCP, on a
+//! backend chosen by a value, with no handler change.
 //!
 //! - [`Backend::evloop`]: gnet-style reactors on mio, N loops (one per core
 //!   by default), an acceptor balancing connections (round-robin, least
@@ -10,6 +10,16 @@
 //! - [`Backend::tcp`]: tokio, a reader and a writer task per connection, a
 //!   bounded send queue (error when full, or a bounded wait) and a sync
 //!   write mode putting the same bytes on the wire.
+//! - [`Backend::kcp`]: KCP over UDP on the event loop's reactors, for
+//!   lossy mobile links: a sans-io session table per UDP socket (sessions
+//!   keyed by peer address and conv, each a `kcp` crate state updated when
+//!   its `check()` says, from the loop's timer wheel), carrying the same
+//!   length-prefixed frames as tcp as one byte stream, so any KCP that
+//!   follows skywind3000's ikcp talks to it. Bad datagrams are dropped and
+//!   counted ([`KcpStats`] in [`IoStats`]); a session table bound, a
+//!   new-session rate and a short life for sessions that proved nothing
+//!   hold against floods; a dead link closes its session
+//!   ([`KcpOptions`]).
 //!
 //! [`Server`] adds sessions ([`SessionHandle`]: push, call, close, values,
 //! close callbacks from any thread), broadcast encoded once, multicast,
@@ -22,8 +32,10 @@
 //! on disconnect, routes what the server pushes, and closes when its last
 //! handle drops; [`ClientState`] tells what it is doing and
 //! [`Client::last_close_reason`] how its latest connection ended.
-//! `ws://`, `wss://` and `kcp://` endpoints parse already; no backend of
-//! today dials them, and a client of one fails at build
+//! A kcp client dials `kcp://host:port` (or an endpoint written without a
+//! scheme) from a UDP socket of its own, with a fresh random conv at each
+//! dial. `ws://` and `wss://` endpoints parse already; no backend of today
+//! dials them, and a client of one fails at build
 //! ([`NetError::UnsupportedScheme`]).
 //!
 //! [`Dispatcher`] runs handlers where a [`Strategy`] says (inline, a worker
@@ -32,7 +44,7 @@
 //! layer does not.
 //!
 //! Not here: the wire formats and routing (see `walle-packet`,
-//! `walle-process`), kcp and WebSocket transports.
+//! `walle-process`), the WebSocket transport.
 //!
 //! ```
 //! use bytes::Bytes;

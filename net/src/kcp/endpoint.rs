@@ -466,6 +466,15 @@ impl<T> KcpEndpoint<T> {
         }
     }
 
+    /// Whether session `id` needs its queue at its next flush even when
+    /// no send scheduled one: bytes wait there for room in KCP, or a close
+    /// waits for the queue to drain.
+    pub(crate) fn wants_queue(&self, id: SessionId) -> bool {
+        self.get(id).is_some_and(|s| {
+            s.blocked || matches!(s.phase, Phase::Closing { fin_sent: false, .. })
+        })
+    }
+
     /// The next deadline of session `id`, if it is earlier than the one
     /// the driver was last given (whose timer is still set): a KCP update,
     /// the open timeout, the silence limit, the end of a close or of a

@@ -129,7 +129,13 @@ fn build(input: &mut &[u8]) -> Vec<u8> {
         datagram.extend(conv.to_le_bytes());
         datagram.extend([cmd, byte(2) % 130]);
         datagram.extend((wide(3) as u16).to_le_bytes());
-        datagram.extend(wide(5).to_le_bytes());
+        // Timestamps anywhere in the u32 range: the state's arithmetic on
+        // them wraps.
+        let ts = match byte(2) & 0x80 {
+            0 => wide(5),
+            _ => wide(5) << 16,
+        };
+        datagram.extend(ts.to_le_bytes());
         datagram.extend((wide(7) % 64).to_le_bytes());
         datagram.extend((wide(9) % 64).to_le_bytes());
         datagram.extend(len.to_le_bytes());
@@ -146,6 +152,9 @@ mod tests {
         super::datagrams(&[]);
         super::datagrams(&[4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3]);
         super::datagrams(&[0, 30, 9, 9, 9]);
+        // An ack and a push stamped half the clock's range away.
+        super::datagrams(&[4, 1, 0, 1, 0x80, 0, 0, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0]);
+        super::datagrams(&[4, 1, 0, 0, 0x80, 0, 0, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0]);
         let seq: Vec<u8> = (0..2000u32).map(|i| (i * 131 % 251) as u8).collect();
         super::datagrams(&seq);
     }

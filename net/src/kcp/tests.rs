@@ -285,6 +285,18 @@ fn bad_datagrams_are_dropped_and_counted() {
     assert_eq!(ep.len(), 0);
     assert!(ep.handle(now, CLIENT, &push(1, 0, b"")).is_some(), "a stream's first segment opens");
     assert_eq!(ep.len(), 1);
+    // Timestamps, sequence numbers and unas half the u32 range away reach
+    // the state's arithmetic, which wraps (never an overflow panic).
+    for (cmd, ts, sn, una) in [(82u8, 0x8000_0000u32, 0x8000_0000u32, 0x8000_0000u32), (81, 0x8000_0001, 1, u32::MAX)] {
+        let mut d = push(1, sn, b"x");
+        d[4] = cmd;
+        d[8..12].copy_from_slice(&ts.to_le_bytes());
+        d[16..20].copy_from_slice(&una.to_le_bytes());
+        assert!(ep.handle(now, CLIENT, &d).is_some());
+        while let Some(id) = ep.poll_touched() {
+            ep.flush(now, id, None);
+        }
+    }
 }
 
 #[test]

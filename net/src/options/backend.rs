@@ -111,8 +111,8 @@ pub(crate) enum Driver {
 /// handler notices.
 ///
 /// Inside, a backend is two choices: a driver (the mio event loop, or
-/// tokio tasks) and a transport (tcp today); both of today's backends
-/// carry tcp.
+/// tokio tasks) and a transport: `evloop` and `tcp` carry tcp, `kcp` runs
+/// KCP over UDP on the event loop.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind")]
 pub enum Backend {

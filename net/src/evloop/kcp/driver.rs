@@ -129,7 +129,13 @@ impl KcpDriver {
             let Some(id) = self.ep.poll_touched() else {
                 break;
             };
-            match self.ep.app(id).map(|a| a.shared.clone()) {
+            // The queue is locked only when something may be in it: a
+            // send scheduled a flush (a handler's answer, inline, makes its
+            // segment leave with the ack of the request), or bytes wait.
+            let queue = self.ep.app(id).map(|a| a.shared.clone()).filter(|shared| {
+                shared.flush_queued.load(Ordering::Acquire) || self.ep.wants_queue(id)
+            });
+            match queue {
                 Some(shared) => self.ep.flush(cx.now, id, Some(&mut *shared.out())),
                 None => self.ep.flush(cx.now, id, None),
             }
