@@ -212,7 +212,9 @@ pub(crate) fn closes_with_their_reasons(mut connect: impl FnMut(ConnOptions) -> 
 
 /// A local close, bad input and silence each close a connection of
 /// `connect` with their reason, and end its stream.
-pub(crate) fn closes_locally_on_bad_input_and_silence(mut connect: impl FnMut(ConnOptions) -> Peer) {
+pub(crate) fn closes_locally_on_bad_input_and_silence(
+    mut connect: impl FnMut(ConnOptions) -> Peer,
+) {
     let mut local = connect(ConnOptions::default());
     assert_eq!(&local.round_trip(1, b"before")[..], b"before");
     local.process.close();

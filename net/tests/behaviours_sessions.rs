@@ -23,7 +23,9 @@ fn b34_accept_limit() {
             echo_router(),
             ServerOptions::default().max_sessions(3),
         );
-        let mut kept: Vec<Raw> = (0..3).map(|_| connect_to(&backend, server.local_addr())).collect();
+        let mut kept: Vec<Raw> = (0..3)
+            .map(|_| connect_to(&backend, server.local_addr()))
+            .collect();
         eventually("three sessions", || server.session_count() == 3);
         let mut refused = connect_to(&backend, server.local_addr());
         assert!(

@@ -54,8 +54,10 @@ fn a_stop_is_stopped_and_a_peer_hanging_up_is_peer_closed() {
     for backend in all_backends() {
         let name = backend.name();
         let (server, rx) = reporting_server(&backend, false);
-        let (mut leaving, mut staying) =
-            (connect_to(&backend, server.local_addr()), connect_to(&backend, server.local_addr()));
+        let (mut leaving, mut staying) = (
+            connect_to(&backend, server.local_addr()),
+            connect_to(&backend, server.local_addr()),
+        );
         raw_round_trip(&mut leaving, 1, b"hi");
         raw_round_trip(&mut staying, 1, b"hi");
         let peer = leaving.local_addr().unwrap();
@@ -78,7 +80,10 @@ fn a_kick_is_replaced_a_refusal_refused_and_a_close_local() {
     for backend in all_backends() {
         let name = backend.name();
         let (server, rx) = reporting_server(&backend, false);
-        let (mut old, mut new) = (connect_to(&backend, server.local_addr()), connect_to(&backend, server.local_addr()));
+        let (mut old, mut new) = (
+            connect_to(&backend, server.local_addr()),
+            connect_to(&backend, server.local_addr()),
+        );
         raw_round_trip(&mut old, 1, b"hi");
         raw_round_trip(&mut new, 1, b"hi");
         let id_of = |stream: &Raw| {

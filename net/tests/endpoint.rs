@@ -144,8 +144,14 @@ fn kcp_clients_dial_kcp_and_endpoints_without_a_scheme() {
     let server = server(&backend, echo_router(), Default::default());
     let (addr, port) = (server.local_addr(), server.local_addr().port());
     for (text, shown) in [
-        (format!("kcp://127.0.0.1:{port}"), format!("kcp://127.0.0.1:{port}")),
-        (format!("localhost:{port}"), format!("kcp://localhost:{port}")),
+        (
+            format!("kcp://127.0.0.1:{port}"),
+            format!("kcp://127.0.0.1:{port}"),
+        ),
+        (
+            format!("localhost:{port}"),
+            format!("kcp://localhost:{port}"),
+        ),
     ] {
         let client = Client::builder(text.as_str(), echo_router())
             .backend(backend.clone())

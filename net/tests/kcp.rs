@@ -26,5 +26,7 @@ fn a_kcp_client_calls_a_kcp_server() {
     assert_eq!(back, big);
     eventually("one session", || server.session_count() == 1);
     drop(client);
-    eventually("the session ends with the client", || server.session_count() == 0);
+    eventually("the session ends with the client", || {
+        server.session_count() == 0
+    });
 }

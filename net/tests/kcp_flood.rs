@@ -70,7 +70,9 @@ fn a_flood_leaves_a_good_client_alone_and_the_table_bounded() {
             }
         })
     };
-    eventually("the good client served", || answered.load(Ordering::Relaxed) > 10);
+    eventually("the good client served", || {
+        answered.load(Ordering::Relaxed) > 10
+    });
 
     let floods: Vec<_> = (0..4u32)
         .map(|t| {
@@ -102,8 +104,14 @@ fn a_flood_leaves_a_good_client_alone_and_the_table_bounded() {
         s.short + s.bad_command + s.bad_length > 9_000 && s.over_limit + s.over_rate > 0
     });
     // The fresh convs proved nothing: they leave after the open timeout.
-    eventually("the unproven sessions gone", || server.io_stats().kcp.sessions <= 2);
-    assert_eq!(server.session_count(), 1, "the good client's session is left");
+    eventually("the unproven sessions gone", || {
+        server.io_stats().kcp.sessions <= 2
+    });
+    assert_eq!(
+        server.session_count(),
+        1,
+        "the good client's session is left"
+    );
     stop.store(true, Ordering::Relaxed);
     good.join().expect("the good client never failed");
     assert!(client.is_connected());

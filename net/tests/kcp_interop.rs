@@ -48,6 +48,9 @@ fn the_reference_ikcp_drives_a_walle_server() {
     );
     assert_eq!(stdout.trim(), "ok 24");
     let stats = server.io_stats().kcp;
-    assert_eq!(stats.opened, 1, "one session, of the peer's conv: {stats:?}");
+    assert_eq!(
+        stats.opened, 1,
+        "one session, of the peer's conv: {stats:?}"
+    );
     assert_eq!(stats.dropped(), 0, "{stats:?}");
 }

@@ -78,7 +78,11 @@ fn a_thousand_large_requests_cross_a_lossy_link_whole() {
     latencies.sort();
     let dropped = relay.dropped.load(std::sync::atomic::Ordering::Relaxed);
     let passed = relay.passed.load(std::sync::atomic::Ordering::Relaxed);
-    assert!(dropped * 100 >= (dropped + passed) * 8, "the link lost about 10%: {dropped} of {}", dropped + passed);
+    assert!(
+        dropped * 100 >= (dropped + passed) * 8,
+        "the link lost about 10%: {dropped} of {}",
+        dropped + passed
+    );
     eprintln!(
         "lossy kcp: 1000 requests in {:?}; p50 {:?}, p99 {:?}; {dropped} datagrams dropped of {}",
         started.elapsed(),

@@ -56,7 +56,9 @@ impl Dialer for KcpDialer {
             let socket = evloop::kcp::udp_socket(any, false)?;
             socket.connect(peer)?;
             let conv = fresh_conv();
-            let socket = handshake(UdpSocket::from_std(socket)?, conv).await?.into_std()?;
+            let socket = handshake(UdpSocket::from_std(socket)?, conv)
+                .await?
+                .into_std()?;
             Ok(Box::new(Kcp {
                 socket,
                 peer,

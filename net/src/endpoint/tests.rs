@@ -154,8 +154,20 @@ fn a_bare_endpoint_takes_the_kcp_transport_and_a_written_scheme_stays() {
     assert_eq!(bare.to_string(), "kcp://localhost:7000");
     let addr: std::net::SocketAddr = "127.0.0.1:7000".parse().unwrap();
     let from_addr = Endpoint::from(addr).for_transport(TransportKind::Kcp);
-    assert_eq!((from_addr.scheme(), from_addr.socket_addr()), (Scheme::Kcp, Some(addr)));
+    assert_eq!(
+        (from_addr.scheme(), from_addr.socket_addr()),
+        (Scheme::Kcp, Some(addr))
+    );
     let written = parse("tcp://localhost:7000").for_transport(TransportKind::Kcp);
-    assert_eq!(written.scheme(), Scheme::Tcp, "a written scheme is kept (and refused by kcp)");
-    assert_eq!(parse("localhost:7000").for_transport(TransportKind::Tcp).scheme(), Scheme::Tcp);
+    assert_eq!(
+        written.scheme(),
+        Scheme::Tcp,
+        "a written scheme is kept (and refused by kcp)"
+    );
+    assert_eq!(
+        parse("localhost:7000")
+            .for_transport(TransportKind::Tcp)
+            .scheme(),
+        Scheme::Tcp
+    );
 }

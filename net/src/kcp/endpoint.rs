@@ -144,7 +144,9 @@ impl<T> KcpEndpoint<T> {
     }
 
     fn insert(&mut self, now: Instant, peer: SocketAddr, conv: u32) -> SessionId {
-        let index = self.sessions.insert(Session::new(peer, conv, &self.config.kcp, now));
+        let index = self
+            .sessions
+            .insert(Session::new(peer, conv, &self.config.kcp, now));
         if self.generations.len() <= index {
             self.generations.resize(index + 1, 0);
         }
@@ -313,7 +315,9 @@ impl<T> KcpEndpoint<T> {
                 }
             }
             s.last_read = now;
-            let Some(decoder) = s.decoder.as_mut() else { break };
+            let Some(decoder) = s.decoder.as_mut() else {
+                break;
+            };
             loop {
                 match decoder.decode(buf) {
                     Ok(Some(frame)) => {
@@ -456,7 +460,8 @@ impl<T> KcpEndpoint<T> {
         s.flush(ms);
         let peer = s.peer;
         let dead = s.kcp.is_dead_link();
-        let done = matches!(s.phase, Phase::Closing { fin_sent: true, .. }) && s.kcp.wait_snd() == 0;
+        let done =
+            matches!(s.phase, Phase::Closing { fin_sent: true, .. }) && s.kcp.wait_snd() == 0;
         self.transmits.take_written(peer);
         if dead {
             self.end(now, id, CloseReason::DeadLink);
@@ -471,7 +476,14 @@ impl<T> KcpEndpoint<T> {
     /// waits for the queue to drain.
     pub(crate) fn wants_queue(&self, id: SessionId) -> bool {
         self.get(id).is_some_and(|s| {
-            s.blocked || matches!(s.phase, Phase::Closing { fin_sent: false, .. })
+            s.blocked
+                || matches!(
+                    s.phase,
+                    Phase::Closing {
+                        fin_sent: false,
+                        ..
+                    }
+                )
         })
     }
 

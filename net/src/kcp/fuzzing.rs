@@ -30,8 +30,12 @@ pub fn datagrams(data: &[u8]) {
         silence: Some(Duration::from_secs(3)),
         close_flush: Duration::from_millis(500),
     };
-    let mut server: KcpEndpoint<()> =
-        KcpEndpoint::new(config.clone(), Role::Server, Arc::new(Counters::default()), start);
+    let mut server: KcpEndpoint<()> = KcpEndpoint::new(
+        config.clone(),
+        Role::Server,
+        Arc::new(Counters::default()),
+        start,
+    );
     let mut client: KcpEndpoint<()> =
         KcpEndpoint::new(config, Role::Client, Arc::new(Counters::default()), start);
     let server_addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7000);
@@ -119,7 +123,11 @@ fn build(input: &mut &[u8]) -> Vec<u8> {
         let byte = |i: usize| f.get(i).copied().unwrap_or(0);
         let wide = |i: usize| u32::from(byte(i)) | (u32::from(byte(i + 1)) << 8);
         let conv = u32::from(byte(0) % 4) + 7;
-        let cmd = if byte(1) < 240 { 81 + byte(1) % 4 } else { byte(1) };
+        let cmd = if byte(1) < 240 {
+            81 + byte(1) % 4
+        } else {
+            byte(1)
+        };
         let data = take_raw(input);
         let len = match byte(11) {
             255 => data.len() as u32 + 1,

@@ -85,7 +85,12 @@ pub struct KcpStats {
 impl KcpStats {
     /// Datagrams dropped before reaching a session, for any reason.
     pub fn dropped(&self) -> u64 {
-        self.short + self.bad_command + self.bad_length + self.stray + self.over_limit + self.over_rate
+        self.short
+            + self.bad_command
+            + self.bad_length
+            + self.stray
+            + self.over_limit
+            + self.over_rate
     }
 
     pub(crate) fn add(&mut self, other: &KcpStats) {

@@ -100,9 +100,21 @@ mod tests {
     fn whole_segments_of_one_conv_pass() {
         let mut d = segment(7, PUSH, 0, b"hello");
         d.extend(segment(7, 82, 3, b""));
-        assert_eq!(check(&d), Ok(Head { conv: 7, opens: true }));
+        assert_eq!(
+            check(&d),
+            Ok(Head {
+                conv: 7,
+                opens: true
+            })
+        );
         let later = segment(7, PUSH, 5, b"x");
-        assert_eq!(check(&later), Ok(Head { conv: 7, opens: false }));
+        assert_eq!(
+            check(&later),
+            Ok(Head {
+                conv: 7,
+                opens: false
+            })
+        );
     }
 
     #[test]

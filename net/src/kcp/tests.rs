@@ -14,8 +14,10 @@ use super::*;
 use crate::options::KcpOptions;
 use crate::outbound::Outbound;
 
-const CLIENT: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 4000);
-const SERVER: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 7000);
+const CLIENT: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 4000);
+const SERVER: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 7000);
 const STEP: Duration = Duration::from_millis(5);
 
 fn framing() -> Framing {
@@ -75,7 +77,9 @@ impl Side {
                     Event::Closed(reason, _) => self.closed.push(reason),
                 }
             }
-            let Some(id) = self.ep.poll_touched() else { break };
+            let Some(id) = self.ep.poll_touched() else {
+                break;
+            };
             self.ep.flush(now, id, Some(&mut self.out));
             if let Some(at) = self.ep.poll_timeout(now, id) {
                 self.timers.push((at, id));
@@ -175,8 +179,16 @@ impl Link {
 fn frames_span_messages_and_share_them() {
     let mut link = Link::new(KcpOptions::default());
     link.until(Duration::from_secs(1), |l| !l.client.opened.is_empty());
-    assert_eq!(link.server.opened.len(), 1, "the client's hello opens the server's session");
-    assert_eq!(link.client.opened, [link.conv], "the server's ack opens the client's");
+    assert_eq!(
+        link.server.opened.len(),
+        1,
+        "the client's hello opens the server's session"
+    );
+    assert_eq!(
+        link.client.opened,
+        [link.conv],
+        "the server's ack opens the client's"
+    );
     let big: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
     link.client.queue(&big);
     for i in 0..50u8 {
@@ -270,8 +282,12 @@ fn push(conv: u32, sn: u32, data: &[u8]) -> Vec<u8> {
 fn bad_datagrams_are_dropped_and_counted() {
     let now = Instant::now();
     let counters = Arc::new(Counters::default());
-    let mut ep: KcpEndpoint<()> =
-        KcpEndpoint::new(config(KcpOptions::default()), Role::Server, counters.clone(), now);
+    let mut ep: KcpEndpoint<()> = KcpEndpoint::new(
+        config(KcpOptions::default()),
+        Role::Server,
+        counters.clone(),
+        now,
+    );
     assert!(ep.handle(now, CLIENT, &[1; 23]).is_none());
     let mut unknown = push(1, 0, b"");
     unknown[4] = 99;
@@ -281,13 +297,27 @@ fn bad_datagrams_are_dropped_and_counted() {
     assert!(ep.handle(now, CLIENT, &long).is_none());
     assert!(ep.handle(now, CLIENT, &push(1, 9, b"mid-stream")).is_none());
     let stats = counters.snapshot();
-    assert_eq!((stats.short, stats.bad_command, stats.bad_length, stats.stray), (1, 1, 1, 1));
+    assert_eq!(
+        (
+            stats.short,
+            stats.bad_command,
+            stats.bad_length,
+            stats.stray
+        ),
+        (1, 1, 1, 1)
+    );
     assert_eq!(ep.len(), 0);
-    assert!(ep.handle(now, CLIENT, &push(1, 0, b"")).is_some(), "a stream's first segment opens");
+    assert!(
+        ep.handle(now, CLIENT, &push(1, 0, b"")).is_some(),
+        "a stream's first segment opens"
+    );
     assert_eq!(ep.len(), 1);
     // Timestamps, sequence numbers and unas half the u32 range away reach
     // the state's arithmetic, which wraps (never an overflow panic).
-    for (cmd, ts, sn, una) in [(82u8, 0x8000_0000u32, 0x8000_0000u32, 0x8000_0000u32), (81, 0x8000_0001, 1, u32::MAX)] {
+    for (cmd, ts, sn, una) in [
+        (82u8, 0x8000_0000u32, 0x8000_0000u32, 0x8000_0000u32),
+        (81, 0x8000_0001, 1, u32::MAX),
+    ] {
         let mut d = push(1, sn, b"x");
         d[4] = cmd;
         d[8..12].copy_from_slice(&ts.to_le_bytes());
@@ -307,7 +337,8 @@ fn fresh_convs_cannot_grow_the_table_without_bound() {
         .max_sessions(50)
         .new_sessions_per_sec(20)
         .open_timeout(Duration::from_secs(2));
-    let mut ep: KcpEndpoint<()> = KcpEndpoint::new(config(kcp), Role::Server, counters.clone(), start);
+    let mut ep: KcpEndpoint<()> =
+        KcpEndpoint::new(config(kcp), Role::Server, counters.clone(), start);
     let mut now = start;
     let mut timers = Vec::new();
     for conv in 1..=10_000u32 {
@@ -337,5 +368,8 @@ fn fresh_convs_cannot_grow_the_table_without_bound() {
     assert!(stats.opened <= 20 + 20 * 10 + 1, "{stats:?}");
     assert!(stats.over_rate + stats.over_limit > 9000, "{stats:?}");
     assert!(stats.over_rate > 0 && stats.over_limit > 0, "{stats:?}");
-    assert!(stats.opened > 50, "unproven sessions leave and make room: {stats:?}");
+    assert!(
+        stats.opened > 50,
+        "unproven sessions leave and make room: {stats:?}"
+    );
 }

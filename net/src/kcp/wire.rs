@@ -78,7 +78,10 @@ impl Transmits {
     /// Hands `send` each datagram, oldest first, until all are sent
     /// (`true`) or the socket blocks (`false`: that one stays first). A
     /// datagram the socket lost is gone (UDP may lose any).
-    pub(crate) fn poll_transmit(&mut self, mut send: impl FnMut(SocketAddr, &[u8]) -> Sent) -> bool {
+    pub(crate) fn poll_transmit(
+        &mut self,
+        mut send: impl FnMut(SocketAddr, &[u8]) -> Sent,
+    ) -> bool {
         while let Some(&(peer, end)) = self.queue.front() {
             match send(peer, &self.bytes[self.sent..end]) {
                 Sent::Done | Sent::Lost => {

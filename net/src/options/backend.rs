@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::micros;
 use super::kcp::KcpOptions;
+use super::micros;
 use crate::endpoint::TransportKind;
 
 /// How the event loop spreads new connections over its loops.

@@ -23,7 +23,11 @@ pub fn backends() -> [Backend; 2] {
 
 /// Every backend the behaviour suite runs on: the stream ones and kcp.
 pub fn all_backends() -> [Backend; 3] {
-    [Backend::evloop(), Backend::tcp(), Backend::kcp(KcpOptions::default())]
+    [
+        Backend::evloop(),
+        Backend::tcp(),
+        Backend::kcp(KcpOptions::default()),
+    ]
 }
 
 /// (server, client) backends that speak to each other: the stream ones in
@@ -187,7 +191,9 @@ pub struct UdpSocketHolder(pub std::net::UdpSocket);
 impl RawListener {
     pub fn bind(backend: &Backend) -> RawListener {
         match is_kcp(backend) {
-            true => RawListener::Kcp(UdpSocketHolder(std::net::UdpSocket::bind("127.0.0.1:0").unwrap())),
+            true => RawListener::Kcp(UdpSocketHolder(
+                std::net::UdpSocket::bind("127.0.0.1:0").unwrap(),
+            )),
             false => RawListener::Tcp(std::net::TcpListener::bind("127.0.0.1:0").unwrap()),
         }
     }

@@ -3,8 +3,8 @@
 //! others by a random time (which reorders them). Deterministic: its
 //! choices come from a seeded generator. It stops when dropped.
 
-use std::collections::BinaryHeap;
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -88,7 +88,12 @@ impl Relay {
                     }
                     let jitter = how.jitter.mul_f64(rng.unit());
                     order += 1;
-                    held.push(Reverse((now + how.min_delay + jitter, order, to_server, bytes.to_vec())));
+                    held.push(Reverse((
+                        now + how.min_delay + jitter,
+                        order,
+                        to_server,
+                        bytes.to_vec(),
+                    )));
                 };
                 while let Ok((n, from)) = front.recv_from(&mut buf) {
                     client = Some(from);
@@ -100,7 +105,9 @@ impl Relay {
                     idle = false;
                 }
                 while held.peek().is_some_and(|Reverse((at, ..))| *at <= now) {
-                    let Some(Reverse((_, _, to_server, bytes))) = held.pop() else { break };
+                    let Some(Reverse((_, _, to_server, bytes))) = held.pop() else {
+                        break;
+                    };
                     p.fetch_add(1, Ordering::Relaxed);
                     let _ = match (to_server, client) {
                         (true, _) => back.send(&bytes),

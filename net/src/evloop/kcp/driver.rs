@@ -115,7 +115,11 @@ impl KcpDriver {
 
     fn refused(&mut self, cx: &mut Ctx<'_>, e: io::Error) {
         for id in self.ep.accepted() {
-            self.ep.end(cx.now, id, CloseReason::io(io::Error::new(e.kind(), e.to_string())));
+            self.ep.end(
+                cx.now,
+                id,
+                CloseReason::io(io::Error::new(e.kind(), e.to_string())),
+            );
         }
     }
 

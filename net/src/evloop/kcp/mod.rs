@@ -131,4 +131,3 @@ pub(crate) fn adopt(
         Some(Box::new(driver) as Box<dyn Driver>)
     })));
 }
-

@@ -36,7 +36,8 @@ fn connect(loops: &Loops, opts: ConnOptions) -> Peer {
     let opts = Arc::new(opts);
     loops.handles()[0].send(Cmd::Add(Box::new(move |cx: &mut Ctx<'_>| {
         let ep = KcpEndpoint::new(config, Role::Server, Arc::new(Counters::default()), cx.now);
-        let driver = super::KcpDriver::start(cx, UdpSocket::from_std(socket), None, ep, attach, opts)?;
+        let driver =
+            super::KcpDriver::start(cx, UdpSocket::from_std(socket), None, ep, attach, opts)?;
         Some(Box::new(driver) as Box<dyn Driver>)
     })));
     let stream = KcpStream::connect_within(addr, PATIENCE).expect("the hello answered");
