@@ -244,6 +244,9 @@ impl<T> KcpEndpoint<T> {
         let index = self.index(id)?;
         let s = &mut self.sessions[index];
         let _ = s.kcp.update(ms); // its clock, for the RTT of acks
+        // What that update flushed is this session's: queued for its peer
+        // before any other state writes.
+        self.transmits.take_written(s.peer);
         if s.kcp.input(datagram).is_err() {
             self.counters.bad(Bad::Length);
             return None;

@@ -373,3 +373,47 @@ fn fresh_convs_cannot_grow_the_table_without_bound() {
         "unproven sessions leave and make room: {stats:?}"
     );
 }
+
+#[test]
+fn each_peer_gets_its_own_datagrams() {
+    const OTHER: SocketAddr =
+        SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 4001);
+    let start = Instant::now();
+    let counters = Arc::new(Counters::default());
+    let mut ep: KcpEndpoint<()> =
+        KcpEndpoint::new(config(KcpOptions::default()), Role::Server, counters, start);
+    let a = ep.handle(start, CLIENT, &push(1, 0, b"")).unwrap();
+    let b = ep.handle(start, OTHER, &push(2, 0, b"")).unwrap();
+    for id in [a, b] {
+        ep.accept(start, id, framing().decoder(), ());
+    }
+    // B has a segment in flight, never acknowledged.
+    let mut out = Outbound::new(FrameMode::Stream);
+    out.push_shared(Bytes::from_static(b"\0\0\0\x01x"));
+    ep.flush(start, b, Some(&mut out));
+    while ep.poll_touched().is_some() {}
+    ep.poll_transmit(|_, _| Sent::Done);
+    // Long after: a datagram of B's updates its state, which sends the
+    // segment again; then one of A's, and only A is flushed.
+    let later = start + Duration::from_secs(3);
+    ep.handle(later, OTHER, &push(2, 0, b""));
+    ep.handle(later, CLIENT, &push(1, 0, b""));
+    ep.flush(later, a, None);
+    let mut seen = Vec::new();
+    ep.poll_transmit(|to, d| {
+        let conv = u32::from_le_bytes([d[0], d[1], d[2], d[3]]);
+        seen.push((to, conv));
+        Sent::Done
+    });
+    assert!(
+        seen.contains(&(OTHER, 2)),
+        "B's segment sent again, to B: {seen:?}"
+    );
+    for (to, conv) in seen {
+        assert_eq!(
+            to,
+            if conv == 1 { CLIENT } else { OTHER },
+            "conv {conv} sent to {to}"
+        );
+    }
+}

@@ -169,3 +169,51 @@ impl KcpOptions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::Backend;
+
+    #[test]
+    fn presets_are_the_reference_ones_and_load_from_a_file() {
+        let normal = KcpOptions::normal();
+        let n = (
+            normal.nodelay,
+            normal.interval.as_millis(),
+            normal.resend,
+            normal.no_congestion_control,
+        );
+        assert_eq!(n, (false, 40, 0, false));
+        let fast = KcpOptions::fast();
+        let f = (
+            fast.nodelay,
+            fast.interval.as_millis(),
+            fast.resend,
+            fast.no_congestion_control,
+        );
+        assert_eq!(f, (true, 10, 2, true));
+        assert_eq!(KcpOptions::default(), fast);
+
+        let backend: Backend = serde_json::from_str(
+            r#"{"kind":"kcp","nodelay":false,"interval":20,"send_window":512,"open_timeout":2500}"#,
+        )
+        .unwrap();
+        let Backend::Kcp(kcp) = &backend else {
+            panic!("not kcp: {backend:?}");
+        };
+        assert_eq!(
+            (kcp.nodelay, kcp.interval),
+            (false, Duration::from_millis(20))
+        );
+        assert_eq!((kcp.send_window, kcp.recv_window), (512, 256));
+        assert_eq!(kcp.open_timeout, Duration::from_millis(2500));
+        let again: Backend =
+            serde_json::from_str(&serde_json::to_string(&backend).unwrap()).unwrap();
+        assert_eq!(again, backend);
+        assert_eq!(
+            Backend::parse("kcp"),
+            Some(Backend::kcp(KcpOptions::default()))
+        );
+    }
+}
