@@ -28,6 +28,8 @@ pub struct Relay {
     /// Where the client sends.
     pub addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    /// The share dropped now, in millionths.
+    share: Arc<AtomicU64>,
     pub dropped: Arc<AtomicU64>,
     pub passed: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
@@ -61,6 +63,11 @@ impl Rng {
 type Held = Reverse<(Instant, u64, bool, Vec<u8>)>;
 
 impl Relay {
+    /// Drops `share` of the datagrams from now on (1.0: the link is cut).
+    pub fn set_drop(&self, share: f64) {
+        self.share.store((share * 1e6) as u64, Ordering::Relaxed);
+    }
+
     /// A relay to `server` on a port of its own.
     pub fn start(server: SocketAddr, how: Lossy) -> Relay {
         let front = UdpSocket::bind("127.0.0.1:0").expect("relay front");
@@ -70,8 +77,9 @@ impl Relay {
         back.set_nonblocking(true).unwrap();
         let addr = front.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
+        let share = Arc::new(AtomicU64::new((how.drop * 1e6) as u64));
         let (dropped, passed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-        let (s, d, p) = (stop.clone(), dropped.clone(), passed.clone());
+        let (s, d, p, sh) = (stop.clone(), dropped.clone(), passed.clone(), share.clone());
         let thread = std::thread::spawn(move || {
             let mut rng = Rng(how.seed | 1);
             let mut held: BinaryHeap<Held> = BinaryHeap::new();
@@ -81,8 +89,9 @@ impl Relay {
             while !s.load(Ordering::Relaxed) {
                 let mut idle = true;
                 let now = Instant::now();
+                let drop_share = sh.load(Ordering::Relaxed) as f64 / 1e6;
                 let mut hold = |to_server: bool, bytes: &[u8], rng: &mut Rng| {
-                    if rng.unit() < how.drop {
+                    if rng.unit() < drop_share {
                         d.fetch_add(1, Ordering::Relaxed);
                         return;
                     }
@@ -124,6 +133,7 @@ impl Relay {
         Relay {
             addr,
             stop,
+            share,
             dropped,
             passed,
             thread: Some(thread),
