@@ -76,7 +76,7 @@ fn a_cut_link_is_a_dead_link_on_both_sides() {
         ..Default::default()
     };
     let started = Instant::now();
-    let from_server = session.call_with::<Bytes, Bytes>("ask", &Bytes::new(), long.clone());
+    let from_server = session.call_with::<Bytes, Bytes>("ask", &Bytes::new(), long);
     let from_client = client.process().unwrap().call_with::<Bytes, Bytes>(
         "echo",
         &Bytes::from_static(b"lost"),
