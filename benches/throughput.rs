@@ -7,6 +7,15 @@
 //! single mio thread) sends pre-encoded `walle` request frames, keeps
 //! `depth` in flight per connection, and counts answer frames; the
 //! baseline answers each frame with the frame itself.
+//!
+//! kcp is not in the run yet. The server side is there already: `serve`
+//! takes any name `Backend::parse` knows, `"kcp"` included (it binds the
+//! UDP port). What is missing is a load client that speaks KCP: beside the
+//! raw framed TCP one in `load.rs`, one mio thread with a connected UDP
+//! socket per connection, each driving a `kcp::Kcp` state (the same
+//! pre-encoded frames as a byte stream, the hello first), with kcp added
+//! to `SERVERS` and a `Load` per transport; or the framework's own kcp
+//! client, as `examples/loadgen.rs --backend kcp` does.
 #![allow(clippy::print_stdout)] // a bench report
 #![allow(missing_docs)]
 
