@@ -18,6 +18,13 @@ use super::millis;
 /// segments: the crate's own defaults (100 ms interval, windows of 32) are
 /// slow for games.
 ///
+/// A debug build of an application serving kcp wants, in its own
+/// `Cargo.toml`, `[profile.dev.package.kcp] overflow-checks = false`: the
+/// `kcp` crate computes with u32 clocks and sequence numbers that must wrap
+/// (as the reference implementation's unsigned arithmetic does), and a
+/// peer's timestamps and sequence numbers reach that arithmetic. Release
+/// builds wrap already; this workspace sets it for its own tests.
+///
 /// ```
 /// use std::time::Duration;
 /// use walle_net::{Backend, KcpOptions};
