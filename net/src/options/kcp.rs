@@ -58,9 +58,10 @@ pub struct KcpOptions {
     /// Transmissions of one segment after which the link is dead and the
     /// session closes with `CloseReason::DeadLink`.
     pub dead_link: u32,
-    /// Sessions a server's table holds at most, across its reactors (those
-    /// still lingering after a close included); a datagram that would open
-    /// one more is dropped.
+    /// Sessions a server's table holds at most, per reactor (those still
+    /// lingering after a close included); a datagram that would open one
+    /// more is dropped. (The accept limit of `ServerOptions` bounds the
+    /// sessions that get a process.)
     pub max_sessions: usize,
     /// New sessions a server opens per second at most (per reactor); the
     /// datagrams of those over the rate are dropped, and their peers'
