@@ -107,6 +107,7 @@ impl KcpDriver {
                     if self.connected.is_some() && e.kind() == io::ErrorKind::ConnectionRefused {
                         self.refused(cx, e);
                     }
+                    return; // the next readiness reads on
                 }
             }
         }
