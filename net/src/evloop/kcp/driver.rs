@@ -87,8 +87,10 @@ impl KcpDriver {
         let _ = self.pump(cx);
     }
 
-    /// Reads datagrams into the endpoint, up to a fair share.
-    fn read(&mut self, cx: &mut Ctx<'_>) {
+    /// Reads datagrams into the endpoint, up to a fair share. A socket
+    /// error other than what an ICMP message leaves (a refused or reset
+    /// port, which ends a client's session) ends the source.
+    fn read(&mut self, cx: &mut Ctx<'_>) -> Turn {
         for _ in 0..READS {
             let got = match self.connected {
                 Some(peer) => self.socket.recv(cx.scratch).map(|n| (n, peer)),
@@ -98,20 +100,29 @@ impl KcpDriver {
                 Ok((n, peer)) => {
                     self.ep.handle(cx.now, peer, &cx.scratch[..n]);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
+                    ) =>
+                {
                     // A connected client's server went away (an ICMP port
                     // unreachable): that ends its session.
-                    debug!(error = %e, "kcp socket error");
-                    if self.connected.is_some() && e.kind() == io::ErrorKind::ConnectionRefused {
+                    debug!(error = %e, "kcp peer unreachable");
+                    if self.connected.is_some() {
                         self.refused(cx, e);
                     }
-                    return; // the next readiness reads on
+                }
+                Err(e) => {
+                    warn!(error = %e, "kcp socket failed");
+                    return Err(CloseReason::io(e));
                 }
             }
         }
         cx.read_again();
+        Ok(())
     }
 
     fn refused(&mut self, cx: &mut Ctx<'_>, e: io::Error) {
@@ -250,7 +261,7 @@ impl KcpDriver {
 impl Driver for KcpDriver {
     fn ready(&mut self, cx: &mut Ctx<'_>, ready: Ready) -> Turn {
         if ready.readable || ready.drain {
-            self.read(cx);
+            self.read(cx)?;
         }
         self.pump(cx)
     }
