@@ -1,21 +1,19 @@
-//! Echo throughput over loopback: the `evloop` and `tcp` servers against a
-//! tokio + tokio-util `LengthDelimitedCodec` echo server, in one run.
+//! Echo throughput over loopback: the `evloop`, `tcp` and `ws` servers
+//! against a tokio + tokio-util `LengthDelimitedCodec` echo server, in one
+//! run; `ws` is also compared with `tcp`, the backend it runs beside.
 //!
 //! Each server runs as a child process (this bench binary, re-run with
 //! `WALLE_BENCH_SERVER`), so its CPU time per message is read from
 //! `/proc` apart from the load client's. One raw framed load client (a
-//! single mio thread) sends pre-encoded `walle` request frames, keeps
-//! `depth` in flight per connection, and counts answer frames; the
-//! baseline answers each frame with the frame itself.
+//! single mio thread) sends pre-encoded `walle` request frames (as one
+//! masked binary message each for `ws`), keeps `depth` in flight per
+//! connection, and counts answer frames; the baseline answers each frame
+//! with the frame itself.
 //!
-//! kcp is not in the run yet. The server side is there already: `serve`
-//! takes any name `Backend::parse` knows, `"kcp"` included (it binds the
-//! UDP port). What is missing is a load client that speaks KCP: beside the
-//! raw framed TCP one in `load.rs`, one mio thread with a connected UDP
-//! socket per connection, each driving a `kcp::Kcp` state (the same
-//! pre-encoded frames as a byte stream, the hello first), with kcp added
-//! to `SERVERS` and a `Load` per transport; or the framework's own kcp
-//! client, as `examples/loadgen.rs --backend kcp` does.
+//! kcp is not in the run yet: `serve` takes `"kcp"` (it binds the UDP
+//! port), but the raw load client speaks only TCP and WebSocket. A KCP one
+//! would drive a `kcp::Kcp` state per connection over a connected UDP
+//! socket with the same pre-encoded frames as a byte stream.
 #![allow(clippy::print_stdout)] // a bench report
 #![allow(missing_docs)]
 
@@ -27,13 +25,20 @@ mod servers;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use load::Load;
+use load::{Load, Wire};
 use servers::{ServerProcess, serve};
 
 /// Rounds of the interleaved comparison, and the window of each turn.
 const ROUNDS: usize = 11;
 const WINDOW: Duration = Duration::from_millis(1500);
-const SERVERS: [&str; 3] = ["baseline", "evloop", "tcp"];
+const SERVERS: [&str; 4] = ["baseline", "evloop", "tcp", "ws"];
+/// Pairs `(server, against)` whose median per-round ratio is reported
+/// besides the ratio to the baseline.
+const PAIRS: [(&str, &str); 1] = [("ws", "tcp")];
+
+fn wire(kind: &str) -> Wire {
+    if kind == "ws" { Wire::Ws } else { Wire::Tcp }
+}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -45,6 +50,7 @@ fn throughput(c: &mut Criterion) {
     // `WALLE_BENCH_CONFIGS=16x16x64B` runs only the configurations named.
     let only = std::env::var("WALLE_BENCH_CONFIGS").ok();
     let mut report = Vec::new();
+    let mut pairs = Vec::new();
     for (conns, depth, size) in configs {
         let config = format!("{conns}x{depth}x{size}B");
         if only
@@ -63,7 +69,7 @@ fn throughput(c: &mut Criterion) {
             .iter()
             .map(|kind| {
                 let process = ServerProcess::start(kind);
-                let mut load = Load::connect(process.addr, conns, depth, size);
+                let mut load = Load::connect(process.addr, wire(kind), conns, depth, size);
                 load.run(10_000); // connections warm
                 (process, load)
             })
@@ -80,6 +86,7 @@ fn throughput(c: &mut Criterion) {
         let mut rates = vec![Vec::new(); SERVERS.len()];
         let mut cpus = vec![Vec::new(); SERVERS.len()];
         let mut ratios = vec![Vec::new(); SERVERS.len()];
+        let mut pair_ratios = vec![Vec::new(); PAIRS.len()];
         for _ in 0..ROUNDS {
             let mut round = Vec::new();
             for (i, (process, load)) in servers.iter_mut().enumerate() {
@@ -93,6 +100,20 @@ fn throughput(c: &mut Criterion) {
             for i in 0..SERVERS.len() {
                 ratios[i].push(round[i] / round[0]);
             }
+            for (p, (a, b)) in PAIRS.iter().enumerate() {
+                let at = |k: &str| SERVERS.iter().position(|s| *s == k).expect("a server");
+                pair_ratios[p].push(round[at(a)] / round[at(b)]);
+            }
+        }
+        for (p, (a, b)) in PAIRS.iter().enumerate() {
+            let mut sorted = pair_ratios[p].clone();
+            sorted.sort_by(f64::total_cmp);
+            pairs.push(format!(
+                "{a} vs {b} {config:<14} {:>5.2}x ({:.2}-{:.2})",
+                median(pair_ratios[p].clone()),
+                sorted[0],
+                sorted[sorted.len() - 1]
+            ));
         }
         for i in 0..SERVERS.len() {
             let (r, lo, hi) = {
@@ -119,6 +140,10 @@ fn throughput(c: &mut Criterion) {
     println!("\nmedians of {ROUNDS} interleaved rounds of {WINDOW:?} each");
     println!("server    config           msgs/s     vs baseline (min-max)   server CPU us/msg");
     for line in report {
+        println!("{line}");
+    }
+    println!("\nmedian per-round ratios (min-max)");
+    for line in pairs {
         println!("{line}");
     }
 }

@@ -2,7 +2,9 @@
 # The cluster example as separate processes on a throwaway etcd: three
 # nodes, a gate and a load client (16 connections x 8 calls, 10 s); at
 # second 3 node-1 gets SIGTERM (or SIGKILL), at second 5 a fourth node
-# starts. Prints the client's lines.
+# starts. Prints the client's lines, then checks them: after SIGTERM no call
+# failed and all four nodes answered; after SIGKILL at most 128 calls (all
+# that were in flight) failed, none in the last 4 seconds. Exits 1 if not.
 #
 #   scripts/cluster-faults.sh sigterm|sigkill
 #
@@ -48,7 +50,7 @@ pids+=($!)
 for _ in $(seq 100); do grep -q listening "$work/gate.out" 2>/dev/null && break; sleep 0.05; done
 cat "$work/gate.out"
 
-"$bin" client --gate "127.0.0.1:$gate_port" --conns 16 --depth 8 --secs 10 &
+"$bin" client --gate "127.0.0.1:$gate_port" --conns 16 --depth 8 --secs 10 | tee "$work/client.out" &
 client=$!
 sleep 3
 echo "-- SIG$sig node-1"
@@ -56,7 +58,18 @@ kill -s "$sig" "$pid_node_1"
 sleep 2
 echo "-- start node-4"
 start_node node-4
-status=0
-wait "$client" || status=$?
+wait "$client" || true
 echo "-- node-1 said:"; cat "$work/node-1.out"
-exit $status
+
+summary=$(grep '^calls=' "$work/client.out")
+failed=$(sed -n 's/.* failed=\([0-9]*\) .*/\1/p' <<<"$summary")
+nodes=$(sed -n 's/.* nodes=//p' <<<"$summary")
+late=$(grep '^t=' "$work/client.out" | tail -n 4 | sed -n 's/.* failed=//p' | awk '{s+=$1} END {print s+0}')
+if [ "$mode" = sigterm ]; then
+    [ "$failed" -eq 0 ] && [ "$nodes" = node-1,node-2,node-3,node-4 ] && ok=yes || ok=no
+    echo "check: failed=$failed (want 0), nodes=$nodes (want all four): $ok"
+else
+    [ "$failed" -le 128 ] && [ "$late" -eq 0 ] && ok=yes || ok=no
+    echo "check: failed=$failed (want <= 128), failed in the last 4 s=$late (want 0): $ok"
+fi
+[ "$ok" = yes ]

@@ -9,13 +9,14 @@
 //!   start rolls back what already ran, and the error names the service.
 //!   `stop` and `finish` are bounded per service ([`ServiceOptions`]).
 //! - Stopping: a [`StopHandle`] from code, or SIGINT/SIGTERM when
-//!   [`AppOptions::signals`] is on (the default); a signal received while
-//!   stopping forces the process to exit with code 130.
+//!   [`AppOptions::signals`] is on (the default); a second signal forces
+//!   the process to exit with code 130.
 //! - [`RunReport`]: every phase that ran, in order, with its outcome.
 //!
 //! - [`ServerService`]: a `walle_net` server that binds on start, publishes
 //!   its node in discovery, and on stop goes offline, waits for proxies to
-//!   see it, stops (draining), then deregisters (BEHAVIOURS 61).
+//!   see it, waits for the requests in flight, stops (flushing), then
+//!   deregisters (BEHAVIOURS 61).
 //!
 //! - [`ProxyService`]: a `walle_clientproxy` proxy that waits for its nodes
 //!   on start and closes (draining its calls) on stop.
@@ -51,6 +52,7 @@
 //! # }
 //! ```
 #![forbid(unsafe_code)]
+#![deny(missing_docs, missing_debug_implementations)]
 
 mod app;
 mod error;
@@ -67,6 +69,6 @@ pub use error::Error;
 pub use options::{AppOptions, ServiceOptions};
 pub use proxy::ProxyService;
 pub use report::{Outcome, Phase, PhaseRecord, RunReport};
-pub use server::ServerService;
+pub use server::{BoundAddr, ServerService};
 pub use service::{BoxError, BoxFuture, PhaseResult, Service};
 pub use stop::{StopHandle, StopReason};

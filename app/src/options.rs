@@ -48,9 +48,9 @@ impl ServiceOptions {
 #[non_exhaustive]
 pub struct AppOptions {
     /// Whether SIGINT and SIGTERM stop the app (default `true`). When on,
-    /// a signal received while the app is stopping (the second one, or a
-    /// first one after a programmatic stop) ends the process at once with
-    /// [`force_exit_code`](Self::force_exit_code). Off, only a
+    /// the second signal of a run ends the process at once with
+    /// [`force_exit_code`](Self::force_exit_code) (a first one after a
+    /// programmatic stop only says the stop is under way). Off, only a
     /// [`StopHandle`](crate::StopHandle) stops it (tests run this way).
     pub signals: bool,
     /// The exit code of a forced exit. Default 130.

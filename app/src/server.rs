@@ -6,8 +6,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use walle_discovery::{Drivers, Node, Registration};
 use walle_net::{Server, ServerBuilder};
+use walle_process::LoadLimit;
 
 use crate::{BoxFuture, PhaseResult, Service};
 
@@ -19,6 +21,39 @@ struct Publish {
     ttl: Duration,
 }
 
+/// Where a [`ServerService`] is bound, once started: a handle that
+/// outlives moving the service into an [`App`](crate::App).
+#[derive(Debug, Clone, Default)]
+pub struct BoundAddr(Arc<(OnceLock<SocketAddr>, Notify)>);
+
+impl BoundAddr {
+    /// The address, if bound yet.
+    pub fn get(&self) -> Option<SocketAddr> {
+        self.0.0.get().copied()
+    }
+
+    /// Waits up to `within` for the address; `None` if the service was
+    /// not bound by then.
+    pub async fn wait(&self, within: Duration) -> Option<SocketAddr> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            // Created before the look: a bind meanwhile still wakes it.
+            let bound = self.0.1.notified();
+            if let Some(addr) = self.get() {
+                return Some(addr);
+            }
+            if tokio::time::timeout_at(deadline, bound).await.is_err() {
+                return self.get();
+            }
+        }
+    }
+
+    fn set(&self, addr: SocketAddr) {
+        let _ = self.0.0.set(addr);
+        self.0.1.notify_waiters();
+    }
+}
+
 /// A server as a [`Service`]: `start` binds the address and serves, then
 /// (when [`register`](Self::register)ed) publishes its node under a
 /// discovery target. `stop` runs BEHAVIOURS 61 in order:
@@ -26,21 +61,29 @@ struct Publish {
 /// 1. publish the node offline, so proxies stop picking it;
 /// 2. wait [`offline_grace`](Self::offline_grace) for them to see it (the
 ///    server still serves the calls already sent its way);
-/// 3. stop the server: no new connections, queued writes flushed within its
+/// 3. wait (up to [`drain`](Self::drain)) until no request is in flight:
+///    every handler that is running, inline or on a dispatcher, has
+///    answered;
+/// 4. stop the server: no new connections, queued writes flushed within its
 ///    `drain_timeout`, sessions closed;
-/// 4. deregister the node.
+/// 5. deregister the node.
 ///
-/// The app's stop timeout for this service should cover the grace plus the
-/// server's drain.
+/// The server cannot see what the proxies saw: the grace is the bound on
+/// how long discovery takes to tell them (an etcd watch on a LAN: well
+/// under a second). The app's stop timeout for this service should cover
+/// the grace, the drain and the server's flush.
 pub struct ServerService<C: Clone + Send + Sync + 'static> {
     name: String,
     builder: Option<ServerBuilder<C>>,
     addr: String,
     publish: Option<Publish>,
     offline_grace: Duration,
+    drain: Duration,
+    /// Counts the requests in flight across the server's sessions.
+    load: Arc<LoadLimit>,
     server: Option<Server<C>>,
     registration: Option<Registration>,
-    bound: Arc<OnceLock<SocketAddr>>,
+    bound: BoundAddr,
 }
 
 impl<C: Clone + Send + Sync + 'static> fmt::Debug for ServerService<C> {
@@ -50,6 +93,8 @@ impl<C: Clone + Send + Sync + 'static> fmt::Debug for ServerService<C> {
             .field("addr", &self.addr)
             .field("target", &self.publish.as_ref().map(|p| &p.target))
             .field("offline_grace", &self.offline_grace)
+            .field("drain", &self.drain)
+            .field("in_flight", &self.load.current())
             .field("bound", &self.bound.get())
             .finish()
     }
@@ -57,20 +102,35 @@ impl<C: Clone + Send + Sync + 'static> fmt::Debug for ServerService<C> {
 
 impl<C: Clone + Send + Sync + 'static> ServerService<C> {
     /// A service named `name` that binds `builder` on `addr` when started.
+    /// The builder's [`load_limit`](ServerBuilder::load_limit), if it has
+    /// one, also counts the requests a stop waits for; without one the
+    /// service gives it an unbounded one that only counts.
     pub fn new(
         name: impl Into<String>,
         builder: ServerBuilder<C>,
         addr: impl Into<String>,
     ) -> Self {
+        let (builder, load) = match builder.current_load_limit() {
+            Some(load) => {
+                let load = load.clone();
+                (builder, load)
+            }
+            None => {
+                let load = LoadLimit::new(0);
+                (builder.load_limit(load.clone()), load)
+            }
+        };
         ServerService {
             name: name.into(),
             builder: Some(builder),
             addr: addr.into(),
             publish: None,
             offline_grace: Duration::from_secs(1),
+            drain: Duration::from_secs(5),
+            load,
             server: None,
             registration: None,
-            bound: Arc::new(OnceLock::new()),
+            bound: BoundAddr::default(),
         }
     }
 
@@ -100,17 +160,47 @@ impl<C: Clone + Send + Sync + 'static> ServerService<C> {
         self
     }
 
+    /// How long `stop` waits for the requests in flight to be answered
+    /// before it stops the server anyway. Default 5 s.
+    pub fn drain(mut self, bound: Duration) -> Self {
+        self.drain = bound;
+        self
+    }
+
     /// The bound address, once started: a handle that outlives moving the
     /// service into an [`App`](crate::App).
-    pub fn bound_addr(&self) -> Arc<OnceLock<SocketAddr>> {
+    pub fn bound_addr(&self) -> BoundAddr {
         self.bound.clone()
+    }
+
+    /// Requests in flight on the server now.
+    pub fn in_flight(&self) -> usize {
+        self.load.current()
+    }
+
+    /// Waits until no request is in flight, or the drain bound. Polled: a
+    /// count of requests has no wakeup, and this runs once per stop.
+    async fn drain_requests(&self) {
+        let deadline = tokio::time::Instant::now() + self.drain;
+        let mut in_flight = self.load.current();
+        if in_flight > 0 {
+            tracing::info!(service = %self.name, in_flight, "waiting for requests in flight");
+        }
+        while in_flight > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(service = %self.name, in_flight, bound = ?self.drain, "drain bound reached; stopping with requests in flight");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            in_flight = self.load.current();
+        }
     }
 
     async fn start_inner(&mut self) -> PhaseResult {
         let builder = self.builder.take().ok_or("server already started once")?;
         let server = builder.bind(self.addr.as_str())?;
         let addr = server.local_addr();
-        let _ = self.bound.set(addr);
+        self.bound.set(addr);
         tracing::info!(service = %self.name, %addr, "server bound");
         if let Some(publish) = &self.publish {
             let mut node = publish.node.clone();
@@ -148,6 +238,9 @@ impl<C: Clone + Send + Sync + 'static> ServerService<C> {
                     first_error = Some(e);
                 }
             }
+        }
+        if self.server.is_some() {
+            self.drain_requests().await;
         }
         if let Some(server) = self.server.take() {
             stop_server(server).await;

@@ -1,5 +1,6 @@
-//! SIGINT and SIGTERM: the first asks the app to stop, one received while a
-//! stop is already asked ends the process.
+//! SIGINT and SIGTERM: the first asks the app to stop (or, when a stop
+//! was already asked from code, just says so); the second ends the
+//! process.
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinHandle;
@@ -23,24 +24,33 @@ pub(crate) fn install(handle: StopHandle, force_exit_code: i32) -> std::io::Resu
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let task = tokio::spawn(async move {
+        let mut received = 0u32;
         loop {
             let reason = tokio::select! {
                 Some(()) = interrupt.recv() => StopReason::Interrupt,
                 Some(()) = terminate.recv() => StopReason::Terminate,
                 else => return,
             };
-            if handle.is_stopping() {
+            received += 1;
+            if received >= 2 {
                 tracing::error!(
                     ?reason,
                     code = force_exit_code,
-                    "signal while stopping: forced exit"
+                    "second signal while stopping: forced exit"
                 );
                 std::process::exit(force_exit_code);
             }
-            tracing::info!(
-                ?reason,
-                "signal received: stopping (another one forces exit)"
-            );
+            if handle.is_stopping() {
+                tracing::info!(
+                    ?reason,
+                    "signal received while already stopping (another one forces exit)"
+                );
+            } else {
+                tracing::info!(
+                    ?reason,
+                    "signal received: stopping (another one forces exit)"
+                );
+            }
             handle.trigger(reason);
         }
     });

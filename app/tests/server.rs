@@ -45,7 +45,7 @@ async fn b61_stop_goes_offline_for_the_proxy_before_the_server_stops_then_deregi
         Node::new("").with_id("echo-1"),
         Duration::from_secs(3),
     )
-    .offline_grace(Duration::from_secs(2));
+    .offline_grace(Duration::from_secs(4));
     let bound = service.bound_addr();
     let app = App::builder()
         .signals(false)
@@ -70,7 +70,7 @@ async fn b61_stop_goes_offline_for_the_proxy_before_the_server_stops_then_deregi
         || proxy.changed(),
     )
     .await;
-    let addr = *bound.get().expect("bound once registered");
+    let addr = bound.get().expect("bound once registered");
     assert_eq!(
         proxy.stats()[0].addr,
         addr.to_string(),
@@ -135,4 +135,66 @@ async fn b61_stop_goes_offline_for_the_proxy_before_the_server_stops_then_deregi
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b61_stop_waits_for_a_request_in_flight_before_stopping_the_server() {
+    let mut router = Router::new(RawCodec);
+    let (entered_tx, entered) = tokio::sync::oneshot::channel::<()>();
+    let entered_tx = std::sync::Mutex::new(Some(entered_tx));
+    router
+        .route_async("slow", move |ctx: Context, req: Bytes| {
+            let entered = entered_tx.lock().expect("lock").take();
+            async move {
+                if let Some(entered) = entered {
+                    let _ = entered.send(());
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                (ctx, Ok(req))
+            }
+        })
+        .expect("route");
+    let service = ServerService::new(
+        "slow-server",
+        Server::builder(router).backend(Backend::tcp()),
+        "127.0.0.1:0",
+    );
+    let bound = service.bound_addr();
+    let app = App::builder()
+        .signals(false)
+        .service_with(service, ServiceOptions::default().stop_timeout(BOUND))
+        .build();
+    let stop = app.stop_handle();
+    let run = tokio::spawn(app.run());
+    let addr = bound.wait(BOUND).await.expect("bound");
+
+    let client = walle_net::Client::builder(addr, Router::new(RawCodec))
+        .backend(Backend::tcp())
+        .connect()
+        .await
+        .expect("client");
+    let call = tokio::spawn(async move {
+        client
+            .call::<Bytes, Bytes>("slow", &Bytes::from_static(b"late"))
+            .await
+    });
+    tokio::time::timeout(BOUND, entered)
+        .await
+        .expect("the handler ran in time")
+        .expect("entered");
+    stop.stop();
+    let answer = tokio::time::timeout(BOUND, call)
+        .await
+        .expect("bound")
+        .expect("join");
+    assert_eq!(
+        answer.expect("answered before the server stopped"),
+        Bytes::from_static(b"late")
+    );
+    let report = tokio::time::timeout(BOUND, run)
+        .await
+        .expect("bound")
+        .expect("join")
+        .expect("run");
+    assert!(report.is_clean(), "{report:?}");
 }

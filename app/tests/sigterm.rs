@@ -31,11 +31,8 @@ async fn sigterm_to_the_process_stops_an_app_with_signals_on() {
     // place now.
     assert!(!stop.is_stopping());
 
-    // SAFETY: kill(2) on our own pid with a signal the app handles; no
-    // memory is shared or touched.
-    #[allow(unsafe_code)]
-    let rc = unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
-    assert_eq!(rc, 0, "kill failed");
+    let me = nix::unistd::Pid::from_raw(i32::try_from(std::process::id()).expect("a pid"));
+    nix::sys::signal::kill(me, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM to this process");
 
     let report = tokio::time::timeout(BOUND, run)
         .await

@@ -1,6 +1,8 @@
 //! The load client: one mio thread keeping requests in flight on every
 //! connection, writing pre-encoded `walle` request frames and counting
-//! the answer frames that come back.
+//! the answer frames that come back. Over TCP the frames are
+//! length-prefixed; over WebSocket ([`Wire::Ws`]) each frame body is one
+//! masked binary message, after an upgrade made by hand.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -9,13 +11,24 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
+/// How answers are framed on the connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wire {
+    /// A 4-byte big-endian length, then the body.
+    Tcp,
+    /// WebSocket messages, one frame body each.
+    Ws,
+}
+
 struct Conn {
     stream: TcpStream,
     out: Vec<u8>,
     written: usize,
-    /// Bytes still to skip of the answer being read; `None` between answers.
+    /// Bytes still to skip of the message being read; `None` between them.
     body_left: Option<usize>,
-    header: [u8; 4],
+    /// Whether the message being skipped counts as an answer.
+    counts: bool,
+    header: [u8; 14],
     header_len: usize,
 }
 
@@ -27,10 +40,58 @@ pub(crate) struct Load {
     frame: Vec<u8>,
     buf: Vec<u8>,
     answered: u64,
+    wire: Wire,
+}
+
+/// A masked binary WebSocket message holding `body` (the mask is fixed:
+/// the bench needs a valid client frame, not an unpredictable one).
+fn ws_message(body: &[u8]) -> Vec<u8> {
+    const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+    let mut out = vec![0x82];
+    match body.len() {
+        n if n < 126 => out.push(0x80 | n as u8),
+        n if n <= usize::from(u16::MAX) => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&MASK);
+    out.extend(body.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
+    out
+}
+
+/// The client's half of the upgrade on `/`, blocking.
+fn upgrade(stream: &mut std::net::TcpStream, addr: SocketAddr) {
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).expect("upgrade request");
+    let mut response = Vec::new();
+    let mut byte = [0u8; 1];
+    while !response.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).expect("upgrade response");
+        response.push(byte[0]);
+    }
+    assert!(
+        response.starts_with(b"HTTP/1.1 101"),
+        "upgrade refused: {}",
+        String::from_utf8_lossy(&response)
+    );
 }
 
 impl Load {
-    pub(crate) fn connect(addr: SocketAddr, conns: usize, depth: usize, size: usize) -> Load {
+    pub(crate) fn connect(
+        addr: SocketAddr,
+        wire: Wire,
+        conns: usize,
+        depth: usize,
+        size: usize,
+    ) -> Load {
         let poll = Poll::new().expect("poll");
         let mut frame = Vec::new();
         walle::packet::Protocol::new(walle::packet::WalleFormat::new())
@@ -40,9 +101,15 @@ impl Load {
                 &mut frame,
             )
             .expect("frame");
+        if wire == Wire::Ws {
+            frame = ws_message(&frame[4..]);
+        }
         let conns = (0..conns)
             .map(|i| {
-                let std = std::net::TcpStream::connect(addr).expect("connect");
+                let mut std = std::net::TcpStream::connect(addr).expect("connect");
+                if wire == Wire::Ws {
+                    upgrade(&mut std, addr);
+                }
                 std.set_nodelay(true).expect("nodelay");
                 std.set_nonblocking(true).expect("nonblocking");
                 let mut stream = TcpStream::from_std(std);
@@ -59,7 +126,8 @@ impl Load {
                     out,
                     written: 0,
                     body_left: None,
-                    header: [0; 4],
+                    counts: false,
+                    header: [0; 14],
                     header_len: 0,
                 }
             })
@@ -71,6 +139,7 @@ impl Load {
             frame,
             buf: vec![0; 256 * 1024],
             answered: 0,
+            wire,
         }
     }
 
@@ -123,6 +192,7 @@ impl Load {
             frame,
             buf,
             answered,
+            wire,
             ..
         } = self;
         let conn = &mut conns[i];
@@ -130,7 +200,7 @@ impl Load {
             match conn.stream.read(buf) {
                 Ok(0) => panic!("server closed a connection"),
                 Ok(n) => {
-                    let got = count_answers(conn, &buf[..n]);
+                    let got = count_answers(conn, *wire, &buf[..n]);
                     *answered += got as u64;
                     for _ in 0..got {
                         conn.out.extend_from_slice(frame);
@@ -154,8 +224,45 @@ impl Load {
     }
 }
 
-/// Counts the whole answer frames completed by `data`.
-fn count_answers(conn: &mut Conn, mut data: &[u8]) -> usize {
+/// The header's length once its first bytes are in, if they say.
+fn header_len(wire: Wire, header: &[u8]) -> Option<usize> {
+    match wire {
+        Wire::Tcp => Some(4),
+        Wire::Ws if header.len() < 2 => None,
+        Wire::Ws => {
+            let ext = match header[1] & 0x7f {
+                126 => 2,
+                127 => 8,
+                _ => 0,
+            };
+            let mask = if header[1] & 0x80 != 0 { 4 } else { 0 };
+            Some(2 + ext + mask)
+        }
+    }
+}
+
+/// A whole header's body length, and whether the message is an answer
+/// (over ws, control messages such as pings are not).
+fn body_of(wire: Wire, header: &[u8]) -> (usize, bool) {
+    match wire {
+        Wire::Tcp => (u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize, true),
+        Wire::Ws => {
+            let len = match header[1] & 0x7f {
+                126 => usize::from(u16::from_be_bytes([header[2], header[3]])),
+                127 => {
+                    let mut n = [0u8; 8];
+                    n.copy_from_slice(&header[2..10]);
+                    u64::from_be_bytes(n) as usize
+                }
+                n => usize::from(n),
+            };
+            (len, header[0] & 0x0f == 0x2)
+        }
+    }
+}
+
+/// Counts the whole answer messages completed by `data`.
+fn count_answers(conn: &mut Conn, wire: Wire, mut data: &[u8]) -> usize {
     let mut complete = 0;
     while !data.is_empty() {
         match conn.body_left {
@@ -164,21 +271,26 @@ fn count_answers(conn: &mut Conn, mut data: &[u8]) -> usize {
                 data = &data[take..];
                 if take == left {
                     conn.body_left = None;
-                    complete += 1;
+                    complete += usize::from(conn.counts);
                 } else {
                     conn.body_left = Some(left - take);
                 }
             }
             None => {
-                let take = (4 - conn.header_len).min(data.len());
+                // One byte at a time until the header's length is known,
+                // then the rest of it.
+                let need = header_len(wire, &conn.header[..conn.header_len])
+                    .unwrap_or(conn.header_len + 1);
+                let take = (need - conn.header_len).min(data.len());
                 conn.header[conn.header_len..conn.header_len + take].copy_from_slice(&data[..take]);
                 conn.header_len += take;
                 data = &data[take..];
-                if conn.header_len == 4 {
+                if header_len(wire, &conn.header[..conn.header_len]) == Some(conn.header_len) {
+                    let (len, counts) = body_of(wire, &conn.header[..conn.header_len]);
                     conn.header_len = 0;
-                    let len = u32::from_be_bytes(conn.header) as usize;
+                    conn.counts = counts;
                     if len == 0 {
-                        complete += 1;
+                        complete += usize::from(counts);
                     } else {
                         conn.body_left = Some(len);
                     }

@@ -44,7 +44,7 @@ pub struct EntryStats {
     pub status: EntryStatus,
     /// Calls in flight on it.
     pub in_flight: usize,
-    /// Calls it took (each attempt on it counts).
+    /// Calls sent to it (each attempt that got a connection counts).
     pub calls: u64,
     /// Attempts on it that failed: failed connects and failed calls.
     pub failures: u64,
@@ -142,12 +142,15 @@ impl<C: Clone + Send + Sync + 'static> Entry<C> {
         (online && until > now).then_some(until)
     }
 
+    /// SeqCst, as the store in `drain` and the count in `InFlight::drop`:
+    /// each side stores then loads the other's flag, so one of them sees
+    /// both and the drain's wakeup cannot be missed.
     pub(crate) fn is_removed(&self) -> bool {
-        self.removed.load(Ordering::Relaxed)
+        self.removed.load(Ordering::SeqCst)
     }
 
     pub(crate) fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Relaxed)
+        self.in_flight.load(Ordering::SeqCst)
     }
 
     /// The endpoint to dial: the address, with the network as scheme
@@ -190,6 +193,12 @@ impl<C: Clone + Send + Sync + 'static> Entry<C> {
             Ok(client) => {
                 lock(&self.health).handle_connect_ok();
                 self.until.store(0, Ordering::Relaxed);
+                if self.is_removed() {
+                    // Drained (or the proxy closed) while dialling: nothing
+                    // would close this client later.
+                    client.close();
+                    return Ok(None);
+                }
                 let process = client.process();
                 if let Some(old) = lock(&self.client).replace(client) {
                     old.close();
@@ -210,18 +219,36 @@ impl<C: Clone + Send + Sync + 'static> Entry<C> {
         }
     }
 
-    /// Counts a call on the entry until the guard drops.
+    /// Counts a call in flight on the entry (from before its dial) until
+    /// the guard drops.
     pub(crate) fn start_call(&self) -> InFlight<'_, C> {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
         InFlight { entry: self }
+    }
+
+    /// Counts a call that got a connection to go out on.
+    pub(crate) fn count_call(&self) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn count_failure(&self) {
         self.failures.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Forgets a connection that turned out closed, so the next pick dials.
+    /// Forgets the connection `used` when it is still the entry's (another
+    /// call may have dialled a new one since), so the next pick dials.
+    pub(crate) fn drop_client_of(&self, used: &Process<C>) {
+        let mut slot = lock(&self.client);
+        let stale = slot
+            .as_ref()
+            .is_some_and(|c| c.process().is_none_or(|p| p.ptr_eq(used)));
+        if stale && let Some(client) = slot.take() {
+            drop(slot);
+            client.close();
+        }
+    }
+
+    /// Closes and forgets the entry's connection.
     pub(crate) fn drop_client(&self) {
         if let Some(client) = lock(&self.client).take() {
             client.close();
@@ -231,7 +258,7 @@ impl<C: Clone + Send + Sync + 'static> Entry<C> {
     /// Marks the entry removed, waits (up to `bound`) for its calls in
     /// flight to end, then closes its client.
     pub(crate) async fn drain(&self, bound: Duration) {
-        self.removed.store(true, Ordering::Relaxed);
+        self.removed.store(true, Ordering::SeqCst);
         let deadline = tokio::time::Instant::now() + bound;
         loop {
             let notified = self.idle.notified();
@@ -277,7 +304,7 @@ pub(crate) struct InFlight<'a, C: Clone + Send + Sync + 'static> {
 
 impl<C: Clone + Send + Sync + 'static> Drop for InFlight<'_, C> {
     fn drop(&mut self) {
-        if self.entry.in_flight.fetch_sub(1, Ordering::Relaxed) == 1 && self.entry.is_removed() {
+        if self.entry.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 && self.entry.is_removed() {
             self.entry.idle.notify_waiters();
         }
     }

@@ -117,7 +117,8 @@ impl<C: Clone + Send + Sync + 'static> ClientProxy<C> {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Resolves at the next change of membership or of an entry's state.
+    /// Resolves at the next change of membership or of an entry's online
+    /// state in discovery (not at a connect or the end of a backoff).
     pub fn changed(&self) -> impl Future<Output = ()> + '_ {
         self.shared.changed.notified()
     }
@@ -164,7 +165,7 @@ impl<C: Clone + Send + Sync + 'static> ClientProxy<C> {
         C: Codec<Req> + Codec<Resp> + Unpin,
     {
         let route = route.into();
-        let mut tried: Vec<usize> = Vec::new();
+        let mut tried: Vec<Arc<Entry<C>>> = Vec::new();
         let mut last: Option<Error> = None;
         loop {
             let Some(entry) = self.pick(options.key, &tried, last.is_none()).await else {
@@ -172,8 +173,10 @@ impl<C: Clone + Send + Sync + 'static> ClientProxy<C> {
             };
             // Failed entries are kept out of the next picks; a call that
             // succeeds at once allocates nothing for this.
-            let picked = Arc::as_ptr(&entry) as usize;
             let give_up = tried.len() >= self.shared.options.max_failover as usize;
+            // Counted from before the dial, so a drain that starts meanwhile
+            // waits for this call.
+            let in_flight = entry.start_call();
             let process = match self.connect(&entry).await {
                 Ok(Some(process)) => process,
                 Ok(None) => {
@@ -181,7 +184,8 @@ impl<C: Clone + Send + Sync + 'static> ClientProxy<C> {
                     if give_up {
                         return Err(self.no_node());
                     }
-                    tried.push(picked);
+                    drop(in_flight);
+                    tried.push(entry);
                     continue;
                 }
                 Err(error) => {
@@ -189,11 +193,12 @@ impl<C: Clone + Send + Sync + 'static> ClientProxy<C> {
                         return Err(error);
                     }
                     last = Some(error);
-                    tried.push(picked);
+                    drop(in_flight);
+                    tried.push(entry);
                     continue;
                 }
             };
-            let _in_flight = entry.start_call();
+            entry.count_call();
             let call = process.call_with(route, req, options.call);
             let on_wire = call.seq().is_some();
             match call.await {
@@ -202,7 +207,7 @@ impl<C: Clone + Send + Sync + 'static> ClientProxy<C> {
                     entry.count_failure();
                     let lost = matches!(error, CallError::SessionClosed | CallError::Io(_));
                     if lost {
-                        entry.drop_client();
+                        entry.drop_client_of(&process);
                     }
                     let retry = if on_wire {
                         options.idempotent && (lost || matches!(error, CallError::Timeout))
@@ -213,7 +218,8 @@ impl<C: Clone + Send + Sync + 'static> ClientProxy<C> {
                     if !retry || give_up {
                         return Err(Error::Call(error));
                     }
-                    tried.push(picked);
+                    drop(in_flight);
+                    tried.push(entry);
                     last = Some(Error::Call(error));
                 }
             }
@@ -227,22 +233,44 @@ impl<C: Clone + Send + Sync + 'static> ClientProxy<C> {
     where
         C: Codec<M>,
     {
-        let route = route.into();
-        let mut tried: Vec<usize> = Vec::new();
+        self.notify_inner(None, route.into(), msg).await
+    }
+
+    /// [`notify`](Self::notify) with a balancing key, so a consistent-hash
+    /// proxy sends one user's messages to the node of their calls.
+    pub async fn notify_keyed<'r, M>(
+        &self,
+        key: &[u8],
+        route: impl Into<Route<'r>>,
+        msg: &M,
+    ) -> Result<(), Error>
+    where
+        C: Codec<M>,
+    {
+        self.notify_inner(Some(key), route.into(), msg).await
+    }
+
+    async fn notify_inner<M>(
+        &self,
+        key: Option<&[u8]>,
+        route: Route<'_>,
+        msg: &M,
+    ) -> Result<(), Error>
+    where
+        C: Codec<M>,
+    {
+        let mut tried: Vec<Arc<Entry<C>>> = Vec::new();
         let mut last: Option<Error> = None;
         loop {
-            let Some(entry) = self.pick(None, &tried, last.is_none()).await else {
+            let Some(entry) = self.pick(key, &tried, last.is_none()).await else {
                 return Err(self.none_left(last));
             };
-            // Failed entries are kept out of the next picks; a call that
-            // succeeds at once allocates nothing for this.
-            let picked = Arc::as_ptr(&entry) as usize;
             let give_up = tried.len() >= self.shared.options.max_failover as usize;
             let error = match self.connect(&entry).await {
                 Ok(Some(process)) => match process.notify(route, msg) {
                     Ok(()) => return Ok(()),
                     Err(error @ (CallError::SessionClosed | CallError::Io(_))) => {
-                        entry.drop_client();
+                        entry.drop_client_of(&process);
                         Error::Call(error)
                     }
                     Err(error) => return Err(Error::Call(error)),
@@ -253,7 +281,7 @@ impl<C: Clone + Send + Sync + 'static> ClientProxy<C> {
             if give_up {
                 return Err(error);
             }
-            tried.push(picked);
+            tried.push(entry);
             last = Some(error);
         }
     }
@@ -298,7 +326,7 @@ impl<C: Clone + Send + Sync + 'static> ClientProxy<C> {
     async fn pick(
         &self,
         key: Option<&[u8]>,
-        tried: &[usize],
+        tried: &[Arc<Entry<C>>],
         first: bool,
     ) -> Option<Arc<Entry<C>>> {
         let wait = if first {
@@ -332,7 +360,7 @@ impl<C: Clone + Send + Sync + 'static> ClientProxy<C> {
         }
     }
 
-    fn pick_now(&self, key: Option<&[u8]>, tried: &[usize]) -> Option<Arc<Entry<C>>> {
+    fn pick_now(&self, key: Option<&[u8]>, tried: &[Arc<Entry<C>>]) -> Option<Arc<Entry<C>>> {
         if self.is_closed() {
             return None;
         }
@@ -353,10 +381,13 @@ impl<C: Clone + Send + Sync + 'static> ClientProxy<C> {
 
 impl<C: Clone + Send + Sync + 'static> fmt::Debug for ClientProxy<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // One read guard: a second one could wait behind a writer queued
+        // after the first.
+        let table = self.shared.table();
         f.debug_struct("ClientProxy")
             .field("target", &self.shared.target)
-            .field("balancer", &self.shared.table().balancer.name())
-            .field("entries", &self.shared.table().entries.len())
+            .field("balancer", &table.balancer.name())
+            .field("entries", &table.entries.len())
             .finish()
     }
 }

@@ -186,7 +186,7 @@ pub(crate) async fn follow<C: Clone + Send + Sync + 'static>(
 pub(crate) struct View<'a, C: Clone + Send + Sync + 'static> {
     pub(crate) entries: &'a [Arc<Entry<C>>],
     pub(crate) now: u64,
-    pub(crate) tried: &'a [usize],
+    pub(crate) tried: &'a [Arc<Entry<C>>],
 }
 
 impl<C: Clone + Send + Sync + 'static> Entries for View<'_, C> {
@@ -195,13 +195,17 @@ impl<C: Clone + Send + Sync + 'static> Entries for View<'_, C> {
     }
 
     fn is_usable(&self, index: usize) -> bool {
-        self.entries.get(index).is_some_and(|e| {
-            e.is_usable(self.now) && !self.tried.contains(&(Arc::as_ptr(e) as usize))
-        })
+        self.entries
+            .get(index)
+            .is_some_and(|e| e.is_usable(self.now) && !self.tried.iter().any(|t| Arc::ptr_eq(t, e)))
     }
 
     fn in_flight(&self, index: usize) -> usize {
         self.entries.get(index).map_or(0, |e| e.in_flight())
+    }
+
+    fn node(&self, index: usize) -> Option<&Node> {
+        self.entries.get(index).map(|e| &e.node)
     }
 }
 

@@ -68,7 +68,7 @@ fn async_call_cut_by_its_runtime_shutting_down_runs_its_callback_once() {
     let target = format!("static://{}", stuck.local_addr());
     let proxy = calling.block_on(proxy(&target, ProxyOptions::default()));
     let rx = start(&proxy, ProxyCallOptions::default());
-    // The call is on the wire (the node holds it) before the runtime goes.
+    // The call is under way (dialling, or held by the node) when the runtime goes.
     let deadline = std::time::Instant::now() + BOUND;
     while proxy.stats()[0].in_flight == 0 {
         assert!(std::time::Instant::now() < deadline, "never in flight");

@@ -96,3 +96,71 @@ fn built_ins_pick_from_a_users_entry_table() {
     let lo = LeastOutstanding::new();
     assert!((0..50).all(|_| lo.pick(None, &table) == Some(2)));
 }
+
+/// Picks only usable entries whose node carries `zone=<zone>`: a balancer
+/// reading the nodes' metadata through `Entries::node`.
+#[derive(Debug)]
+struct SameZone(&'static str);
+
+impl Balancer for SameZone {
+    fn pick(&self, _key: Option<&[u8]>, entries: &dyn Entries) -> Option<usize> {
+        (0..entries.len()).find(|&i| {
+            entries.is_usable(i)
+                && entries
+                    .node(i)
+                    .and_then(|n| n.md.get("zone"))
+                    .is_some_and(|z| z == self.0)
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_balancer_reads_node_metadata_in_a_real_proxy() {
+    use bytes::Bytes;
+    use walle_codec::RawCodec;
+    use walle_discovery::{Drivers, Node};
+    use walle_net::{Backend, Server};
+    use walle_process::{Context, Router};
+
+    let target = "mem:///clientproxy-tests/zones";
+    let mut servers = Vec::new();
+    let mut regs = Vec::new();
+    for (name, zone) in [("a1", "a"), ("b1", "b"), ("b2", "b")] {
+        let mut router = Router::new(RawCodec);
+        router
+            .route("echo", move |_: &mut Context, _: Bytes| {
+                Ok(Bytes::from_static(name.as_bytes()))
+            })
+            .expect("route");
+        let server = Server::builder(router)
+            .backend(Backend::tcp())
+            .bind("127.0.0.1:0")
+            .expect("bind");
+        let node = Node::new(server.local_addr().to_string())
+            .with_id(name)
+            .with_metadata("zone", zone);
+        regs.push(
+            Drivers::new()
+                .register(target, node, std::time::Duration::from_secs(30))
+                .await
+                .expect("register"),
+        );
+        servers.push(server);
+    }
+    let proxy: ClientProxy<RawCodec> = ClientProxy::builder(target, Router::new(RawCodec))
+        .backend(Backend::tcp())
+        .balancer(Box::new(SameZone("b")))
+        .connect()
+        .await
+        .expect("proxy");
+    for _ in 0..6 {
+        let answer: Bytes = proxy.call("echo", &Bytes::new()).await.expect("call");
+        assert!(answer.starts_with(b"b"), "{answer:?} is not in zone b");
+    }
+    let a1 = proxy
+        .stats()
+        .into_iter()
+        .find(|s| s.id == "a1")
+        .expect("a1");
+    assert_eq!(a1.calls, 0, "zone a never picked");
+}

@@ -32,7 +32,7 @@ async fn b58_a_call_on_the_wire_is_retried_only_when_idempotent() {
         .await
         .expect("proxy");
     let timeout = CallOptions {
-        timeout: Some(Duration::from_millis(200)),
+        timeout: Some(Duration::from_millis(1000)),
         ..CallOptions::default()
     };
     let once = ProxyCallOptions::default().call(timeout);

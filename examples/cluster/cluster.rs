@@ -8,10 +8,12 @@ pub mod load;
 use std::collections::HashMap;
 use std::error::Error;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use walle::app::{App, ProxyService, RunReport, ServerService, ServiceOptions, StopHandle};
+use walle::app::{
+    App, BoundAddr, ProxyService, RunReport, ServerService, ServiceOptions, StopHandle,
+};
 use walle::clientproxy::{ClientProxy, ProxyOptions};
 use walle::discovery::{Drivers, Node, Target};
 use walle::net::{Dispatcher, Server, Strategy};
@@ -183,18 +185,11 @@ pub fn gate_app(
         .build()
 }
 
-/// Waits (up to `bound`) for a started service's bound address.
-pub async fn bound(addr: &OnceLock<SocketAddr>, within: Duration) -> Result<SocketAddr, BoxError> {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(addr) = addr.get() {
-            return Ok(*addr);
-        }
-        if Instant::now() > deadline {
-            return Err(format!("not bound after {within:?}").into());
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+/// Waits (up to `within`) for a started service's bound address.
+pub async fn bound(addr: &BoundAddr, within: Duration) -> Result<SocketAddr, BoxError> {
+    addr.wait(within)
+        .await
+        .ok_or_else(|| format!("not bound after {within:?}").into())
 }
 
 /// What the in-process cluster did.

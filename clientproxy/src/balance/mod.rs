@@ -16,6 +16,8 @@ mod round_robin;
 
 use std::fmt;
 
+use walle_discovery::Node;
+
 pub use consistent_hash::ConsistentHash;
 pub use least_outstanding::LeastOutstanding;
 pub use name::{KNOWN_BALANCERS, balancer_by_name, balancer_for_node};
@@ -103,6 +105,14 @@ pub trait Entries {
     fn in_flight(&self, index: usize) -> usize {
         let _ = index;
         0
+    }
+
+    /// The node of entry `index` as discovery publishes it (address,
+    /// network, metadata such as a weight or a zone), where the table has
+    /// one; the proxy's does. Default `None`.
+    fn node(&self, index: usize) -> Option<&Node> {
+        let _ = index;
+        None
     }
 
     /// How many entries are usable. The default counts them; a table

@@ -7,7 +7,9 @@ use super::{Balancer, Entries, nth_usable};
 /// Cycles over the usable entries: with `u` usable, pick `n` goes to the
 /// `(n mod u)`-th of them, so every usable entry gets its turn and an
 /// unusable one gives its turns to no entry in particular. One atomic add
-/// per pick; no scan while every entry is usable.
+/// per pick, plus the scan for the `n`-th usable entry (none when the
+/// table says every entry is usable through
+/// [`Entries::usable_count`]).
 #[derive(Debug, Default)]
 pub struct RoundRobin {
     next: AtomicUsize,

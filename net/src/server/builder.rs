@@ -60,6 +60,11 @@ impl<C: Clone + Send + Sync + 'static> ServerBuilder<C> {
         self.load = Some(load);
         self
     }
+    /// The bound given with [`load_limit`](Self::load_limit), if any: a
+    /// service wrapping the builder reads requests in flight from it.
+    pub fn current_load_limit(&self) -> Option<&Arc<LoadLimit>> {
+        self.load.as_ref()
+    }
     /// Settings.
     pub fn options(mut self, options: ServerOptions) -> Self {
         self.options = options;

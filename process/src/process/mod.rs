@@ -145,6 +145,12 @@ impl<C: Clone + Send + Sync + 'static> Process<C> {
         self.core.protocol()
     }
 
+    /// Whether `self` and `other` are handles of one process (clones of
+    /// each other), not two processes that happen to look alike.
+    pub fn ptr_eq(&self, other: &Process<C>) -> bool {
+        Arc::ptr_eq(&self.core, &other.core)
+    }
+
     /// Counters.
     pub fn stats(&self) -> ProcessStats {
         self.core.stats()
