@@ -72,6 +72,7 @@ mod socket;
 mod tcp;
 #[cfg(test)]
 mod testing;
+mod ws;
 
 pub use client::{Client, ClientBuilder, ClientOptions, ClientState};
 pub use dispatch::{
@@ -81,7 +82,7 @@ pub use endpoint::{Endpoint, EndpointError, IntoEndpoint, Scheme};
 pub use error::NetError;
 pub use options::{
     Backend, Balance, ConnOptions, EvloopOptions, HeartbeatMode, ServerOptions, TcpOptions,
-    WriteMode,
+    WriteMode, WsOptions,
 };
 pub use server::{Server, ServerBuilder, SessionHook};
 pub use session::{SessionHandle, UserId};

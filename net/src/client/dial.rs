@@ -14,9 +14,10 @@ use std::sync::Arc;
 use tokio::net::TcpStream;
 
 use crate::conn::Attach;
+use crate::endpoint::Scheme;
 use crate::endpoint::{Endpoint, TransportKind};
-use crate::options::{Backend, ConnOptions, Driver};
-use crate::{NetError, evloop, tcp};
+use crate::options::{Backend, ConnOptions, Driver, WsOptions};
+use crate::{NetError, evloop, tcp, ws};
 
 /// A dial under way. It owns what it needs, so the client is not held
 /// while it runs.
@@ -56,7 +57,48 @@ pub(super) fn dialer_for(
     match (backend.driver(), endpoint.transport()) {
         (Driver::Mio, TransportKind::Tcp) => Ok(Box::new(TcpDialer::<Mio>(PhantomData))),
         (Driver::Tokio, TransportKind::Tcp) => Ok(Box::new(TcpDialer::<Tokio>(PhantomData))),
+        // wss needs TLS, which no backend has yet.
+        (Driver::Tokio, TransportKind::Ws) if endpoint.scheme() == Scheme::Ws => match backend {
+            Backend::Ws(opts) => Ok(Box::new(WsDialer(Arc::new(opts.clone())))),
+            _ => Err(unsupported()),
+        },
         (_, TransportKind::Ws | TransportKind::Kcp) => Err(unsupported()),
+    }
+}
+
+/// Dials TCP and upgrades to WebSocket, for the tokio driver.
+struct WsDialer(Arc<WsOptions>);
+
+/// An upgraded WebSocket connection, for the tokio driver to adopt.
+struct Ws {
+    ws: tokio_tungstenite::WebSocketStream<TcpStream>,
+    peer: SocketAddr,
+    opts: Arc<WsOptions>,
+}
+
+impl Dialer for WsDialer {
+    /// Connects to the endpoint's host and port and upgrades on its path;
+    /// a refused upgrade (403, 404, ...) is a failed dial.
+    fn dial(&self, endpoint: Endpoint) -> Dialling {
+        let opts = self.0.clone();
+        Box::pin(async move {
+            let max = match opts.max_message {
+                0 => walle_packet::DEFAULT_MAX_FRAME,
+                n => n,
+            };
+            let (ws, peer) = ws::dial(&endpoint, &opts, max).await?;
+            Ok(Box::new(Ws { ws, peer, opts }) as Box<dyn Dialled>)
+        })
+    }
+}
+
+impl Dialled for Ws {
+    fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+    fn hand_over(self: Box<Self>, attach: Attach, conn: Arc<ConnOptions>) -> io::Result<()> {
+        ws::adopt(self.ws, self.peer, &attach, conn, &self.opts);
+        Ok(())
     }
 }
 
@@ -131,6 +173,30 @@ mod tests {
         match dialer_for(backend, &endpoint) {
             Ok(_) => panic!("{} dials {endpoint}", backend.name()),
             Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_ws_backend_dials_ws_only() {
+        let ws = Backend::ws();
+        for endpoint in [
+            "ws://127.0.0.1:1/",
+            "ws://localhost:1/game?v=1",
+            "ws://[::1]:1",
+        ] {
+            let endpoint: Endpoint = endpoint.parse().expect("an endpoint");
+            assert!(dialer_for(&ws, &endpoint).is_ok(), "{endpoint}");
+        }
+        for (endpoint, scheme) in [
+            ("tcp://h:1", "tcp"),
+            ("h:1", "tcp"),
+            ("wss://h/", "wss"),
+            ("kcp://h:1", "kcp"),
+        ] {
+            assert_eq!(
+                error(&ws, endpoint),
+                format!("the ws backend cannot dial {scheme}:// endpoints")
+            );
         }
     }
 

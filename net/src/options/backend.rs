@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::micros;
+use super::ws::WsOptions;
 use crate::endpoint::TransportKind;
 
 /// How the event loop spreads new connections over its loops.
@@ -110,8 +111,8 @@ pub(crate) enum Driver {
 /// handler notices.
 ///
 /// Inside, a backend is two choices: a driver (the mio event loop, or
-/// tokio tasks) and a transport (tcp today); both of today's backends
-/// carry tcp.
+/// tokio tasks) and a transport: tcp for the event loop and the tcp
+/// backend, WebSocket (over tcp) for the ws backend, on tokio tasks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind")]
 pub enum Backend {
@@ -119,6 +120,9 @@ pub enum Backend {
     Evloop(EvloopOptions),
     /// tokio tasks: a reader and a writer per connection.
     Tcp(TcpOptions),
+    /// WebSocket on tokio tasks (tokio-tungstenite): one binary message
+    /// per frame body, served on an upgrade path, ping/pong heartbeats.
+    Ws(WsOptions),
 }
 
 impl Backend {
@@ -130,13 +134,26 @@ impl Backend {
     pub fn tcp() -> Self {
         Backend::Tcp(TcpOptions::default())
     }
-    /// Parses `"evloop"` or `"tcp"`.
+    /// The WebSocket backend with default settings (served on `/`).
+    pub fn ws() -> Self {
+        Backend::Ws(WsOptions::default())
+    }
+    /// Parses `"evloop"`, `"tcp"` or `"ws"`.
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "evloop" => Some(Backend::evloop()),
             "tcp" => Some(Backend::tcp()),
+            "ws" => Some(Backend::ws()),
             _ => None,
         }
+    }
+    /// The backend for a protocol whose frames are at most `max_frame`
+    /// bytes: the ws backend's message limit follows it unless set.
+    pub(crate) fn with_max_frame(mut self, max_frame: usize) -> Self {
+        if let Backend::Ws(opts) = &mut self {
+            opts.max_message = opts.message_limit(max_frame);
+        }
+        self
     }
     /// How the backend's transport delimits frames.
     pub(crate) fn frame_mode(&self) -> walle_packet::FrameMode {
@@ -149,13 +166,14 @@ impl Backend {
     pub(crate) fn driver(&self) -> Driver {
         match self {
             Backend::Evloop(_) => Driver::Mio,
-            Backend::Tcp(_) => Driver::Tokio,
+            Backend::Tcp(_) | Backend::Ws(_) => Driver::Tokio,
         }
     }
     /// What carries the backend's connections.
     pub(crate) fn transport(&self) -> TransportKind {
         match self {
             Backend::Evloop(_) | Backend::Tcp(_) => TransportKind::Tcp,
+            Backend::Ws(_) => TransportKind::Ws,
         }
     }
     /// The backend's name.
@@ -163,6 +181,7 @@ impl Backend {
         match self {
             Backend::Evloop(_) => "evloop",
             Backend::Tcp(_) => "tcp",
+            Backend::Ws(_) => "ws",
         }
     }
 }
