@@ -24,7 +24,7 @@ fn b29_full_send_queue_is_an_error() {
             .send_queue_bytes(256 * 1024)
             .send_queue_frames(256);
         let server = server(&backend, echo_router(), ServerOptions::default().conn(conn));
-        let _silent = connect(server.local_addr()); // never reads
+        let _silent = connect(&backend, server.local_addr()); // never reads
         eventually("session", || server.session_count() == 1);
         let session = server.sessions().pop().unwrap();
         let msg = Bytes::from(vec![0u8; 16 * 1024]);
@@ -146,7 +146,7 @@ fn b30_pushes_before_a_close_are_flushed() {
 fn b30_writes_after_and_during_close() {
     for backend in backends() {
         let server = server(&backend, echo_router(), ServerOptions::default());
-        let _peer = connect(server.local_addr());
+        let _peer = connect(&backend, server.local_addr());
         eventually("session", || server.session_count() == 1);
         let session = server.sessions().pop().unwrap();
         let tries = Arc::new(AtomicUsize::new(0));

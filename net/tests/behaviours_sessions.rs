@@ -4,7 +4,6 @@
 
 mod util;
 
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -24,9 +23,11 @@ fn b34_accept_limit() {
             echo_router(),
             ServerOptions::default().max_sessions(3),
         );
-        let mut kept: Vec<TcpStream> = (0..3).map(|_| connect(server.local_addr())).collect();
+        let mut kept: Vec<Raw> = (0..3)
+            .map(|_| connect(&backend, server.local_addr()))
+            .collect();
         eventually("three sessions", || server.session_count() == 3);
-        let mut refused = connect(server.local_addr());
+        let mut refused = connect(&backend, server.local_addr());
         assert!(
             closed_by_server(&mut refused),
             "{}: connection 4 refused",
@@ -35,7 +36,7 @@ fn b34_accept_limit() {
         assert_eq!(server.admitted(), 3, "a refusal leaks no place");
         drop(kept.pop());
         eventually("place freed", || server.admitted() == 2);
-        let mut again = connect(server.local_addr());
+        let mut again = connect(&backend, server.local_addr());
         raw_round_trip(&mut again, 1, b"in");
         drop(kept);
         drop(again);
@@ -45,8 +46,8 @@ fn b34_accept_limit() {
         let peak = Arc::new(AtomicUsize::new(0));
         let racers: Vec<_> = (0..30)
             .map(|_| {
-                let addr = server.local_addr();
-                std::thread::spawn(move || TcpStream::connect(addr).ok())
+                let (addr, backend) = (server.local_addr(), backend.clone());
+                std::thread::spawn(move || try_connect(&backend, addr).ok())
             })
             .collect();
         let mut streams: Vec<_> = racers
@@ -101,10 +102,10 @@ fn b35_new_session_hook() {
             })
             .bind("127.0.0.1:0")
             .unwrap();
-        let mut first = connect(server.local_addr());
+        let mut first = connect(&backend, server.local_addr());
         let body = raw_round_trip_to(&mut first, "hello");
         assert!(body.ends_with(b"welcome"), "{}", backend.name());
-        let mut second = connect(server.local_addr());
+        let mut second = connect(&backend, server.local_addr());
         assert!(closed_by_server(&mut second));
         eventually("refused session gone", || server.admitted() == 1);
     }
@@ -196,7 +197,7 @@ fn b36_b37_b41_broadcast_multicast_bind() {
 fn b37_rebinding_a_session_forgets_its_old_user() {
     for backend in backends() {
         let server = server(&backend, echo_router(), ServerOptions::default());
-        let _first = connect(server.local_addr());
+        let _first = connect(&backend, server.local_addr());
         eventually("session", || server.session_count() == 1);
         let id = server.sessions().pop().unwrap().id();
         server.bind_user(1, id).unwrap();
@@ -215,7 +216,7 @@ fn b37_rebinding_a_session_forgets_its_old_user() {
             "{}: a push to user 1 reaches no one",
             backend.name()
         );
-        let _second = connect(server.local_addr());
+        let _second = connect(&backend, server.local_addr());
         eventually("two sessions", || server.session_count() == 2);
         let other = server
             .sessions()

@@ -7,7 +7,7 @@ mod util;
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -53,8 +53,9 @@ fn bad_peers_close_alone_while_a_good_client_is_served() {
         let answered = Arc::new(AtomicUsize::new(0));
         let good = {
             let (stop, answered) = (stop.clone(), answered.clone());
+            let backend = backend.clone();
             std::thread::spawn(move || {
-                let mut stream = connect(addr);
+                let mut stream = connect(&backend, addr);
                 let mut seq = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     seq += 1;
@@ -69,15 +70,15 @@ fn bad_peers_close_alone_while_a_good_client_is_served() {
         });
 
         // 1. A length over the maximum.
-        let mut oversized = connect(addr);
+        let mut oversized = connect(&backend, addr);
         oversized.write_all(&[0x7f, 0xff, 0xff, 0xff]).unwrap();
         // 2. A truncated frame, then silence.
-        let mut truncated = connect(addr);
+        let mut truncated = connect(&backend, addr);
         truncated
             .write_all(&request_frame("echo", 1, &[0u8; 100])[..50])
             .unwrap();
         // 3. Garbage: a sane length, then bytes no format accepts.
-        let mut garbage = connect(addr);
+        let mut garbage = connect(&backend, addr);
         garbage
             .write_all(&[
                 0, 0, 0, 20, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9,
@@ -96,8 +97,8 @@ fn bad_peers_close_alone_while_a_good_client_is_served() {
         }
 
         // 4. A flood of connections over the accept limit.
-        let mut flood: Vec<TcpStream> = (0..100)
-            .filter_map(|_| TcpStream::connect(addr).ok())
+        let mut flood: Vec<Raw> = (0..100)
+            .filter_map(|_| try_connect(&backend, addr).ok())
             .collect();
         for stream in &flood {
             stream.set_nonblocking(true).unwrap();
@@ -132,7 +133,7 @@ fn bad_peers_close_alone_while_a_good_client_is_served() {
         stop.store(true, Ordering::Relaxed);
         good.join().expect("the good client never failed");
 
-        let reason = |stream: &TcpStream| {
+        let reason = |stream: &Raw| {
             let peer = stream.local_addr().unwrap();
             let reasons = reasons.lock().unwrap();
             reasons.get(&peer).cloned().unwrap_or_else(|| {

@@ -51,17 +51,21 @@ pub(super) fn dialer_for(
         scheme: endpoint.scheme(),
         backend: backend.name(),
     };
+    if let Backend::Ws(opts) = backend {
+        // A plain address (tcp) names the server; WebSocket is spoken to
+        // it on the backend's path. wss needs TLS, which no backend has
+        // yet.
+        return match endpoint.scheme() {
+            Scheme::Ws | Scheme::Tcp => Ok(Box::new(WsDialer(Arc::new(opts.clone())))),
+            _ => Err(unsupported()),
+        };
+    }
     if endpoint.transport() != backend.transport() {
         return Err(unsupported());
     }
     match (backend.driver(), endpoint.transport()) {
         (Driver::Mio, TransportKind::Tcp) => Ok(Box::new(TcpDialer::<Mio>(PhantomData))),
         (Driver::Tokio, TransportKind::Tcp) => Ok(Box::new(TcpDialer::<Tokio>(PhantomData))),
-        // wss needs TLS, which no backend has yet.
-        (Driver::Tokio, TransportKind::Ws) if endpoint.scheme() == Scheme::Ws => match backend {
-            Backend::Ws(opts) => Ok(Box::new(WsDialer(Arc::new(opts.clone())))),
-            _ => Err(unsupported()),
-        },
         (_, TransportKind::Ws | TransportKind::Kcp) => Err(unsupported()),
     }
 }
@@ -177,22 +181,20 @@ mod tests {
     }
 
     #[test]
-    fn the_ws_backend_dials_ws_only() {
+    fn the_ws_backend_dials_ws_and_plain_addresses() {
         let ws = Backend::ws();
-        for endpoint in [
+        let dialled = [
             "ws://127.0.0.1:1/",
             "ws://localhost:1/game?v=1",
             "ws://[::1]:1",
-        ] {
+            "127.0.0.1:1",
+            "tcp://localhost:1",
+        ];
+        for endpoint in dialled {
             let endpoint: Endpoint = endpoint.parse().expect("an endpoint");
             assert!(dialer_for(&ws, &endpoint).is_ok(), "{endpoint}");
         }
-        for (endpoint, scheme) in [
-            ("tcp://h:1", "tcp"),
-            ("h:1", "tcp"),
-            ("wss://h/", "wss"),
-            ("kcp://h:1", "kcp"),
-        ] {
+        for (endpoint, scheme) in [("wss://h/", "wss"), ("kcp://h:1", "kcp")] {
             assert_eq!(
                 error(&ws, endpoint),
                 format!("the ws backend cannot dial {scheme}:// endpoints")

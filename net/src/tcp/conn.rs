@@ -124,7 +124,15 @@ pub(crate) fn start<L: Link>(
     });
     let Some(handler) = attach(Arc::new(ConnTransport(conn.clone())), peer) else {
         conn.shutdown(CloseReason::Local);
-        return; // refused: the link closes when the last handle drops
+        // Refused: a link with a close of its own says so (a WebSocket
+        // close frame); the link closes when the last handle drops.
+        tokio::spawn(async move {
+            let refused = Error::Overloaded("connection refused");
+            conn.link
+                .close(&CloseReason::Refused(Arc::new(refused)))
+                .await;
+        });
+        return;
     };
     let id = registry
         .as_ref()

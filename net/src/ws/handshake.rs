@@ -15,7 +15,6 @@ use tokio_tungstenite::tungstenite::handshake::server::{
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode, header};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::endpoint::Endpoint;
 use crate::options::WsOptions;
 
 /// Room in tungstenite's write buffer beyond a full batch and a fragment:
@@ -100,18 +99,15 @@ pub(super) async fn accept(
     tokio_tungstenite::accept_hdr_async_with_config(stream, Checks { opts }, Some(config)).await
 }
 
-/// Upgrades a client's connection to `endpoint` (a `ws://` one).
+/// Upgrades a client's connection to `url` (`ws://host:port/path`).
 pub(super) async fn connect(
     stream: TcpStream,
-    endpoint: &Endpoint,
+    url: String,
     opts: &WsOptions,
     max_message: usize,
 ) -> io::Result<WebSocketStream<TcpStream>> {
     let invalid = |e: WsError| io::Error::new(io::ErrorKind::InvalidInput, e);
-    let mut request = endpoint
-        .to_string()
-        .into_client_request()
-        .map_err(invalid)?;
+    let mut request = url.into_client_request().map_err(invalid)?;
     if let Some(name) = &opts.subprotocol {
         let value = HeaderValue::from_str(name)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;

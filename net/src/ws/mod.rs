@@ -23,7 +23,7 @@ use tokio_tungstenite::WebSocketStream;
 use tracing::{Instrument, debug, debug_span};
 
 use crate::conn::Attach;
-use crate::endpoint::Endpoint;
+use crate::endpoint::{Endpoint, Scheme};
 use crate::options::{ConnOptions, WsOptions};
 use crate::tcp::{self, Start, TcpServer};
 
@@ -72,8 +72,9 @@ pub(crate) fn serve(
     tcp::serve_with(addr, workers, "walle-ws", conn, attach, start)
 }
 
-/// Dials `endpoint` (`ws://`) and upgrades, for a client whose frames are
-/// at most `max_frame` bytes: what the client's driver then adopts.
+/// Dials `endpoint` and upgrades (on its path if it is a `ws://` one, on
+/// the options' path if it is a plain address), for a client whose frames
+/// are at most `max_frame` bytes: what the client's driver then adopts.
 pub(crate) async fn dial(
     endpoint: &Endpoint,
     opts: &WsOptions,
@@ -85,7 +86,20 @@ pub(crate) async fn dial(
     };
     let peer = stream.peer_addr()?;
     let _ = stream.set_nodelay(true);
-    let upgrade = handshake::connect(stream, endpoint, opts, opts.message_limit(max_frame));
+    let url = match endpoint.scheme() {
+        Scheme::Ws => endpoint.to_string(),
+        // A plain address: the backend's path on it.
+        _ => match endpoint.host().contains(':') {
+            true => format!(
+                "ws://[{}]:{}{}",
+                endpoint.host(),
+                endpoint.port(),
+                opts.path
+            ),
+            false => format!("ws://{}:{}{}", endpoint.host(), endpoint.port(), opts.path),
+        },
+    };
+    let upgrade = handshake::connect(stream, url, opts, opts.message_limit(max_frame));
     let ws = tokio::time::timeout(opts.handshake_timeout, upgrade)
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "WebSocket upgrade timed out"))??;

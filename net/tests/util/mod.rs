@@ -1,9 +1,13 @@
-//! Shared by the socket tests: servers on 127.0.0.1:0 for either backend,
-//! clients, a runtime to await calls on, raw sockets for bad peers.
+//! Shared by the socket tests: servers on 127.0.0.1:0 for every backend,
+//! clients, a runtime to await calls on, raw peers (`raw`) for bad peers.
 #![allow(dead_code)]
 
+mod raw;
+
+pub use raw::*;
+
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,8 +17,14 @@ use walle_net::{Backend, Client, ClientOptions, Server, ServerOptions};
 use walle_packet::{Head, Protocol, Route, WalleFormat};
 use walle_process::{Context, Router};
 
-pub fn backends() -> [Backend; 2] {
-    [Backend::evloop(), Backend::tcp()]
+pub fn backends() -> [Backend; 3] {
+    [Backend::evloop(), Backend::tcp(), Backend::ws()]
+}
+
+/// True when a client of `client` speaks to a server of `server`: the
+/// same transport (ws speaks only to ws, the others all speak tcp).
+pub fn speaks_to(client: &Backend, server: &Backend) -> bool {
+    matches!(client, Backend::Ws(_)) == matches!(server, Backend::Ws(_))
 }
 
 pub fn echo_router() -> Router<RawCodec> {
@@ -85,18 +95,16 @@ pub fn request_frame(uri: &str, seq: u64, payload: &[u8]) -> Vec<u8> {
     wire
 }
 
-/// A raw client of `addr` whose reads and writes give up after
-/// [`PATIENCE`] instead of hanging a failing test.
-pub fn connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    stream.set_write_timeout(Some(PATIENCE)).unwrap();
-    stream
+/// A raw client of `backend`'s server at `addr` (upgraded on a ws one)
+/// whose reads and writes give up after [`PATIENCE`] instead of hanging a
+/// failing test.
+pub fn connect(backend: &Backend, addr: SocketAddr) -> Raw {
+    try_connect(backend, addr).expect("connect")
 }
 
 /// True when the server closed `stream` (EOF or reset) within
 /// [`PATIENCE`].
-pub fn closed_by_server(stream: &mut TcpStream) -> bool {
+pub fn closed_by_server(stream: &mut Raw) -> bool {
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
     let mut buf = [0u8; 1024];
     loop {
@@ -116,7 +124,7 @@ pub fn closed_by_server(stream: &mut TcpStream) -> bool {
 
 /// True once the server has closed `stream` (EOF or reset), without
 /// waiting: `stream` must be non-blocking.
-pub fn seen_closed(stream: &mut TcpStream) -> bool {
+pub fn seen_closed(stream: &mut Raw) -> bool {
     let mut buf = [0u8; 1];
     match stream.read(&mut buf) {
         Ok(0) => true,
@@ -126,7 +134,7 @@ pub fn seen_closed(stream: &mut TcpStream) -> bool {
 }
 
 /// Writes a request on a raw socket and reads one whole response frame.
-pub fn raw_round_trip(stream: &mut TcpStream, seq: u64, payload: &[u8]) -> Vec<u8> {
+pub fn raw_round_trip(stream: &mut Raw, seq: u64, payload: &[u8]) -> Vec<u8> {
     stream
         .write_all(&request_frame("echo", seq, payload))
         .unwrap();
@@ -139,7 +147,7 @@ pub fn raw_round_trip(stream: &mut TcpStream, seq: u64, payload: &[u8]) -> Vec<u
 
 /// Writes a request to `uri` on a raw socket and reads one whole
 /// response frame.
-pub fn raw_round_trip_to(stream: &mut TcpStream, uri: &str) -> Vec<u8> {
+pub fn raw_round_trip_to(stream: &mut Raw, uri: &str) -> Vec<u8> {
     stream.write_all(&request_frame(uri, 1, b"")).unwrap();
     let mut len = [0u8; 4];
     stream.read_exact(&mut len).unwrap();
@@ -158,11 +166,11 @@ pub fn serve_in(
     backend: &Backend,
     router: Router<RawCodec>,
     options: ServerOptions,
-) -> TcpStream {
+) -> Raw {
     let server = server(backend, router, options);
     let addr = server.local_addr();
     *slot.lock().unwrap() = Some(server);
-    let raw = connect(addr);
+    let raw = connect(backend, addr);
     eventually("session", || {
         slot.lock().unwrap().as_ref().unwrap().session_count() == 1
     });
