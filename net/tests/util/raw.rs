@@ -46,6 +46,8 @@ pub struct WsRaw {
     role: Role,
     /// Answer pings with pongs.
     pub answer_pings: bool,
+    /// Pings received.
+    pub pings: usize,
     /// Bytes read off the socket, not yet a whole WebSocket frame.
     wire: Vec<u8>,
     /// A message arriving in fragments.
@@ -186,6 +188,7 @@ impl WsRaw {
             stream,
             role,
             answer_pings: false,
+            pings: 0,
             wire: Vec::new(),
             partial: Vec::new(),
             ready: Vec::new(),
@@ -264,9 +267,12 @@ impl WsRaw {
                         self.ready.append(&mut self.partial);
                     }
                 }
-                9 if self.answer_pings => {
-                    let pong = ws_frame(true, 10, &payload, payload.len() as u64, self.masks());
-                    self.stream.write_all(&pong)?;
+                9 => {
+                    self.pings += 1;
+                    if self.answer_pings {
+                        let pong = ws_frame(true, 10, &payload, payload.len() as u64, self.masks());
+                        self.stream.write_all(&pong)?;
+                    }
                 }
                 8 => {
                     self.close_code = payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
