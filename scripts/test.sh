@@ -2,8 +2,10 @@
 # The whole test suite, as CI runs it. Installs what a bare machine lacks
 # first, and says so: protoc (Debian protobuf-compiler, for etcd-client's
 # build), etcd and etcdctl (Debian etcd-server and etcd-client: the tests start
-# their own etcd on free loopback ports) and cargo-nextest. Installing needs
-# root, or sudo. Extra arguments go to `cargo nextest run`.
+# their own etcd on free loopback ports), Chromium (Debian chromium: the
+# browser client's test), python3 with the websockets package (the ws interop
+# tests) and cargo-nextest. Installing needs root, or sudo. Extra arguments go
+# to `cargo nextest run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +13,8 @@ missing=()
 command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
 
 if ((${#missing[@]})); then
     if [ "$(id -u)" -eq 0 ]; then
@@ -39,6 +43,13 @@ if ((${#missing[@]})); then
         "${as_root[@]}" rm -f "$policy"
         trap - EXIT
     fi
+fi
+
+if ! python3 -c 'import websockets.asyncio.client' >/dev/null 2>&1; then
+    echo "scripts/test.sh: installing the python package websockets (pip)" >&2
+    # Debian's own python3 refuses pip installs unless told otherwise.
+    python3 -m pip install --quiet websockets ||
+        python3 -m pip install --quiet --break-system-packages websockets
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then

@@ -41,7 +41,7 @@ impl Flags {
 
     pub fn backend(&self) -> Result<Backend, String> {
         Backend::parse(self.str("backend")).ok_or(format!(
-            "--backend: evloop or tcp, not {}",
+            "--backend: evloop, tcp or ws, not {}",
             self.str("backend")
         ))
     }
