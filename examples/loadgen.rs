@@ -1,7 +1,8 @@
 //! A load generator for the echo route, through the framework's own
 //! client: `--conns` connections with `--depth` calls in flight each, for
 //! `--secs` seconds. Prints one line: `msgs_per_s=… p50_us=… p99_us=…`.
-//! `--addr` is the server's endpoint: `host:port` or `tcp://host:port`.
+//! `--addr` is the server's endpoint: `host:port` or `tcp://host:port`;
+//! with `--backend ws`, `ws://host:port/path`, or `host:port` (then `/`).
 //!
 //! ```text
 //! cargo run --release --example loadgen -- --addr 127.0.0.1:7000 --backend evloop

@@ -39,7 +39,9 @@ fn echo_server() -> (Running, String) {
         .expect("the echo_server example");
     let out = child.stdout.take().expect("its output");
     let mut line = String::new();
-    BufReader::new(out).read_line(&mut line).expect("its first line");
+    BufReader::new(out)
+        .read_line(&mut line)
+        .expect("its first line");
     let addr = line
         .split("listening on ")
         .nth(1)
@@ -87,7 +89,9 @@ fn serve_page(dir: PathBuf, listener: TcpListener, verdicts: mpsc::Sender<String
     for stream in listener.incoming() {
         let Ok(mut stream) = stream else { continue };
         let _ = stream.set_read_timeout(Some(BOUND));
-        let Some((start, body)) = read_request(&mut stream) else { continue };
+        let Some((start, body)) = read_request(&mut stream) else {
+            continue;
+        };
         let path = start.split_whitespace().nth(1).unwrap_or("/");
         let path = path.split('?').next().unwrap_or("/");
         if start.starts_with("POST") {
@@ -146,6 +150,9 @@ fn the_browser_client_talks_walle_over_websocket_to_the_echo_server() {
     drop(browser);
     let _ = std::fs::remove_dir_all(&profile);
     let verdict = verdict.expect("the page reported its verdict");
-    assert!(verdict.contains(r#""ok":true"#), "the page's checks: {verdict}");
+    assert!(
+        verdict.contains(r#""ok":true"#),
+        "the page's checks: {verdict}"
+    );
     assert!(verdict.contains("50 calls at once"), "{verdict}");
 }

@@ -1,5 +1,5 @@
-//! walle's io layer: servers, clients and sessions over TCP, on one of
-//! two backends chosen by a value, with no handler change.
+//! walle's io layer: servers, clients and sessions over TCP or WebSocket,
+//! on one of the backends chosen by a value, with no handler change.
 //!
 //! - [`Backend::evloop`]: gnet-style reactors on mio, N loops (one per core
 //!   by default), an acceptor balancing connections (round-robin, least
@@ -10,6 +10,13 @@
 //! - [`Backend::tcp`]: tokio, a reader and a writer task per connection, a
 //!   bounded send queue (error when full, or a bounded wait) and a sync
 //!   write mode putting the same bytes on the wire.
+//! - [`Backend::ws`]: WebSocket (tokio-tungstenite) on the tcp backend's
+//!   connection tasks, for browser and H5 clients: one binary message per
+//!   frame body without the length prefix, in every format; an upgrade
+//!   path, allowed origins and a subprotocol ([`WsOptions`]); a text
+//!   message closes with 1003, a message over the maximum with 1009 before
+//!   it is buffered; heartbeats are pings; a stop or close sends a close
+//!   frame and waits (bounded) for the peer's.
 //!
 //! [`Server`] adds sessions ([`SessionHandle`]: push, call, close, values,
 //! close callbacks from any thread), broadcast encoded once, multicast,
@@ -21,9 +28,10 @@
 //! configured with a capped, jittered backoff, fails pending calls at once
 //! on disconnect, routes what the server pushes, and closes when its last
 //! handle drops; [`ClientState`] tells what it is doing and
-//! [`Client::last_close_reason`] how its latest connection ended.
-//! `ws://`, `wss://` and `kcp://` endpoints parse already; no backend of
-//! today dials them, and a client of one fails at build
+//! [`Client::last_close_reason`] how its latest connection ended. The ws
+//! backend dials `ws://host:port/path`, or a plain address on its
+//! options' path; `wss://` (TLS) and `kcp://` endpoints parse, but a
+//! client of a backend that cannot dial them fails at build
 //! ([`NetError::UnsupportedScheme`]).
 //!
 //! [`Dispatcher`] runs handlers where a [`Strategy`] says (inline, a worker
@@ -32,7 +40,7 @@
 //! layer does not.
 //!
 //! Not here: the wire formats and routing (see `walle-packet`,
-//! `walle-process`), kcp and WebSocket transports.
+//! `walle-process`), the kcp transport, TLS.
 //!
 //! ```
 //! use bytes::Bytes;
