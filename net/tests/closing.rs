@@ -363,9 +363,9 @@ fn flood_until_refused(backend: &Backend, from_other: bool) {
         })
         .bind("127.0.0.1:0")
         .unwrap();
-    let mut silent = connect(&backend, server.local_addr()); // never reads
+    let mut silent = connect(backend, server.local_addr()); // never reads
     eventually("session", || first.lock().unwrap().is_some());
-    let mut other = from_other.then(|| connect(&backend, server.local_addr()));
+    let mut other = from_other.then(|| connect(backend, server.local_addr()));
     let asker = other.as_mut().unwrap_or(&mut silent);
     asker.write_all(&request_frame("flood", 1, b"")).unwrap();
     let err = refused

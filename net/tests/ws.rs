@@ -115,7 +115,7 @@ fn every_format_travels_one_frame_body_per_message() {
         .unwrap();
         let payload = Bytes::from(vec![7u8; 3000]);
         let answer: Bytes = runtime()
-            .block_on(client.call(route.clone(), &payload))
+            .block_on(client.call(route, &payload))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(answer, payload, "{name}");
 
@@ -128,7 +128,7 @@ fn every_format_travels_one_frame_body_per_message() {
             .max_by_key(|s| s.id())
             .unwrap();
         newest
-            .notify(route.clone(), &Bytes::from_static(b"pushed"))
+            .notify(route, &Bytes::from_static(b"pushed"))
             .unwrap();
         let mut len = [0u8; 4];
         raw.read_exact(&mut len).unwrap();
