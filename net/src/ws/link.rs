@@ -20,6 +20,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io;
+use std::net::Shutdown;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -39,6 +40,7 @@ use walle_packet::{FrameMode, Framing};
 use walle_process::CloseReason;
 
 use super::close::{self, Ended};
+use super::socket::WsSocket;
 use crate::conn::{Handler, hand};
 use crate::outbound::Outbound;
 use crate::tcp::Link;
@@ -46,9 +48,9 @@ use crate::tcp::Link;
 /// Messages taken per read before they are handed on.
 const BATCH: usize = 64;
 
-/// A WebSocket connection after its upgrade.
-pub(crate) struct WsLink {
-    inner: Mutex<Inner>,
+/// A WebSocket connection after its upgrade, over a socket `S`.
+pub(crate) struct WsLink<S = TcpStream> {
+    inner: Mutex<Inner<S>>,
     /// tungstenite may hold bytes not yet written (a pong, a ping, the
     /// tail of a message).
     unflushed: AtomicBool,
@@ -56,8 +58,8 @@ pub(crate) struct WsLink {
     close_timeout: Duration,
 }
 
-struct Inner {
-    ws: WebSocketStream<TcpStream>,
+struct Inner<S> {
+    ws: WebSocketStream<S>,
     /// Bytes of the message being sent in fragments already handed to
     /// tungstenite; 0 between messages.
     sent: usize,
@@ -96,12 +98,8 @@ fn noop() -> Context<'static> {
     Context::from_waker(Waker::noop())
 }
 
-impl WsLink {
-    pub(crate) fn new(
-        ws: WebSocketStream<TcpStream>,
-        fragment: usize,
-        close_timeout: Duration,
-    ) -> Self {
+impl<S: WsSocket> WsLink<S> {
+    pub(crate) fn new(ws: WebSocketStream<S>, fragment: usize, close_timeout: Duration) -> Self {
         WsLink {
             inner: Mutex::new(Inner {
                 ws,
@@ -116,7 +114,7 @@ impl WsLink {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    fn lock(&self) -> MutexGuard<'_, Inner<S>> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -175,7 +173,7 @@ impl WsLink {
     }
 
     /// Flushes tungstenite's buffer; records whether bytes are left.
-    fn poll_flush(&self, inner: &mut Inner, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_flush(&self, inner: &mut Inner<S>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match Pin::new(&mut inner.ws).poll_flush(cx) {
             Poll::Ready(Ok(())) => {
                 self.unflushed.store(false, Ordering::Release);
@@ -192,7 +190,7 @@ impl WsLink {
     /// Hands one frame to tungstenite as a binary message, in fragments
     /// when it is long; `WouldBlock` when tungstenite takes no more now
     /// (what was handed of a long one is remembered).
-    fn send(&self, inner: &mut Inner, cx: &mut Context<'_>, frame: &[u8]) -> io::Result<()> {
+    fn send(&self, inner: &mut Inner<S>, cx: &mut Context<'_>, frame: &[u8]) -> io::Result<()> {
         loop {
             match Pin::new(&mut inner.ws).poll_ready(cx) {
                 Poll::Ready(Ok(())) => {}
@@ -278,7 +276,7 @@ impl WsLink {
     }
 }
 
-impl Link for WsLink {
+impl<S: WsSocket> Link for WsLink<S> {
     type Inbox = WsInbox;
 
     fn inbox(&self, _framing: Framing) -> WsInbox {
@@ -363,14 +361,12 @@ impl Link for WsLink {
         if self.lock().broken {
             // The peer may still be sending what we will not read: tell it
             // we are done, and read its bytes away until it is too.
-            let _ = socket2::SockRef::from(self.lock().ws.get_ref())
-                .shutdown(std::net::Shutdown::Write);
+            self.lock().ws.get_ref().shutdown(Shutdown::Write);
         }
         let _ = tokio::time::timeout_at(deadline.into(), poll_fn(|cx| self.poll_drain(cx))).await;
     }
 
     fn shutdown(&self) {
-        let inner = self.lock();
-        let _ = socket2::SockRef::from(inner.ws.get_ref()).shutdown(std::net::Shutdown::Both);
+        self.lock().ws.get_ref().shutdown(Shutdown::Both);
     }
 }

@@ -13,6 +13,9 @@
 mod close;
 mod handshake;
 mod link;
+mod socket;
+#[cfg(test)]
+mod tests;
 
 use std::io;
 use std::net::SocketAddr;

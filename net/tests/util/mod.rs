@@ -3,8 +3,11 @@
 #![allow(dead_code)]
 
 mod raw;
+mod ws_raw;
 
 pub use raw::*;
+#[allow(unused_imports)]
+pub use ws_raw::*;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
