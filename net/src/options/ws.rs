@@ -162,3 +162,36 @@ impl WsOptions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Backend;
+
+    #[test]
+    fn the_message_limit_follows_the_protocol_unless_set_lower() {
+        let ws = WsOptions::default();
+        assert_eq!(ws.message_limit(1 << 20), 1 << 20);
+        assert_eq!(ws.clone().max_message(4096).message_limit(1 << 20), 4096);
+        assert_eq!(ws.max_message(8 << 20).message_limit(1 << 20), 1 << 20);
+        let Backend::Ws(fitted) = Backend::ws().with_max_frame(64 * 1024) else {
+            unreachable!()
+        };
+        assert_eq!(fitted.max_message, 64 * 1024);
+        assert_eq!(WsOptions::default().fragment(10).fragment_size(), 1024);
+    }
+
+    #[test]
+    fn options_round_trip_through_a_file() {
+        let ws = WsOptions::default()
+            .path("/game")
+            .allow_origin("https://a.example")
+            .subprotocol("walle")
+            .close_timeout(Duration::from_millis(250));
+        let text = serde_json::to_string(&Backend::Ws(ws.clone())).unwrap();
+        assert!(text.contains(r#""close_timeout":250"#), "{text}");
+        let again: Backend = serde_json::from_str(&text).unwrap();
+        assert_eq!(again, Backend::Ws(ws));
+        assert_eq!(Backend::parse("ws"), Some(Backend::ws()));
+    }
+}

@@ -64,6 +64,11 @@ impl Ended {
     }
 }
 
+/// The peer's close, or the end of its stream.
+pub(super) fn peer_closed() -> Ended {
+    Ended::new(CloseReason::PeerClosed)
+}
+
 /// A text message: walle speaks binary messages only.
 pub(super) fn text() -> Ended {
     let error = PacketError::Malformed("a text message: frames travel in binary messages");

@@ -130,11 +130,7 @@ impl<S: WsSocket> WsLink<S> {
             let message = match Pin::new(&mut inner.ws).poll_next(cx) {
                 Poll::Pending if got => return Poll::Ready(Ok(())),
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(None) => {
-                    break close::read_error(
-                        tokio_tungstenite::tungstenite::Error::ConnectionClosed,
-                    );
-                }
+                Poll::Ready(None) => break close::peer_closed(),
                 Poll::Ready(Some(Err(e))) => break close::read_error(e),
                 Poll::Ready(Some(Ok(message))) => message,
             };
@@ -154,9 +150,7 @@ impl<S: WsSocket> WsLink<S> {
                 Message::Pong(_) => {}
                 Message::Close(_) => {
                     self.unflushed.store(true, Ordering::Release);
-                    break close::read_error(
-                        tokio_tungstenite::tungstenite::Error::ConnectionClosed,
-                    );
+                    break close::peer_closed();
                 }
                 Message::Text(_) => break close::text(),
             }
