@@ -2,10 +2,11 @@
 //! codec) on uri `echo` (`walle`, `walle-proto`) or id 1 (`walle-id`,
 //! `due`). Prints its address, runs until SIGINT or SIGTERM, then stops
 //! gracefully. With `--backend kcp` it listens on the UDP port of
-//! `--addr`.
+//! `--addr`. `--backend ws` serves WebSocket on `/` (one binary message
+//! per frame; `examples/web/` is a browser client of it).
 //!
 //! ```text
-//! cargo run --release --example echo_server -- --backend evloop|tcp|kcp --addr 127.0.0.1:7000
+//! cargo run --release --example echo_server -- --backend evloop|tcp|kcp|ws --addr 127.0.0.1:7000
 //!     --format walle|walle-id|walle-proto|due [--dispatch inline|pool|keyed|tokio]
 //! ```
 #![allow(clippy::print_stdout)] // a command-line program: its output is the point

@@ -3,10 +3,11 @@
 //! `--secs` seconds. Prints one line: `msgs_per_s=… p50_us=… p99_us=…`.
 //! `--addr` is the server's endpoint: `host:port`, `tcp://host:port` or
 //! `kcp://host:port` (a bare `host:port` is dialled over the backend's
-//! transport: UDP for `--backend kcp`).
+//! transport: UDP for `--backend kcp`); with `--backend ws`,
+//! `ws://host:port/path`, or `host:port` (then `/`).
 //!
 //! ```text
-//! cargo run --release --example loadgen -- --addr 127.0.0.1:7000 --backend evloop|tcp|kcp
+//! cargo run --release --example loadgen -- --addr 127.0.0.1:7000 --backend evloop|tcp|kcp|ws
 //!     --format walle --conns 16 --depth 16 --size 64 --secs 5
 //! ```
 #![allow(clippy::print_stdout)] // a command-line program: its output is the point

@@ -2,9 +2,11 @@
 # The whole test suite, as CI runs it. Installs what a bare machine lacks
 # first, and says so: protoc (Debian protobuf-compiler, for etcd-client's
 # build), etcd and etcdctl (Debian etcd-server and etcd-client: the tests start
-# their own etcd on free loopback ports), cargo-nextest, and the Python
-# package siokcp (the reference ikcp in C, the kcp interop test's peer).
-# Installing needs root, or sudo. Extra arguments go to `cargo nextest run`.
+# their own etcd on free loopback ports), Chromium (Debian chromium: the
+# browser client's test), python3 with the websockets package (the ws interop
+# tests) and the siokcp package (the reference ikcp in C, the kcp interop
+# test's peer), and cargo-nextest. Installing needs root, or sudo. Extra
+# arguments go to `cargo nextest run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +14,8 @@ missing=()
 command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
 
 if ((${#missing[@]})); then
     if [ "$(id -u)" -eq 0 ]; then
@@ -42,6 +46,13 @@ if ((${#missing[@]})); then
     fi
 fi
 
+if ! python3 -c 'import websockets.asyncio.client' >/dev/null 2>&1; then
+    echo "scripts/test.sh: installing the python package websockets (pip)" >&2
+    # Debian's own python3 refuses pip installs unless told otherwise.
+    python3 -m pip install --quiet websockets ||
+        python3 -m pip install --quiet --break-system-packages websockets
+fi
+
 if ! cargo nextest --version >/dev/null 2>&1; then
     echo "scripts/test.sh: installing cargo-nextest (cargo install --locked)" >&2
     cargo install cargo-nextest --locked
@@ -49,7 +60,8 @@ fi
 
 if ! python3 -c "import siokcp" >/dev/null 2>&1; then
     echo "scripts/test.sh: installing the Python package siokcp (pip)" >&2
-    python3 -m pip install --quiet siokcp
+    python3 -m pip install --quiet siokcp ||
+        python3 -m pip install --quiet --break-system-packages siokcp
 fi
 
 # --all-features: the etcd store, the etcd:// driver and their suites.

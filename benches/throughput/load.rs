@@ -70,7 +70,9 @@ fn upgrade(stream: &mut std::net::TcpStream, addr: SocketAddr) {
         "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     );
-    stream.write_all(request.as_bytes()).expect("upgrade request");
+    stream
+        .write_all(request.as_bytes())
+        .expect("upgrade request");
     let mut response = Vec::new();
     let mut byte = [0u8; 1];
     while !response.ends_with(b"\r\n\r\n") {
@@ -245,7 +247,10 @@ fn header_len(wire: Wire, header: &[u8]) -> Option<usize> {
 /// (over ws, control messages such as pings are not).
 fn body_of(wire: Wire, header: &[u8]) -> (usize, bool) {
     match wire {
-        Wire::Tcp => (u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize, true),
+        Wire::Tcp => (
+            u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize,
+            true,
+        ),
         Wire::Ws => {
             let len = match header[1] & 0x7f {
                 126 => usize::from(u16::from_be_bytes([header[2], header[3]])),

@@ -41,7 +41,7 @@ impl Flags {
 
     pub fn backend(&self) -> Result<Backend, String> {
         Backend::parse(self.str("backend")).ok_or(format!(
-            "--backend: evloop, tcp or kcp, not {}",
+            "--backend: evloop, tcp, kcp or ws, not {}",
             self.str("backend")
         ))
     }

@@ -82,12 +82,19 @@ pub(crate) fn deliver(
 ) -> Result<(), CloseReason> {
     let bad = |e: PacketError| CloseReason::input(e.into());
     while let Some(body) = decoder.decode(buf).map_err(bad)? {
-        match std::panic::catch_unwind(AssertUnwindSafe(|| handler.frame(body))) {
-            Ok(handled) => handled.map_err(CloseReason::input)?,
-            Err(_) => return Err(CloseReason::Panicked),
-        }
+        hand(body, handler)?;
     }
     Ok(())
+}
+
+/// Hands one frame body to a connection's handler, as [`deliver`] does
+/// for each frame it cuts: a transport whose messages are frames (ws)
+/// hands each message here.
+pub(crate) fn hand(body: Bytes, handler: &dyn Handler) -> Result<(), CloseReason> {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| handler.frame(body))) {
+        Ok(handled) => handled.map_err(CloseReason::input),
+        Err(_) => Err(CloseReason::Panicked),
+    }
 }
 
 /// Ends a connection's session for `reason` and logs how it ended: the

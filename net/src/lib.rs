@@ -1,5 +1,6 @@
-//! walle's io layer: servers, clients and sessions over TCP or KCP, on a
-//! backend chosen by a value, with no handler change.
+//! walle's io layer: servers, clients and sessions over TCP, KCP or
+//! WebSocket, on one of the backends chosen by a value, with no handler
+//! change.
 //!
 //! - [`Backend::evloop`]: gnet-style reactors on mio, N loops (one per core
 //!   by default), an acceptor balancing connections (round-robin, least
@@ -20,6 +21,13 @@
 //!   new-session rate and a short life for sessions that proved nothing
 //!   hold against floods; a dead link closes its session
 //!   ([`KcpOptions`]).
+//! - [`Backend::ws`]: WebSocket (tokio-tungstenite) on the tcp backend's
+//!   connection tasks, for browser and H5 clients: one binary message per
+//!   frame body without the length prefix, in every format; an upgrade
+//!   path, allowed origins and a subprotocol ([`WsOptions`]); a text
+//!   message closes with 1003, a message over the maximum with 1009 before
+//!   it is buffered; heartbeats are pings; a stop or close sends a close
+//!   frame and waits (bounded) for the peer's.
 //!
 //! [`Server`] adds sessions ([`SessionHandle`]: push, call, close, values,
 //! close callbacks from any thread), broadcast encoded once, multicast,
@@ -34,8 +42,9 @@
 //! [`Client::last_close_reason`] how its latest connection ended.
 //! A kcp client dials `kcp://host:port` (or an endpoint written without a
 //! scheme) from a UDP socket of its own, with a fresh random conv at each
-//! dial. `ws://` and `wss://` endpoints parse already; no backend of today
-//! dials them, and a client of one fails at build
+//! dial. The ws backend dials `ws://host:port/path`, or a plain address on
+//! its options' path. `wss://` (TLS) endpoints parse, but a client of a
+//! backend that cannot dial an endpoint's scheme fails at build
 //! ([`NetError::UnsupportedScheme`]).
 //!
 //! [`Dispatcher`] runs handlers where a [`Strategy`] says (inline, a worker
@@ -44,7 +53,7 @@
 //! layer does not.
 //!
 //! Not here: the wire formats and routing (see `walle-packet`,
-//! `walle-process`), the WebSocket transport.
+//! `walle-process`), TLS.
 //!
 //! ```
 //! use bytes::Bytes;
@@ -89,6 +98,7 @@ mod socket;
 mod tcp;
 #[cfg(test)]
 mod testing;
+mod ws;
 
 pub use client::{Client, ClientBuilder, ClientOptions, ClientState};
 pub use dispatch::{
@@ -99,7 +109,7 @@ pub use error::NetError;
 pub use kcp::KcpStats;
 pub use options::{
     Backend, Balance, ConnOptions, EvloopOptions, HeartbeatMode, KcpOptions, ServerOptions,
-    TcpOptions, WriteMode,
+    TcpOptions, WriteMode, WsOptions,
 };
 pub use server::{Server, ServerBuilder, SessionHook};
 pub use session::{SessionHandle, UserId};

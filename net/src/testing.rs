@@ -1,6 +1,8 @@
 //! For the backends' unit tests: a connection over a Unix socket pair (or,
 //! for kcp, a KCP stream of the tests' own), served by a real process that
-//! echoes, seen from the test's end.
+//! echoes, seen from the test's end: as a stream of length-prefixed frames,
+//! or (the ws link) as WebSocket frames spoken by hand, one binary message
+//! per frame body.
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -133,6 +135,7 @@ impl Pending {
             stream: PeerStream::Unix(self.theirs),
             process: self.process.recv_timeout(PATIENCE).expect("attached"),
             closed: self.closed,
+            ws: false,
         }
     }
 
@@ -143,6 +146,15 @@ impl Pending {
             stream,
             process: self.process.recv_timeout(PATIENCE).expect("attached"),
             closed: self.closed,
+            ws: false,
+        }
+    }
+
+    /// The test's end of a WebSocket (the backend's end is the server).
+    pub(crate) fn attached_ws(self) -> Peer {
+        Peer {
+            ws: true,
+            ..self.attached()
         }
     }
 }
@@ -152,6 +164,51 @@ pub(crate) struct Peer {
     pub(crate) stream: PeerStream,
     pub(crate) process: Process<RawCodec>,
     closed: Receiver<CloseReason>,
+    /// The link is a WebSocket: frames travel as binary messages.
+    ws: bool,
+}
+
+/// Writes one masked (client) WebSocket frame.
+fn ws_write(stream: &mut impl Write, opcode: u8, payload: &[u8]) -> std::io::Result<()> {
+    const MASK: [u8; 4] = [1, 2, 3, 4];
+    let mut frame = vec![0x80 | opcode];
+    match payload.len() {
+        n @ 0..=125 => frame.push(0x80 | n as u8),
+        n @ 126..=0xffff => {
+            frame.push(0x80 | 126);
+            frame.extend((n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(0x80 | 127);
+            frame.extend((n as u64).to_be_bytes());
+        }
+    }
+    frame.extend(MASK);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
+    stream.write_all(&frame)
+}
+
+/// Reads one (server, unmasked) WebSocket frame: whether it is final, its
+/// opcode and payload; `None` at the end of the stream.
+fn ws_read(stream: &mut impl Read) -> Option<(bool, u8, Vec<u8>)> {
+    let mut head = [0u8; 2];
+    stream.read_exact(&mut head).ok()?;
+    let len = match head[1] & 0x7f {
+        126 => {
+            let mut n = [0u8; 2];
+            stream.read_exact(&mut n).ok()?;
+            u16::from_be_bytes(n) as usize
+        }
+        127 => {
+            let mut n = [0u8; 8];
+            stream.read_exact(&mut n).ok()?;
+            u64::from_be_bytes(n) as usize
+        }
+        n => n as usize,
+    };
+    let mut payload = vec![0u8; len];
+    stream.read_exact(&mut payload).ok()?;
+    Some((head[0] & 0x80 != 0, head[0] & 0x0f, payload))
 }
 
 impl Peer {
@@ -161,11 +218,26 @@ impl Peer {
         protocol()
             .encode(&Head::request(Route::Uri("echo"), seq), payload, &mut wire)
             .unwrap();
-        self.stream.write_all(&wire).unwrap();
-        let mut len = [0u8; 4];
-        self.stream.read_exact(&mut len).unwrap();
-        let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
-        self.stream.read_exact(&mut body).unwrap();
+        let body = if self.ws {
+            ws_write(&mut self.stream, 2, &wire[4..]).unwrap();
+            // The answer, in fragments when it is long.
+            let mut body = Vec::new();
+            loop {
+                let (fin, opcode, part) = ws_read(&mut self.stream).expect("an answer");
+                assert!(matches!(opcode, 0 | 2), "a binary message, not {opcode}");
+                body.extend(part);
+                if fin {
+                    break body;
+                }
+            }
+        } else {
+            self.stream.write_all(&wire).unwrap();
+            let mut len = [0u8; 4];
+            self.stream.read_exact(&mut len).unwrap();
+            let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+            self.stream.read_exact(&mut body).unwrap();
+            body
+        };
         let answer = protocol().decode(Bytes::from(body)).unwrap();
         assert_eq!(answer.seq(), seq);
         answer.payload()
@@ -173,9 +245,13 @@ impl Peer {
 
     /// Sends a frame no format accepts.
     pub(crate) fn send_garbage(&mut self) {
-        self.stream
-            .write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff])
-            .unwrap();
+        match self.ws {
+            true => ws_write(&mut self.stream, 2, &[0xff, 0xff, 0xff]).unwrap(),
+            false => self
+                .stream
+                .write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff])
+                .unwrap(),
+        }
     }
 
     /// Why the session closed, as its close callback heard.
@@ -183,8 +259,18 @@ impl Peer {
         self.closed.recv_timeout(PATIENCE).expect("closed")
     }
 
-    /// The backend's end closed: a read sees the end of the stream.
+    /// The backend's end closed: a read sees the end of the stream (on a
+    /// WebSocket, after a close frame, which is answered).
     pub(crate) fn sees_end(&mut self) -> bool {
+        if self.ws {
+            while let Some((_, opcode, payload)) = ws_read(&mut self.stream) {
+                if opcode != 8 {
+                    return false;
+                }
+                let _ = ws_write(&mut self.stream, 8, &payload);
+            }
+            return true;
+        }
         let mut rest = Vec::new();
         self.stream.read_to_end(&mut rest).is_ok() && rest.is_empty()
     }

@@ -1,6 +1,7 @@
-//! Heap allocations per request on the event-loop server with inline
-//! dispatch, `walle` format, raw codec, over a real socket, in steady
-//! state: at most 2 (the foundation's figure, now with sockets).
+//! Heap allocations per request on the event-loop, tcp, kcp and ws servers
+//! with inline dispatch, `walle` format, raw codec, over a real socket, in
+//! steady state: at most 2 (the foundation's figure, now with sockets) on
+//! the stream and ws backends, the kcp crate's own on kcp.
 //!
 //! The client is a raw blocking socket with a pre-encoded frame and fixed
 //! buffers, so every allocation counted is the server's.
@@ -64,22 +65,45 @@ fn kcp_inline_request_allocations() {
     request_allocations(&Backend::kcp(walle_net::KcpOptions::default()), 5.0);
 }
 
+#[test]
+fn ws_inline_request_allocations() {
+    request_allocations(&Backend::ws(), 2.0);
+}
+
 /// The counter is global: tests sharing a process take turns.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Counts heap allocations per request over a socket, in steady state,
 /// with inline dispatch; prints the figure, which must be at most `max`.
+/// On ws the client writes a pre-encoded (masked) binary message and reads
+/// the answer's message whole, header and all, so it allocates nothing
+/// either.
 #[allow(clippy::print_stdout)]
 fn request_allocations(backend: &Backend, max: f64) {
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let server = server(backend, echo_router(), ServerOptions::default());
-    let mut stream = connect_to(backend, server.local_addr());
+    let (mut stream, ws) = match connect(backend, server.local_addr()) {
+        Raw::Ws(ws) => (Raw::Tcp(ws.stream), true),
+        raw => (raw, false),
+    };
     stream.set_nodelay(true).unwrap();
     for size in [64usize, 1024] {
         let frame = request_frame("echo", 7, &vec![1u8; size]);
-        let mut answer = vec![0u8; frame.len()]; // the echo answer has the same length
+        // The echo answer has the same length.
+        let (wire, answer_len) = match ws {
+            false => (frame.clone(), frame.len()),
+            true => {
+                let body = &frame[4..];
+                let header = if body.len() < 126 { 2 } else { 4 };
+                (
+                    ws_frame(true, 2, body, body.len() as u64, true),
+                    header + body.len(),
+                )
+            }
+        };
+        let mut answer = vec![0u8; answer_len];
         let mut trip = |stream: &mut Raw| {
-            stream.write_all(&frame).unwrap();
+            stream.write_all(&wire).unwrap();
             stream.read_exact(&mut answer).unwrap();
         };
         for _ in 0..2000 {

@@ -67,7 +67,7 @@ fn a_panicking_callback_is_contained() {
         assert_eq!(ok, Bytes::from_static(b"fine"), "{}", backend.name());
         assert!(client.is_connected(), "{}", backend.name());
         // Timed out: the callback runs from the server's timer.
-        let mut raw = connect_to(&backend, server.local_addr());
+        let mut raw = connect(&backend, server.local_addr());
         eventually("session", || server.session_count() == 2);
         let session = server
             .sessions()
@@ -108,7 +108,7 @@ fn a_panicking_callback_is_contained() {
 fn a_send_from_a_timeout_callback_leaves_at_once() {
     for backend in all_backends() {
         let server = server(&backend, echo_router(), ServerOptions::default());
-        let mut raw = connect_to(&backend, server.local_addr());
+        let mut raw = connect(&backend, server.local_addr());
         eventually("session", || server.session_count() == 1);
         let session = server.sessions().pop().unwrap();
         let again = session.clone();

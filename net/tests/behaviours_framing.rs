@@ -19,7 +19,7 @@ use walle_process::{Error, Router};
 fn b24_split_and_coalesced_frames() {
     for backend in all_backends() {
         let server = server(&backend, echo_router(), ServerOptions::default());
-        let mut raw = connect_to(&backend, server.local_addr());
+        let mut raw = connect(&backend, server.local_addr());
         raw.set_nodelay(true).unwrap();
         let mut wire = Vec::new();
         for seq in 1..=3u64 {
@@ -82,8 +82,8 @@ fn Client_max(backend: &Backend, addr: std::net::SocketAddr) -> walle_net::Clien
 fn b26_oversized_length_closes_only_that_connection() {
     for backend in all_backends() {
         let server = server(&backend, echo_router(), ServerOptions::default());
-        let mut good = connect_to(&backend, server.local_addr());
-        let mut bad = connect_to(&backend, server.local_addr());
+        let mut good = connect(&backend, server.local_addr());
+        let mut bad = connect(&backend, server.local_addr());
         bad.write_all(&[0xff, 0xff, 0xff, 0xf0, 1, 2, 3]).unwrap();
         assert!(closed_by_server(&mut bad), "{}", backend.name());
         assert_eq!(
@@ -91,7 +91,9 @@ fn b26_oversized_length_closes_only_that_connection() {
             16 + 4 + 10
         );
 
-        // Client side: a "server" that announces 4 GiB.
+        // Client side: a "server" that announces 4 GiB (answering the
+        // upgrade first on ws, the hello on kcp, while the client's build
+        // waits for it).
         let evil = RawListener::bind(&backend);
         let addr = evil.local_addr();
         let accepted = evil.accept();
@@ -122,7 +124,7 @@ fn pushed_bytes(backend: &Backend, mode: WriteMode, count: usize) -> Vec<u8> {
         .send_queue_bytes(64 << 20);
     let options = ServerOptions::default().conn(conn);
     let server = server(backend, echo_router(), options);
-    let mut raw = connect_to(backend, server.local_addr());
+    let mut raw = connect(backend, server.local_addr());
     eventually("session", || server.session_count() == 1);
     let session = server.sessions().pop().unwrap();
     let mut expected_len = 0;
@@ -137,7 +139,8 @@ fn pushed_bytes(backend: &Backend, mode: WriteMode, count: usize) -> Vec<u8> {
 }
 
 /// BEHAVIOURS 27 and 28: sync and async writes put identical bytes on the
-/// wire, on every backend; queued frames all arrive, in order.
+/// wire, on every backend; queued frames all arrive, in order. (On ws, the
+/// same frames as messages: the raw peer reads each as its frame.)
 #[test]
 fn b27_b28_write_modes_put_identical_bytes() {
     let reference = pushed_bytes(&Backend::tcp(), WriteMode::Async, 2000);
@@ -151,4 +154,11 @@ fn b27_b28_write_modes_put_identical_bytes() {
     );
     let kcp = Backend::kcp(walle_net::KcpOptions::default());
     assert_eq!(pushed_bytes(&kcp, WriteMode::Async, 2000), reference);
+    for mode in [WriteMode::Async, WriteMode::Sync] {
+        assert_eq!(
+            pushed_bytes(&Backend::ws(), mode, 2000),
+            reference,
+            "ws, {mode:?}"
+        );
+    }
 }

@@ -21,8 +21,8 @@ fn b32_idle_connection_is_closed() {
         let limit = Duration::from_millis(400);
         let conn = ConnOptions::default().read_timeout(limit);
         let server = server(&backend, echo_router(), ServerOptions::default().conn(conn));
-        let mut talker = connect_to(&backend, server.local_addr());
-        let mut idle = connect_to(&backend, server.local_addr());
+        let mut talker = connect(&backend, server.local_addr());
+        let mut idle = connect(&backend, server.local_addr());
         let started = Instant::now();
         let watcher = std::thread::spawn(move || closed_by_server(&mut idle));
         // The talker talks, far more often than the limit, until the idle
@@ -58,7 +58,7 @@ fn b33_heartbeats() {
         };
         // Server tick: a silent raw peer gets heartbeats, then is dropped.
         let server = serve(HeartbeatMode::ServerTick);
-        let mut raw = connect_to(&backend, server.local_addr());
+        let mut raw = connect(&backend, server.local_addr());
         let mut beat = [0u8; 5];
         raw.read_exact(&mut beat).unwrap();
         assert_eq!(beat, [0, 0, 0, 1, 0x80], "{}", backend.name());
@@ -69,7 +69,7 @@ fn b33_heartbeats() {
 
         // Echo: the server answers each heartbeat the client sends.
         let server = serve(HeartbeatMode::Echo);
-        let mut raw = connect_to(&backend, server.local_addr());
+        let mut raw = connect(&backend, server.local_addr());
         raw.write_all(&[0, 0, 0, 1, 0x80]).unwrap();
         raw.read_exact(&mut beat).unwrap();
         assert_eq!(beat, [0, 0, 0, 1, 0x80]);

@@ -146,7 +146,7 @@ fn b30_pushes_before_a_close_are_flushed() {
 fn b30_writes_after_and_during_close() {
     for backend in all_backends() {
         let server = server(&backend, echo_router(), ServerOptions::default());
-        let _peer = connect_to(&backend, server.local_addr());
+        let _peer = connect(&backend, server.local_addr());
         eventually("session", || server.session_count() == 1);
         let session = server.sessions().pop().unwrap();
         let tries = Arc::new(AtomicUsize::new(0));

@@ -24,10 +24,10 @@ fn b34_accept_limit() {
             ServerOptions::default().max_sessions(3),
         );
         let mut kept: Vec<Raw> = (0..3)
-            .map(|_| connect_to(&backend, server.local_addr()))
+            .map(|_| connect(&backend, server.local_addr()))
             .collect();
         eventually("three sessions", || server.session_count() == 3);
-        let mut refused = connect_to(&backend, server.local_addr());
+        let mut refused = connect(&backend, server.local_addr());
         assert!(
             closed_by_server(&mut refused),
             "{}: connection 4 refused",
@@ -36,7 +36,7 @@ fn b34_accept_limit() {
         assert_eq!(server.admitted(), 3, "a refusal leaks no place");
         drop(kept.pop());
         eventually("place freed", || server.admitted() == 2);
-        let mut again = connect_to(&backend, server.local_addr());
+        let mut again = connect(&backend, server.local_addr());
         raw_round_trip(&mut again, 1, b"in");
         drop(kept);
         drop(again);
@@ -102,10 +102,10 @@ fn b35_new_session_hook() {
             })
             .bind("127.0.0.1:0")
             .unwrap();
-        let mut first = connect_to(&backend, server.local_addr());
+        let mut first = connect(&backend, server.local_addr());
         let body = raw_round_trip_to(&mut first, "hello");
         assert!(body.ends_with(b"welcome"), "{}", backend.name());
-        let mut second = connect_to(&backend, server.local_addr());
+        let mut second = connect(&backend, server.local_addr());
         assert!(closed_by_server(&mut second));
         eventually("refused session gone", || server.admitted() == 1);
     }
@@ -197,7 +197,7 @@ fn b36_b37_b41_broadcast_multicast_bind() {
 fn b37_rebinding_a_session_forgets_its_old_user() {
     for backend in all_backends() {
         let server = server(&backend, echo_router(), ServerOptions::default());
-        let _first = connect_to(&backend, server.local_addr());
+        let _first = connect(&backend, server.local_addr());
         eventually("session", || server.session_count() == 1);
         let id = server.sessions().pop().unwrap().id();
         server.bind_user(1, id).unwrap();
@@ -216,7 +216,7 @@ fn b37_rebinding_a_session_forgets_its_old_user() {
             "{}: a push to user 1 reaches no one",
             backend.name()
         );
-        let _second = connect_to(&backend, server.local_addr());
+        let _second = connect(&backend, server.local_addr());
         eventually("two sessions", || server.session_count() == 2);
         let other = server
             .sessions()

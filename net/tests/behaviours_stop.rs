@@ -19,7 +19,7 @@ fn b38_graceful_stop_flushes_and_closes() {
     for backend in all_backends() {
         let server = server(&backend, echo_router(), ServerOptions::default());
         let addr = server.local_addr();
-        let mut raw = connect_to(&backend, addr);
+        let mut raw = connect(&backend, addr);
         eventually("session", || server.session_count() == 1);
         let session = server.sessions().pop().unwrap();
         let msg = Bytes::from(vec![7u8; 1000]);

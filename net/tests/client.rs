@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use walle_codec::RawCodec;
-use walle_net::{Client, ClientOptions, ClientState, NetError, ServerOptions};
+use walle_net::{Backend, Client, ClientOptions, ClientState, NetError, ServerOptions};
 use walle_process::{Error, Router};
 
 use util::*;
@@ -31,8 +31,9 @@ fn echo(client: &Client<RawCodec>, what: &'static [u8]) -> Result<Bytes, Error> 
     runtime().block_on(client.call("echo", &Bytes::from_static(what)))
 }
 
-/// A listener that accepts and closes each connection at once, counting
-/// them: a server that keeps dropping its clients.
+/// A listener that accepts (upgrading a ws one) and closes each
+/// connection at once, counting them: a server that keeps dropping its
+/// clients.
 struct Flapping {
     addr: SocketAddr,
     accepts: Arc<AtomicUsize>,
@@ -41,19 +42,20 @@ struct Flapping {
 }
 
 impl Flapping {
-    fn start() -> Flapping {
+    fn start(backend: &Backend) -> Flapping {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let accepts = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (a, s) = (accepts.clone(), stop.clone());
+        let (a, s, backend) = (accepts.clone(), stop.clone(), backend.clone());
         let thread = std::thread::spawn(move || {
-            for stream in listener.incoming() {
+            while !s.load(Ordering::Acquire) {
+                let accepted = try_accept(&backend, &listener);
                 if s.load(Ordering::Acquire) {
                     return;
                 }
                 a.fetch_add(1, Ordering::AcqRel);
-                drop(stream);
+                drop(accepted);
             }
         });
         Flapping {
@@ -130,7 +132,7 @@ fn dropping_the_last_handle_closes_the_session() {
 #[test]
 fn dropping_a_reconnecting_client_stops_its_dialling() {
     for backend in backends() {
-        let mut flapping = Flapping::start();
+        let mut flapping = Flapping::start(&backend);
         let opts = ClientOptions::default().reconnect(-1, Duration::from_millis(5));
         let client = client(&backend, flapping.addr, opts);
         eventually("redials", || flapping.accepts.load(Ordering::Acquire) >= 3);

@@ -55,8 +55,8 @@ fn a_stop_is_stopped_and_a_peer_hanging_up_is_peer_closed() {
         let name = backend.name();
         let (server, rx) = reporting_server(&backend, false);
         let (mut leaving, mut staying) = (
-            connect_to(&backend, server.local_addr()),
-            connect_to(&backend, server.local_addr()),
+            connect(&backend, server.local_addr()),
+            connect(&backend, server.local_addr()),
         );
         raw_round_trip(&mut leaving, 1, b"hi");
         raw_round_trip(&mut staying, 1, b"hi");
@@ -81,8 +81,8 @@ fn a_kick_is_replaced_a_refusal_refused_and_a_close_local() {
         let name = backend.name();
         let (server, rx) = reporting_server(&backend, false);
         let (mut old, mut new) = (
-            connect_to(&backend, server.local_addr()),
-            connect_to(&backend, server.local_addr()),
+            connect(&backend, server.local_addr()),
+            connect(&backend, server.local_addr()),
         );
         raw_round_trip(&mut old, 1, b"hi");
         raw_round_trip(&mut new, 1, b"hi");
@@ -111,7 +111,7 @@ fn a_kick_is_replaced_a_refusal_refused_and_a_close_local() {
 
         // The hook refuses the first session of this one.
         let (server, rx) = reporting_server(&backend, true);
-        let mut refused = connect_to(&backend, server.local_addr());
+        let mut refused = connect(&backend, server.local_addr());
         let local = refused.local_addr().unwrap();
         let reason = reason_of(&rx, local);
         assert!(

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use util::*;
 use walle_codec::RawCodec;
 use walle_net::{
-    Backend, ConnOptions, Server, ServerOptions, SessionHandle, TcpOptions, WriteMode,
+    Backend, ConnOptions, Server, ServerOptions, SessionHandle, TcpOptions, WriteMode, WsOptions,
 };
 use walle_process::{Context, Error, Router};
 
@@ -80,7 +80,7 @@ fn a_stop_closes_sessions_before_their_peers_see_the_end() {
             })
             .bind("127.0.0.1:0")
             .unwrap();
-        let mut raw = connect_to(&backend, server.local_addr());
+        let mut raw = connect(&backend, server.local_addr());
         eventually("session", || server.session_count() == 1);
         let seen = done.clone();
         let peer = std::thread::spawn(move || {
@@ -194,7 +194,7 @@ fn a_close_flushes_all_it_can_within_the_deadline() {
     for backend in all_backends() {
         let conn = big_queue().close_flush_timeout(Duration::from_secs(30));
         let server = server(&backend, echo_router(), ServerOptions::default().conn(conn));
-        let mut raw = connect_to(&backend, server.local_addr());
+        let mut raw = connect(&backend, server.local_addr());
         eventually("session", || server.session_count() == 1);
         let session = server.sessions().pop().unwrap();
         // More than the kernel buffers hold while the peer does not read.
@@ -217,7 +217,7 @@ fn a_close_gives_up_on_a_peer_that_never_reads() {
     for backend in backends() {
         let conn = big_queue().close_flush_timeout(Duration::from_millis(200));
         let server = server(&backend, echo_router(), ServerOptions::default().conn(conn));
-        let mut raw = connect(server.local_addr());
+        let mut raw = connect(&backend, server.local_addr());
         eventually("session", || server.session_count() == 1);
         let session = server.sessions().pop().unwrap();
         let wire = queue_pushes(&session, 16 << 20);
@@ -252,47 +252,54 @@ fn holding_router(started: mpsc::Sender<()>, release: mpsc::Receiver<()>) -> Rou
     router
 }
 
-/// BEHAVIOURS 29, tcp: a send waiting for room in a full queue wakes the
-/// writer, so it gets room as soon as the peer has read, even while the
-/// connection's reader is busy in a handler (and would write only after);
-/// and sends from other threads leave without waiting for that handler.
+/// BEHAVIOURS 29, tokio tasks (tcp, ws): a send waiting for room in a
+/// full queue wakes the writer, so it gets room as soon as the peer has
+/// read, even while the connection's reader is busy in a handler (and
+/// would write only after); and sends from other threads leave without
+/// waiting for that handler.
 #[test]
 fn a_waiting_send_wakes_the_writer() {
-    for mode in [WriteMode::Async, WriteMode::Sync] {
-        let (started_tx, started) = mpsc::channel();
-        let (release, release_rx) = mpsc::channel();
-        let conn = ConnOptions::default()
-            .write_mode(mode)
-            .send_queue_frames(4)
-            .send_timeout(Duration::from_secs(20));
-        // The held handler keeps one worker; the writer needs another.
-        let mut two_workers = TcpOptions::default();
-        two_workers.workers = 2;
-        let (server, last) = serve_keeping_last(
-            &Backend::Tcp(two_workers),
-            holding_router(started_tx, release_rx),
-            ServerOptions::default().conn(conn),
-        );
-        let mut raw = connect(server.local_addr());
-        eventually("session", || last.lock().unwrap().is_some());
-        let session = last.lock().unwrap().clone().unwrap();
-        let mut reader = raw.try_clone().unwrap();
-        let pushes = 40;
-        let expected = pushes * push_len("p", 100);
-        let peer = std::thread::spawn(move || {
-            let mut got = vec![0u8; expected];
-            reader.read_exact(&mut got).map(|()| got.len())
-        });
-        raw.write_all(&request_frame("hold", 1, b"")).unwrap();
-        started.recv_timeout(Duration::from_secs(10)).unwrap();
-        let payload = Bytes::from(vec![1u8; 100]);
-        for i in 0..pushes {
-            let sent = session.notify("p", &payload);
-            assert!(sent.is_ok(), "{mode:?}: push {i}: {sent:?}");
+    // The held handler keeps one worker; the writer needs another.
+    let mut two_workers = TcpOptions::default();
+    two_workers.workers = 2;
+    let backends = [
+        Backend::Tcp(two_workers),
+        Backend::Ws(WsOptions::default().workers(2)),
+    ];
+    for backend in backends {
+        for mode in [WriteMode::Async, WriteMode::Sync] {
+            let name = backend.name();
+            let (started_tx, started) = mpsc::channel();
+            let (release, release_rx) = mpsc::channel();
+            let conn = ConnOptions::default()
+                .write_mode(mode)
+                .send_queue_frames(4)
+                .send_timeout(Duration::from_secs(20));
+            let (server, last) = serve_keeping_last(
+                &backend,
+                holding_router(started_tx, release_rx),
+                ServerOptions::default().conn(conn),
+            );
+            let mut raw = connect(&backend, server.local_addr());
+            eventually("session", || last.lock().unwrap().is_some());
+            let session = last.lock().unwrap().clone().unwrap();
+            let pushes = 40;
+            let expected = pushes * push_len("p", 100);
+            raw.write_all(&request_frame("hold", 1, b"")).unwrap();
+            let peer = std::thread::spawn(move || {
+                let mut got = vec![0u8; expected];
+                raw.read_exact(&mut got).map(|()| got.len())
+            });
+            started.recv_timeout(Duration::from_secs(10)).unwrap();
+            let payload = Bytes::from(vec![1u8; 100]);
+            for i in 0..pushes {
+                let sent = session.notify("p", &payload);
+                assert!(sent.is_ok(), "{name}, {mode:?}: push {i}: {sent:?}");
+            }
+            // All of them arrive while the handler still holds the reader.
+            assert_eq!(peer.join().unwrap().unwrap(), expected, "{name}, {mode:?}");
+            release.send(()).unwrap();
         }
-        // All of them arrive while the handler still holds the reader.
-        assert_eq!(peer.join().unwrap().unwrap(), expected, "{mode:?}");
-        release.send(()).unwrap();
     }
 }
 
@@ -355,7 +362,7 @@ fn flood_until_refused(backend: &Backend, from_other: bool) {
         .unwrap();
     let mut silent = connect_silent(backend, server.local_addr()); // never reads
     eventually("session", || first.lock().unwrap().is_some());
-    let mut other = from_other.then(|| connect_to(backend, server.local_addr()));
+    let mut other = from_other.then(|| connect(backend, server.local_addr()));
     let asker = other.as_mut().unwrap_or(&mut silent);
     asker.write_all(&request_frame("flood", 1, b"")).unwrap();
     let err = refused

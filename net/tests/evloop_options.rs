@@ -3,8 +3,6 @@
 
 mod util;
 
-use std::net::TcpStream;
-
 use util::*;
 use walle_net::{Backend, Balance, EvloopOptions, ServerOptions};
 
@@ -25,7 +23,9 @@ fn every_balance_and_reuse_port_serve() {
     for options in variants {
         let backend = Backend::Evloop(options.clone());
         let server = server(&backend, echo_router(), ServerOptions::default());
-        let mut streams: Vec<TcpStream> = (0..12).map(|_| connect(server.local_addr())).collect();
+        let mut streams: Vec<Raw> = (0..12)
+            .map(|_| connect(&backend, server.local_addr()))
+            .collect();
         for (i, stream) in streams.iter_mut().enumerate() {
             let body = raw_round_trip(stream, i as u64 + 1, b"spread");
             assert!(body.ends_with(b"spread"), "{options:?}");

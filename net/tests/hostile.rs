@@ -55,7 +55,7 @@ fn bad_peers_close_alone_while_a_good_client_is_served() {
             let (stop, answered) = (stop.clone(), answered.clone());
             let backend = backend.clone();
             std::thread::spawn(move || {
-                let mut stream = connect_to(&backend, addr);
+                let mut stream = connect(&backend, addr);
                 let mut seq = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     seq += 1;
@@ -70,15 +70,15 @@ fn bad_peers_close_alone_while_a_good_client_is_served() {
         });
 
         // 1. A length over the maximum.
-        let mut oversized = connect_to(&backend, addr);
+        let mut oversized = connect(&backend, addr);
         oversized.write_all(&[0x7f, 0xff, 0xff, 0xff]).unwrap();
         // 2. A truncated frame, then silence.
-        let mut truncated = connect_to(&backend, addr);
+        let mut truncated = connect(&backend, addr);
         truncated
             .write_all(&request_frame("echo", 1, &[0u8; 100])[..50])
             .unwrap();
         // 3. Garbage: a sane length, then bytes no format accepts.
-        let mut garbage = connect_to(&backend, addr);
+        let mut garbage = connect(&backend, addr);
         garbage
             .write_all(&[
                 0, 0, 0, 20, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9,

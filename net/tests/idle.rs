@@ -8,7 +8,7 @@
 mod util;
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -118,10 +118,10 @@ fn spawn_child() -> Child {
     Child { child, stats, addr }
 }
 
-fn connect_and_touch(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
+fn connect_and_touch(addr: SocketAddr, n: usize) -> Vec<Raw> {
     (0..n)
         .map(|i| {
-            let mut s = connect(addr);
+            let mut s = connect(&walle_net::Backend::evloop(), addr);
             raw_round_trip(&mut s, i as u64 + 1, b"hello"); // a real session, then idle
             s
         })

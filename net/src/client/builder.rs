@@ -171,7 +171,10 @@ impl<C: Clone + Send + Sync + 'static> ClientBuilder<C> {
     /// The client, idle, with its driver task started.
     fn start(self) -> Result<Client<C>, NetError> {
         let endpoint = self.endpoint?.for_transport(self.backend.transport());
-        let dialer = dial::dialer_for(&self.backend, &endpoint)?;
+        let backend = self
+            .backend
+            .with_max_frame(self.protocol.framing().max_frame);
+        let dialer = dial::dialer_for(&backend, &endpoint)?;
         let parts = ProcessParts {
             protocol: self.protocol,
             routes: self.routes,
@@ -179,7 +182,7 @@ impl<C: Clone + Send + Sync + 'static> ClientBuilder<C> {
             dispatcher: self.dispatcher,
             load: None,
         };
-        parts.check(&self.backend)?;
+        parts.check(&backend)?;
         let mut options = self.options;
         options.conn.client = true;
         let policy = Policy {
@@ -190,7 +193,7 @@ impl<C: Clone + Send + Sync + 'static> ClientBuilder<C> {
         let eager = !options.lazy;
         let inner = Arc::new(Inner {
             endpoint,
-            backend: self.backend.name(),
+            backend: backend.name(),
             dialer,
             parts,
             options,

@@ -14,9 +14,10 @@ use std::sync::Arc;
 use tokio::net::TcpStream;
 
 use crate::conn::Attach;
+use crate::endpoint::Scheme;
 use crate::endpoint::{Endpoint, TransportKind};
-use crate::options::{Backend, ConnOptions, Driver};
-use crate::{NetError, evloop, tcp};
+use crate::options::{Backend, ConnOptions, Driver, WsOptions};
+use crate::{NetError, evloop, tcp, ws};
 
 /// A dial under way. It owns what it needs, so the client is not held
 /// while it runs.
@@ -50,6 +51,15 @@ pub(super) fn dialer_for(
         scheme: endpoint.scheme(),
         backend: backend.name(),
     };
+    if let Backend::Ws(opts) = backend {
+        // A plain address (tcp) names the server; WebSocket is spoken to
+        // it on the backend's path. wss needs TLS, which no backend has
+        // yet.
+        return match endpoint.scheme() {
+            Scheme::Ws | Scheme::Tcp => Ok(Box::new(WsDialer(Arc::new(opts.clone())))),
+            _ => Err(unsupported()),
+        };
+    }
     if endpoint.transport() != backend.transport() {
         return Err(unsupported());
     }
@@ -61,6 +71,42 @@ pub(super) fn dialer_for(
             _ => Err(unsupported()),
         },
         (_, TransportKind::Ws | TransportKind::Kcp) => Err(unsupported()),
+    }
+}
+
+/// Dials TCP and upgrades to WebSocket, for the tokio driver.
+struct WsDialer(Arc<WsOptions>);
+
+/// An upgraded WebSocket connection, for the tokio driver to adopt.
+struct Ws {
+    ws: tokio_tungstenite::WebSocketStream<TcpStream>,
+    peer: SocketAddr,
+    opts: Arc<WsOptions>,
+}
+
+impl Dialer for WsDialer {
+    /// Connects to the endpoint's host and port and upgrades on its path;
+    /// a refused upgrade (403, 404, ...) is a failed dial.
+    fn dial(&self, endpoint: Endpoint) -> Dialling {
+        let opts = self.0.clone();
+        Box::pin(async move {
+            let max = match opts.max_message {
+                0 => walle_packet::DEFAULT_MAX_FRAME,
+                n => n,
+            };
+            let (ws, peer) = ws::dial(&endpoint, &opts, max).await?;
+            Ok(Box::new(Ws { ws, peer, opts }) as Box<dyn Dialled>)
+        })
+    }
+}
+
+impl Dialled for Ws {
+    fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+    fn hand_over(self: Box<Self>, attach: Attach, conn: Arc<ConnOptions>) -> io::Result<()> {
+        ws::adopt(self.ws, self.peer, &attach, conn, &self.opts);
+        Ok(())
     }
 }
 
@@ -147,6 +193,28 @@ mod tests {
             assert_eq!(
                 error(&kcp, &format!("{scheme}://h:1")),
                 format!("the kcp backend cannot dial {scheme}:// endpoints")
+            );
+        }
+    }
+
+    #[test]
+    fn the_ws_backend_dials_ws_and_plain_addresses() {
+        let ws = Backend::ws();
+        let dialled = [
+            "ws://127.0.0.1:1/",
+            "ws://localhost:1/game?v=1",
+            "ws://[::1]:1",
+            "127.0.0.1:1",
+            "tcp://localhost:1",
+        ];
+        for endpoint in dialled {
+            let endpoint: Endpoint = endpoint.parse().expect("an endpoint");
+            assert!(dialer_for(&ws, &endpoint).is_ok(), "{endpoint}");
+        }
+        for (endpoint, scheme) in [("wss://h/", "wss"), ("kcp://h:1", "kcp")] {
+            assert_eq!(
+                error(&ws, endpoint),
+                format!("the ws backend cannot dial {scheme}:// endpoints")
             );
         }
     }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::kcp::KcpOptions;
 use super::micros;
+use super::ws::WsOptions;
 use crate::endpoint::TransportKind;
 
 /// How the event loop spreads new connections over its loops.
@@ -112,7 +113,8 @@ pub(crate) enum Driver {
 ///
 /// Inside, a backend is two choices: a driver (the mio event loop, or
 /// tokio tasks) and a transport: `evloop` and `tcp` carry tcp, `kcp` runs
-/// KCP over UDP on the event loop.
+/// KCP over UDP on the event loop, `ws` runs WebSocket (over tcp) on tokio
+/// tasks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind")]
 pub enum Backend {
@@ -123,6 +125,9 @@ pub enum Backend {
     /// KCP over UDP on the event loop's reactors: the same length-prefixed
     /// frames as tcp, carried as a byte stream.
     Kcp(KcpOptions),
+    /// WebSocket on tokio tasks (tokio-tungstenite): one binary message
+    /// per frame body, served on an upgrade path, ping/pong heartbeats.
+    Ws(WsOptions),
 }
 
 impl Backend {
@@ -138,14 +143,27 @@ impl Backend {
     pub fn kcp(options: KcpOptions) -> Self {
         Backend::Kcp(options)
     }
-    /// Parses `"evloop"`, `"tcp"` or `"kcp"`.
+    /// The WebSocket backend with default settings (served on `/`).
+    pub fn ws() -> Self {
+        Backend::Ws(WsOptions::default())
+    }
+    /// Parses `"evloop"`, `"tcp"`, `"kcp"` or `"ws"`.
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "evloop" => Some(Backend::evloop()),
             "tcp" => Some(Backend::tcp()),
             "kcp" => Some(Backend::kcp(KcpOptions::default())),
+            "ws" => Some(Backend::ws()),
             _ => None,
         }
+    }
+    /// The backend for a protocol whose frames are at most `max_frame`
+    /// bytes: the ws backend's message limit follows it unless set.
+    pub(crate) fn with_max_frame(mut self, max_frame: usize) -> Self {
+        if let Backend::Ws(opts) = &mut self {
+            opts.max_message = opts.message_limit(max_frame);
+        }
+        self
     }
     /// How the backend's transport delimits frames.
     pub(crate) fn frame_mode(&self) -> walle_packet::FrameMode {
@@ -158,7 +176,7 @@ impl Backend {
     pub(crate) fn driver(&self) -> Driver {
         match self {
             Backend::Evloop(_) | Backend::Kcp(_) => Driver::Mio,
-            Backend::Tcp(_) => Driver::Tokio,
+            Backend::Tcp(_) | Backend::Ws(_) => Driver::Tokio,
         }
     }
     /// What carries the backend's connections.
@@ -166,6 +184,7 @@ impl Backend {
         match self {
             Backend::Evloop(_) | Backend::Tcp(_) => TransportKind::Tcp,
             Backend::Kcp(_) => TransportKind::Kcp,
+            Backend::Ws(_) => TransportKind::Ws,
         }
     }
     /// The backend's name.
@@ -174,6 +193,7 @@ impl Backend {
             Backend::Evloop(_) => "evloop",
             Backend::Tcp(_) => "tcp",
             Backend::Kcp(_) => "kcp",
+            Backend::Ws(_) => "ws",
         }
     }
 }

@@ -5,6 +5,7 @@
 mod backend;
 mod conn;
 mod kcp;
+mod ws;
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,7 @@ pub(crate) use walle_process::serde_duration::{micros, millis};
 pub use backend::{Backend, Balance, EvloopOptions, TcpOptions};
 pub use conn::{ConnOptions, HeartbeatMode, WriteMode};
 pub use kcp::KcpOptions;
+pub use ws::WsOptions;
 
 /// `now + wait`, or a century from now where that is past what an
 /// `Instant` holds: durations come from files, and a huge one means "not in

@@ -185,10 +185,6 @@ impl Outbound {
     /// (`Ok(false)`: that frame stays first in the queue, to be handed
     /// out again). `Interrupted` retries the frame; other errors are
     /// returned, the frame still queued.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "for message transports (ws, datagrams)")
-    )]
     pub(crate) fn write_messages(
         &mut self,
         mut send: impl FnMut(&[u8]) -> io::Result<()>,

@@ -17,7 +17,7 @@ use crate::conn::ProcessParts;
 use crate::hub::Hub;
 use crate::options::{Backend, ServerOptions};
 use crate::session::SessionHandle;
-use crate::{NetError, evloop, tcp};
+use crate::{NetError, evloop, tcp, ws};
 
 /// Builds a [`Server`]: a backend, a format, a codec (through the routes),
 /// a pool, a router and a dispatch strategy.
@@ -110,6 +110,10 @@ impl<C: Clone + Send + Sync + 'static> ServerBuilder<C> {
             Backend::Evloop(opts) => Arc::new(evloop::serve(addr, opts, conn, attach)?),
             Backend::Tcp(opts) => Arc::new(tcp::serve(addr, opts, conn, attach)?),
             Backend::Kcp(opts) => Arc::new(evloop::kcp::serve(addr, opts, conn, attach)?),
+            Backend::Ws(opts) => {
+                let max_frame = shared.parts.protocol.framing().max_frame;
+                Arc::new(ws::serve(addr, opts, max_frame, conn, attach)?)
+            }
         };
         info!(addr = %running.local_addr(), backend = self.backend.name(), format = shared.parts.protocol.wrapper().name(), "serving");
         Ok(Server {

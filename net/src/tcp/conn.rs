@@ -1,14 +1,14 @@
 //! One tokio connection over any [`Link`]: the transport, its setup and
 //! its reader task, which keeps the silence, heartbeat and call timers,
 //! hands frames on and closes in order (the write side is in `write`;
-//! the TCP link in `link`).
+//! the TCP link in `link`, the WebSocket one in `crate::ws`).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::sync::Notify;
 use walle_packet::{FrameMode, PacketError};
 use walle_process::{CloseReason, Error, Transport};
@@ -16,7 +16,7 @@ use walle_process::{CloseReason, Error, Transport};
 use super::Registry;
 use super::link::Link;
 use super::write::{Queue, write_loop};
-use crate::conn::{Attach, Handler, deliver, end};
+use crate::conn::{Attach, Handler, end};
 use crate::options::{ConnOptions, later};
 
 /// A connection shared by its transport, its tasks and the server.
@@ -112,8 +112,8 @@ pub(crate) fn start<L: Link>(
     registry: Option<Arc<Registry>>,
 ) {
     let conn = Arc::new(Conn {
+        queue: Mutex::new(Queue::new(link.mode())),
         link,
-        queue: Mutex::new(Queue::default()),
         room: Condvar::new(),
         ready: Notify::new(),
         wake: Notify::new(),
@@ -124,7 +124,15 @@ pub(crate) fn start<L: Link>(
     });
     let Some(handler) = attach(Arc::new(ConnTransport(conn.clone())), peer) else {
         conn.shutdown(CloseReason::Local);
-        return; // refused: the link closes when the last handle drops
+        // Refused: a link with a close of its own says so (a WebSocket
+        // close frame); the link closes when the last handle drops.
+        tokio::spawn(async move {
+            let refused = Error::Overloaded("connection refused");
+            conn.link
+                .close(&CloseReason::Refused(Arc::new(refused)))
+                .await;
+        });
+        return;
     };
     let id = registry
         .as_ref()
@@ -147,8 +155,11 @@ pub(crate) fn start<L: Link>(
         // The session closes (its callbacks run, it leaves the server)
         // before the peer can see the end of the stream; the writer
         // flushes meanwhile, until the close flush deadline.
-        end(&peer, &*handler, reason);
+        let kept = end(&peer, &*handler, reason);
         let _ = writer.await;
+        // The link's own close (a WebSocket close handshake) follows what
+        // was flushed.
+        conn.link.close(&kept).await;
         conn.abort();
         if let (Some(registry), Some(id)) = (registry, id) {
             registry.remove(id);
@@ -157,8 +168,7 @@ pub(crate) fn start<L: Link>(
 }
 
 async fn read_loop<L: Link>(conn: &Conn<L>, handler: &dyn Handler) -> CloseReason {
-    let mut buf = BytesMut::new();
-    let mut decoder = handler.framing().decoder();
+    let mut inbox = conn.link.inbox(handler.framing());
     let opts = &conn.opts;
     let silence = opts.silence_limit();
     let mut last_read = Instant::now();
@@ -194,24 +204,18 @@ async fn read_loop<L: Link>(conn: &Conn<L>, handler: &dyn Handler) -> CloseReaso
         // connection that always has input still gets them.
         tokio::select! {
             biased;
-            read = conn.link.read_some(&mut buf) => {
-                match read {
-                    Ok(0) => return CloseReason::PeerClosed,
-                    Ok(_) => {
-                        last_read = Instant::now();
-                        conn.begin_batch();
-                        let handed = deliver(&mut decoder, &mut buf, handler);
-                        if let Err(e) = conn.end_batch() {
-                            return CloseReason::io(e);
-                        }
-                        if let Err(why) = handed {
-                            return why;
-                        }
-                    }
-                    Err(e) => return CloseReason::io(e),
+            read = conn.link.read_some(&mut inbox) => {
+                if let Err(why) = read {
+                    return why;
                 }
-                if buf.is_empty() && buf.capacity() > 64 * 1024 {
-                    buf = BytesMut::new(); // an idle connection keeps no large buffer
+                last_read = Instant::now();
+                conn.begin_batch();
+                let handed = conn.link.deliver(&mut inbox, handler);
+                if let Err(e) = conn.end_batch() {
+                    return CloseReason::io(e);
+                }
+                if let Err(why) = handed {
+                    return why;
                 }
             }
             () = &mut sleep, if armed.is_some() => armed = None,
@@ -232,6 +236,14 @@ async fn read_loop<L: Link>(conn: &Conn<L>, handler: &dyn Handler) -> CloseReaso
             conn.set_reader(true);
             if next_beat.is_some_and(|at| at <= now) {
                 let _ = handler.heartbeat();
+                match conn.link.beat() {
+                    Ok(true) => {}
+                    Ok(false) => conn.ready.notify_one(), // the writer writes the rest
+                    Err(e) => {
+                        conn.set_reader(false);
+                        return CloseReason::io(e);
+                    }
+                }
                 next_beat = Some(later(now, opts.heartbeat));
             }
             handler.timeout(now);

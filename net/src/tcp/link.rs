@@ -1,38 +1,155 @@
-//! What the tasks of a tokio connection need of its byte stream, and the
-//! TCP stream that gives it: the reader's `read_some`, the writer's
-//! non-blocking vectored writes and readiness, a shutdown. Another byte
-//! stream (kcp) is another implementation of [`Link`]; a message link
-//! (ws) would add its frame mode and a send of one message, for the
-//! writer to use `Outbound::write_messages`.
+//! What the tasks of a tokio connection need of its link, and the TCP
+//! stream that gives it. A link is either a byte stream ([`ByteStream`]:
+//! TCP here, a Unix socket in the tests), whose frames the reader cuts
+//! with the framing's decoder and the writer writes with vectored writes,
+//! or a message link (WebSocket, in `ws`) that implements [`Link`] itself:
+//! its own inbox of whole messages, its frame mode, its writes of one
+//! message at a time (`Outbound::write_messages`), its heartbeat and its
+//! close handshake.
 
 use std::cell::RefCell;
 use std::future::Future;
-use std::io::{self, IoSlice, Read};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
+use walle_packet::{FrameDecoder, FrameMode, Framing};
+use walle_process::CloseReason;
 
 use super::Registry;
 use super::conn;
-use crate::conn::Attach;
+use crate::conn::{Attach, Handler, deliver};
 use crate::options::ConnOptions;
+use crate::outbound::Outbound;
 
-/// The byte stream under a tokio connection, shared by its reader and
-/// writer tasks.
+/// The link under a tokio connection, shared by its reader and writer
+/// tasks.
 pub(crate) trait Link: Send + Sync + 'static {
+    /// What the reader keeps between reads: input not yet handed on.
+    type Inbox: Send;
+    /// An empty inbox for frames of `framing`.
+    fn inbox(&self, framing: Framing) -> Self::Inbox;
+    /// Waits for input and adds it to `inbox`; `Err` when the link ended
+    /// (the peer's end, a socket error, input the link refuses), with why.
+    /// Cancel safe: dropping the future loses nothing.
+    fn read_some(
+        &self,
+        inbox: &mut Self::Inbox,
+    ) -> impl Future<Output = Result<(), CloseReason>> + Send;
+    /// Hands every complete frame body in `inbox` to `handler`; an error
+    /// closes the connection.
+    fn deliver(&self, inbox: &mut Self::Inbox, handler: &dyn Handler) -> Result<(), CloseReason>;
+    /// How frames are delimited on this link.
+    fn mode(&self) -> FrameMode;
+    /// Writes what the link takes of `out` now, without waiting.
+    /// `Ok(true)` when nothing is left to write (in `out` or the link's
+    /// own buffer).
+    fn write_out(&self, out: &mut Outbound) -> io::Result<bool>;
+    /// Waits until the link may take more (a message link: until its own
+    /// buffer is written out).
+    fn writable(&self) -> impl Future<Output = io::Result<()>> + Send;
+    /// False while the link holds bytes of its own to write (a pong, a
+    /// ping), which the writer then writes.
+    fn flushed(&self) -> bool {
+        true
+    }
+    /// A heartbeat tick: a link with a heartbeat of its own (a WebSocket
+    /// ping) sends it. `Ok(false)` when some of it waits for the writer.
+    fn beat(&self) -> io::Result<bool> {
+        Ok(true)
+    }
+    /// After the writer is done, before the link is shut: a link's close
+    /// handshake for a connection ending for `why` (a WebSocket close
+    /// frame, then the peer's, bounded in time).
+    fn close(&self, why: &CloseReason) -> impl Future<Output = ()> + Send {
+        let _ = why;
+        async {}
+    }
+    /// Ends both directions at once; the link stays open until dropped.
+    fn shutdown(&self);
+}
+
+/// A byte stream under a tokio connection: frames behind their length
+/// prefix, cut out by the framing's decoder.
+pub(crate) trait ByteStream: Send + Sync + 'static {
     /// Waits for input and appends what arrived to `buf`; `Ok(0)` at the
     /// end of the stream. Cancel safe: dropping the future loses nothing.
     fn read_some(&self, buf: &mut BytesMut) -> impl Future<Output = io::Result<usize>> + Send;
-    /// Writes what the link takes now, without waiting (`WouldBlock` when
-    /// it takes nothing).
+    /// Writes what the stream takes now, without waiting (`WouldBlock`
+    /// when it takes nothing).
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
-    /// Waits until the link may take more.
+    /// Waits until the stream may take more.
     fn writable(&self) -> impl Future<Output = io::Result<()>> + Send;
-    /// Ends both directions at once; the link stays open until dropped.
+    /// Ends both directions at once; the stream stays open until dropped.
     fn shutdown(&self);
+}
+
+/// A stream's input: bytes read, and the decoder that cuts frames off
+/// them.
+pub(crate) struct StreamInbox {
+    buf: BytesMut,
+    decoder: FrameDecoder,
+}
+
+/// The stream as an `io::Write` that never waits.
+struct Sink<'a, S>(&'a S);
+
+impl<S: ByteStream> Write for Sink<'_, S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write_vectored(&[IoSlice::new(buf)])
+    }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.0.try_write_vectored(bufs)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<S: ByteStream> Link for S {
+    type Inbox = StreamInbox;
+
+    fn inbox(&self, framing: Framing) -> StreamInbox {
+        StreamInbox {
+            buf: BytesMut::new(),
+            decoder: framing.decoder(),
+        }
+    }
+
+    async fn read_some(&self, inbox: &mut StreamInbox) -> Result<(), CloseReason> {
+        match ByteStream::read_some(self, &mut inbox.buf).await {
+            Ok(0) => Err(CloseReason::PeerClosed),
+            Ok(_) => Ok(()),
+            Err(e) => Err(CloseReason::io(e)),
+        }
+    }
+
+    fn deliver(&self, inbox: &mut StreamInbox, handler: &dyn Handler) -> Result<(), CloseReason> {
+        let handed = deliver(&mut inbox.decoder, &mut inbox.buf, handler);
+        if inbox.buf.is_empty() && inbox.buf.capacity() > 64 * 1024 {
+            inbox.buf = BytesMut::new(); // an idle connection keeps no large buffer
+        }
+        handed
+    }
+
+    fn mode(&self) -> FrameMode {
+        FrameMode::Stream
+    }
+
+    fn write_out(&self, out: &mut Outbound) -> io::Result<bool> {
+        out.write_to(&mut Sink(self))
+    }
+
+    async fn writable(&self) -> io::Result<()> {
+        ByteStream::writable(self).await
+    }
+
+    fn shutdown(&self) {
+        ByteStream::shutdown(self)
+    }
 }
 
 /// Starts a TCP connection's tasks on the current runtime.
@@ -59,7 +176,7 @@ thread_local! {
     static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
 }
 
-impl Link for TcpStream {
+impl ByteStream for TcpStream {
     /// A short read drained the socket, so its readiness is cleared then
     /// and there instead of by one more read that would only say
     /// WouldBlock (tokio keeps any readiness that arrived in between).

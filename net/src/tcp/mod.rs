@@ -3,13 +3,18 @@
 //!
 //! The tasks (`conn`: the reader, its timers, the close order; `write`:
 //! the bounded queue and the writer) are generic over the connection's
-//! byte stream, a [`Link`](link::Link); TCP (`link`) is the one there is.
+//! link, a [`Link`](link::Link): TCP (`link`), or a WebSocket (`crate::ws`,
+//! which serves through [`serve_with`] and starts its connections with
+//! [`start`]).
 
 mod conn;
 mod link;
 #[cfg(test)]
 mod tests;
 mod write;
+
+pub(crate) use conn::start;
+pub(crate) use link::Link;
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -19,7 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 use tracing::{debug, warn};
@@ -77,6 +82,12 @@ impl Registry {
     }
     fn len(&self) -> usize {
         self.conns().live.len()
+    }
+    /// Runs `setup` (which starts a connection) if the server still
+    /// accepts, holding the gate a stop closes; `None` once it is closed.
+    pub(crate) fn while_accepting<R>(&self, setup: impl FnOnce() -> R) -> Option<R> {
+        let open = self.accepting.lock().unwrap_or_else(|e| e.into_inner());
+        open.then(setup)
     }
     /// Waits until no connection is left, or `deadline`; true if none is.
     fn wait_empty(&self, deadline: Instant) -> bool {
@@ -139,6 +150,13 @@ fn runtime(workers: usize, name: &str) -> io::Result<(Runtime, u64)> {
     Ok((runtime, id))
 }
 
+/// Sets an accepted connection up, on a worker of the server's runtime:
+/// its stream, its peer, the attach of its process, its settings and the
+/// server's registry, where it must register while the server accepts
+/// ([`Registry::while_accepting`]).
+pub(crate) type Start =
+    Box<dyn Fn(TcpStream, SocketAddr, &Attach, Arc<ConnOptions>, &Arc<Registry>) + Send + Sync>;
+
 /// Binds `addr` and serves on a runtime of its own.
 pub(crate) fn serve(
     addr: SocketAddr,
@@ -146,7 +164,26 @@ pub(crate) fn serve(
     conn: ConnOptions,
     attach: Attach,
 ) -> io::Result<TcpServer> {
-    let (runtime, runtime_id) = runtime(opts.workers, "walle-tcp")?;
+    let start: Start = Box::new(|stream, peer, attach, conn, registry| {
+        // The gate is held while the connection registers.
+        registry.while_accepting(|| {
+            link::start_tcp(stream, peer, attach, conn, Some(registry.clone()))
+        });
+    });
+    serve_with(addr, opts.workers, "walle-tcp", conn, attach, start)
+}
+
+/// Binds `addr` and serves on a runtime of `workers` threads named
+/// `name`, setting each accepted connection up with `start`.
+pub(crate) fn serve_with(
+    addr: SocketAddr,
+    workers: usize,
+    name: &str,
+    conn: ConnOptions,
+    attach: Attach,
+    start: Start,
+) -> io::Result<TcpServer> {
+    let (runtime, runtime_id) = runtime(workers, name)?;
     let std_listener = crate::socket::tcp_listener(addr, false)?;
     let local = std_listener.local_addr()?;
     let listener = {
@@ -170,11 +207,10 @@ pub(crate) fn serve(
                 _ = stop.notified() => return,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
-                        let open = reg.accepting.lock().unwrap_or_else(|e| e.into_inner());
-                        if !*open {
+                        if reg.while_accepting(|| ()).is_none() {
                             return; // the stop began: the connection is dropped unserved
                         }
-                        link::start_tcp(stream, peer, &attach, conn.clone(), Some(reg.clone()));
+                        start(stream, peer, &attach, conn.clone(), &reg);
                     }
                     Err(e) => {
                         debug!(error = %e, "accept failed");

@@ -10,14 +10,14 @@ use tokio::net::UnixStream;
 use tokio::runtime::Runtime;
 
 use super::conn;
-use super::link::Link;
+use super::link::ByteStream;
 use crate::options::ConnOptions;
 use crate::testing::{
     PEER, Peer, answers_then_ends_as_the_peer_did, closes_with_their_reasons, echo,
 };
 
 /// The plainest link: a read of what is there, no scratch buffer.
-impl Link for UnixStream {
+impl ByteStream for UnixStream {
     async fn read_some(&self, buf: &mut BytesMut) -> io::Result<usize> {
         loop {
             self.readable().await?;

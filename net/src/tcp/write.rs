@@ -3,12 +3,13 @@
 //! batches, and the writer task that drains it.
 
 use std::cell::Cell;
-use std::io::{self, IoSlice, Write};
+use std::io;
 use std::sync::MutexGuard;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use tracing::debug;
+use walle_packet::FrameMode;
 use walle_process::Error;
 
 use super::conn::Conn;
@@ -17,7 +18,6 @@ use crate::options::{WriteMode, later};
 use crate::outbound::Outbound;
 
 /// What waits to be written.
-#[derive(Default)]
 pub(super) struct Queue {
     pub(super) out: Outbound,
     /// The reader task is handing a batch of frames to the handler and
@@ -28,18 +28,14 @@ pub(super) struct Queue {
     waiting: usize,
 }
 
-/// The link as an `io::Write` that never waits.
-struct Sink<'a, L>(&'a L);
-
-impl<L: Link> Write for Sink<'_, L> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.try_write_vectored(&[IoSlice::new(buf)])
-    }
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.0.try_write_vectored(bufs)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+impl Queue {
+    /// An empty queue of frames delimited as `mode` says.
+    pub(super) fn new(mode: FrameMode) -> Queue {
+        Queue {
+            out: Outbound::new(mode),
+            reading: false,
+            waiting: 0,
+        }
     }
 }
 
@@ -69,7 +65,7 @@ impl<L: Link> Conn<L> {
     /// Writes what the socket takes now, under the queue lock (so every
     /// write keeps the queue's order). `Ok(true)` when nothing is left.
     fn write_now(&self, queue: &mut Queue) -> io::Result<bool> {
-        let done = queue.out.write_to(&mut Sink(&self.link));
+        let done = self.link.write_out(&mut queue.out);
         if queue.waiting > 0 {
             self.room.notify_all();
         }
@@ -171,7 +167,7 @@ impl<L: Link> Conn<L> {
         READING.with(|r| r.set(0));
         let mut queue = self.queue();
         queue.reading = false;
-        if queue.out.queued() == 0 {
+        if queue.out.queued() == 0 && self.link.flushed() {
             return Ok(());
         }
         if !self.write_now(&mut queue)? {
@@ -195,7 +191,7 @@ pub(super) async fn write_loop<L: Link>(conn: &Conn<L>) -> io::Result<()> {
         }
         let written = {
             let mut queue = conn.queue();
-            if queue.out.queued() == 0 {
+            if queue.out.queued() == 0 && conn.link.flushed() {
                 None
             } else {
                 Some(conn.write_now(&mut queue)?)

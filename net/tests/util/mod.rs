@@ -1,16 +1,20 @@
 //! Shared by the socket tests: servers on 127.0.0.1:0 for every backend,
-//! clients, a runtime to await calls on, raw peers (a TCP socket, or a KCP
-//! stream of the tests' own) for bad peers.
+//! clients, a runtime to await calls on, raw peers (`raw`: a TCP socket, a
+//! KCP stream of the tests' own, or a WebSocket spoken by hand) for bad
+//! peers.
 #![allow(dead_code)]
 
 pub mod kcp_peer;
 mod raw;
 pub mod relay;
+mod ws_raw;
 
 pub use raw::*;
+#[allow(unused_imports)]
+pub use ws_raw::*;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,30 +24,49 @@ use walle_net::{Backend, Client, ClientOptions, KcpOptions, Server, ServerOption
 use walle_packet::{Head, Protocol, Route, WalleFormat};
 use walle_process::{Context, Router};
 
-pub fn backends() -> [Backend; 2] {
-    [Backend::evloop(), Backend::tcp()]
+/// The backends of the tests that need a connection-oriented transport
+/// (TCP under it): evloop, tcp and ws.
+pub fn backends() -> [Backend; 3] {
+    [Backend::evloop(), Backend::tcp(), Backend::ws()]
 }
 
-/// Every backend the behaviour suite runs on: the stream ones and kcp.
-pub fn all_backends() -> [Backend; 3] {
+/// The transport a backend's peers speak: evloop and tcp both speak tcp.
+fn transport(backend: &Backend) -> &'static str {
+    match backend {
+        Backend::Ws(_) => "ws",
+        Backend::Kcp(_) => "kcp",
+        _ => "tcp",
+    }
+}
+
+/// True when a client of `client` speaks to a server of `server`: the
+/// same transport (ws speaks only to ws, kcp only to kcp, the others all
+/// speak tcp).
+pub fn speaks_to(client: &Backend, server: &Backend) -> bool {
+    transport(client) == transport(server)
+}
+
+/// Every backend the behaviour suite runs on: the stream ones, kcp and ws.
+pub fn all_backends() -> [Backend; 4] {
     [
         Backend::evloop(),
         Backend::tcp(),
         Backend::kcp(KcpOptions::default()),
+        Backend::ws(),
     ]
 }
 
-/// (server, client) backends that speak to each other: the stream ones in
-/// every pairing, and kcp with kcp.
+/// (server, client) backends that speak to each other: the tcp ones in
+/// every pairing, kcp with kcp and ws with ws.
 pub fn backend_pairs() -> Vec<(Backend, Backend)> {
     let mut pairs = Vec::new();
-    for server in backends() {
-        for client in backends() {
-            pairs.push((server.clone(), client));
+    for server in all_backends() {
+        for client in all_backends() {
+            if speaks_to(&client, &server) {
+                pairs.push((server.clone(), client));
+            }
         }
     }
-    let kcp = Backend::kcp(KcpOptions::default());
-    pairs.push((kcp.clone(), kcp));
     pairs
 }
 
@@ -119,13 +142,11 @@ pub fn request_frame(uri: &str, seq: u64, payload: &[u8]) -> Vec<u8> {
     wire
 }
 
-/// A raw client of `addr` whose reads and writes give up after
-/// [`PATIENCE`] instead of hanging a failing test.
-pub fn connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    stream.set_write_timeout(Some(PATIENCE)).unwrap();
-    stream
+/// A raw client of `backend`'s server at `addr` (upgraded on a ws one)
+/// whose reads and writes give up after [`PATIENCE`] instead of hanging a
+/// failing test.
+pub fn connect(backend: &Backend, addr: SocketAddr) -> Raw {
+    try_connect(backend, addr).expect("connect")
 }
 
 /// True when the server closed `stream` (EOF or reset) within
@@ -196,7 +217,7 @@ pub fn serve_in(
     let server = server(backend, router, options);
     let addr = server.local_addr();
     *slot.lock().unwrap() = Some(server);
-    let raw = connect_to(backend, addr);
+    let raw = connect(backend, addr);
     eventually("session", || {
         slot.lock().unwrap().as_ref().unwrap().session_count() == 1
     });
