@@ -22,8 +22,11 @@ fn b32_idle_connection_is_closed() {
         let conn = ConnOptions::default().read_timeout(limit);
         let server = server(&backend, echo_router(), ServerOptions::default().conn(conn));
         let mut talker = connect(&backend, server.local_addr());
-        let mut idle = connect(&backend, server.local_addr());
+        // Before the idle peer connects: a kcp or ws server starts its
+        // silence timer before the peer hears its answer to the hello or
+        // the upgrade.
         let started = Instant::now();
+        let mut idle = connect(&backend, server.local_addr());
         let watcher = std::thread::spawn(move || closed_by_server(&mut idle));
         // The talker talks, far more often than the limit, until the idle
         // connection is closed.
