@@ -177,33 +177,15 @@ impl<C: Clone + Send + Sync + 'static> ClientProxy<C> {
             // Counted from before the dial, so a drain that starts meanwhile
             // waits for this call.
             let in_flight = entry.start_call();
-            let process = match self.connect(&entry).await {
-                Ok(Some(process)) => process,
-                Ok(None) => {
-                    last = Some(self.no_node());
-                    if give_up {
-                        return Err(self.no_node());
-                    }
-                    drop(in_flight);
-                    tried.push(entry);
-                    continue;
-                }
-                Err(error) => {
-                    if give_up {
-                        return Err(error);
-                    }
-                    last = Some(error);
-                    drop(in_flight);
-                    tried.push(entry);
-                    continue;
-                }
-            };
-            entry.count_call();
-            let call = process.call_with(route, req, options.call);
-            let on_wire = call.seq().is_some();
-            match call.await {
-                Ok(resp) => return Ok(resp),
-                Err(error) => {
+            let failed = match self.connect(&entry).await {
+                Ok(Some(process)) => {
+                    entry.count_call();
+                    let call = process.call_with(route, req, options.call);
+                    let on_wire = call.seq().is_some();
+                    let error = match call.await {
+                        Ok(resp) => return Ok(resp),
+                        Err(error) => error,
+                    };
                     entry.count_failure();
                     let lost = matches!(error, CallError::SessionClosed | CallError::Io(_));
                     if lost {
@@ -215,14 +197,20 @@ impl<C: Clone + Send + Sync + 'static> ClientProxy<C> {
                         lost || matches!(error, CallError::Overloaded(_))
                     };
                     tracing::debug!(id = %entry.id, %error, on_wire, retry, "call failed");
-                    if !retry || give_up {
+                    if !retry {
                         return Err(Error::Call(error));
                     }
-                    drop(in_flight);
-                    tried.push(entry);
-                    last = Some(Error::Call(error));
+                    Error::Call(error)
                 }
+                Ok(None) => self.no_node(),
+                Err(error) => error,
+            };
+            if give_up {
+                return Err(failed);
             }
+            drop(in_flight);
+            tried.push(entry);
+            last = Some(failed);
         }
     }
 
