@@ -79,7 +79,7 @@ struct WsDialer(Arc<WsOptions>);
 
 /// An upgraded WebSocket connection, for the tokio driver to adopt.
 struct Ws {
-    ws: tokio_tungstenite::WebSocketStream<TcpStream>,
+    ws: ws::Upgraded,
     peer: SocketAddr,
     opts: Arc<WsOptions>,
 }

@@ -10,12 +10,12 @@ use super::millis;
 /// for servers and clients.
 ///
 /// Each connection runs on tokio tasks, as on the tcp backend; one binary
-/// message carries one frame body (no length prefix). The buffers are
-/// sized for many connections rather than for one fast one: a connection
-/// holds a read buffer of [`read_buffer`](Self::read_buffer) bytes and a
-/// write buffer that stays under
-/// [`write_buffer`](Self::write_buffer) + [`fragment`](Self::fragment),
-/// since a message longer than a fragment leaves in fragments.
+/// message carries one frame body (no length prefix). The buffers are a
+/// TCP connection's: reads land in a per-thread buffer and a connection
+/// keeps only what arrived of a message not yet whole; writes go from the
+/// send queue (bounded by [`ConnOptions`](crate::ConnOptions)) with a
+/// header in front of each frame, with no write buffer of the link's own
+/// (a client's masked copy aside).
 ///
 /// ```
 /// use std::time::Duration;
@@ -32,7 +32,7 @@ use super::millis;
 /// // From a settings file: missing fields keep their defaults.
 /// let from_file: Backend = serde_json::from_str(r#"{"kind":"ws","path":"/game"}"#)?;
 /// let Backend::Ws(ws) = from_file else { unreachable!() };
-/// assert_eq!((ws.path.as_str(), ws.read_buffer), ("/game", 4096));
+/// assert_eq!((ws.path.as_str(), ws.close_timeout), ("/game", Duration::from_secs(1)));
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,15 +55,6 @@ pub struct WsOptions {
     pub subprotocol: Option<String>,
     /// Runtime worker threads of a server. 0: one per core.
     pub workers: usize,
-    /// Bytes a connection reads into at a time, held for its life. Default
-    /// 4 KiB (tungstenite's 128 KiB suits a few fast connections, not many).
-    pub read_buffer: usize,
-    /// Bytes of outgoing messages gathered before a write. Default 8 KiB.
-    pub write_buffer: usize,
-    /// Largest frame a message is sent in: a longer message goes out as
-    /// fragments of this size, so the write buffer stays small whatever the
-    /// message. Default 16 KiB; at least 1 KiB.
-    pub fragment: usize,
     /// Largest message taken, in bytes; a longer one closes the connection
     /// with 1009 as soon as its header says so, before it is buffered. 0
     /// (the default): the protocol's maximum frame size, which also caps
@@ -86,9 +77,6 @@ impl Default for WsOptions {
             origins: Vec::new(),
             subprotocol: None,
             workers: 0,
-            read_buffer: 4 * 1024,
-            write_buffer: 8 * 1024,
-            fragment: 16 * 1024,
             max_message: 0,
             handshake_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(1),
@@ -117,21 +105,6 @@ impl WsOptions {
         self.workers = n;
         self
     }
-    /// Sets the read buffer size.
-    pub fn read_buffer(mut self, bytes: usize) -> Self {
-        self.read_buffer = bytes;
-        self
-    }
-    /// Sets how many bytes of messages are gathered before a write.
-    pub fn write_buffer(mut self, bytes: usize) -> Self {
-        self.write_buffer = bytes;
-        self
-    }
-    /// Sets the largest frame of an outgoing message.
-    pub fn fragment(mut self, bytes: usize) -> Self {
-        self.fragment = bytes;
-        self
-    }
     /// Sets the largest message taken (0: the protocol's maximum frame).
     pub fn max_message(mut self, bytes: usize) -> Self {
         self.max_message = bytes;
@@ -146,11 +119,6 @@ impl WsOptions {
     pub fn close_timeout(mut self, d: Duration) -> Self {
         self.close_timeout = d;
         self
-    }
-
-    /// The largest frame an outgoing message is sent in.
-    pub(crate) fn fragment_size(&self) -> usize {
-        self.fragment.max(1024)
     }
 
     /// The largest message taken, for a protocol whose frames are at most
@@ -178,7 +146,6 @@ mod tests {
             unreachable!()
         };
         assert_eq!(fitted.max_message, 64 * 1024);
-        assert_eq!(WsOptions::default().fragment(10).fragment_size(), 1024);
     }
 
     #[test]

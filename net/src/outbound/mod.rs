@@ -6,10 +6,11 @@
 //! Two modes, chosen by the transport ([`FrameMode`]):
 //! - **stream** (tcp, kcp): frames are bytes of one stream, written out
 //!   with vectored writes ([`Outbound::write_to`]) that may end anywhere;
-//! - **message** (WebSocket, datagrams): each frame is one message, handed
-//!   out whole, one per call ([`Outbound::write_messages`]). Frames are
-//!   still packed into pooled chunks (a frame never straddles two); a side
-//!   queue keeps each frame's length.
+//! - **message** (WebSocket): each frame is one message, lent out whole
+//!   ([`Outbound::peek_messages`]) for the link to put its own header in
+//!   front of, and dropped once written ([`Outbound::pop_messages`]).
+//!   Frames are still packed into pooled chunks (a frame never straddles
+//!   two); a side queue keeps each frame's length.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
@@ -180,36 +181,48 @@ impl Outbound {
         Ok(true)
     }
 
-    /// Message mode: hands `send` one whole frame per call, oldest first,
-    /// until all are sent (`Ok(true)`) or `send` fails with `WouldBlock`
-    /// (`Ok(false)`: that frame stays first in the queue, to be handed
-    /// out again). `Interrupted` retries the frame; other errors are
-    /// returned, the frame still queued.
-    pub(crate) fn write_messages(
-        &mut self,
-        mut send: impl FnMut(&[u8]) -> io::Result<()>,
-    ) -> io::Result<bool> {
-        if self.messages.is_none() {
-            return Err(io::Error::other("a message write of a stream queue"));
-        }
-        while let Some(&len) = self.messages.as_ref().and_then(|m| m.front()) {
-            let message = self.chunks.front().and_then(|c| c.unwritten().get(..len));
-            let Some(message) = message else {
-                return Err(io::Error::other("message queue out of step"));
-            };
-            match send(message) {
-                Ok(()) => {
-                    self.advance(len);
-                    if let Some(messages) = &mut self.messages {
-                        messages.pop_front();
-                    }
+    /// Message mode: frames waiting, oldest first.
+    pub(crate) fn messages(&self) -> usize {
+        self.messages.as_ref().map_or(0, |m| m.len())
+    }
+
+    /// Message mode: lends the oldest frames waiting, whole, one per slot
+    /// of `into` (as many as fit); returns how many. The link writes them
+    /// and then [`pop_messages`](Self::pop_messages) the ones it finished;
+    /// it keeps count itself of what it wrote of the first.
+    pub(crate) fn peek_messages<'a>(&'a self, into: &mut [&'a [u8]]) -> usize {
+        let Some(lengths) = &self.messages else {
+            return 0;
+        };
+        let mut chunks = self.chunks.iter();
+        let mut chunk: &[u8] = &[];
+        let mut n = 0;
+        for (&len, slot) in lengths.iter().zip(into.iter_mut()) {
+            // A frame never straddles chunks: one that is not in what is
+            // left of this chunk starts the next.
+            // (Empty chunks, left by empty frames, are passed over.)
+            while chunk.len() < len {
+                match chunks.next() {
+                    Some(next) if chunk.is_empty() => chunk = next.unwritten(),
+                    _ => return n, // out of step: lend no more
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
             }
+            let (message, rest) = chunk.split_at(len);
+            *slot = message;
+            chunk = rest;
+            n += 1;
         }
-        Ok(true)
+        n
+    }
+
+    /// Message mode: drops the oldest `n` frames (written).
+    pub(crate) fn pop_messages(&mut self, n: usize) {
+        let Some(lengths) = &mut self.messages else {
+            return;
+        };
+        let n = n.min(lengths.len());
+        let bytes = lengths.drain(..n).sum();
+        self.advance(bytes);
     }
 
     /// Drops the first `n` bytes; chunks written to their end leave (an

@@ -110,9 +110,11 @@ fn the_mode_is_the_one_asked_for() {
     assert_eq!(Outbound::new(FrameMode::Message).mode(), FrameMode::Message);
     let mut stream = Outbound::new(FrameMode::Stream);
     stream.push_shared(Bytes::from_static(b"x"));
-    assert!(
-        stream.write_messages(|_| Ok(())).is_err(),
-        "a stream queue has no messages to hand out"
+    let mut slots: [&[u8]; 4] = [&[]; 4];
+    assert_eq!(
+        (stream.messages(), stream.peek_messages(&mut slots)),
+        (0, 0),
+        "a stream queue has no messages to lend"
     );
 }
 
@@ -138,41 +140,24 @@ fn a_shared_frame_goes_whole_to_every_stream_queue() {
     assert_eq!(frames[0].len(), 90, "writes never touch the shared bytes");
 }
 
-/// A message sink: takes one message per call, says WouldBlock every
-/// `block_every`-th call, fails with `Interrupted` once.
-struct Messages {
-    got: Vec<Vec<u8>>,
-    calls: usize,
-    block_every: usize,
-    interrupted: bool,
+/// Takes up to `max` messages off `out`: peeked, copied, popped.
+fn take(out: &mut Outbound, max: usize) -> Vec<Vec<u8>> {
+    let mut slots: Vec<&[u8]> = vec![&[]; max];
+    let n = out.peek_messages(&mut slots);
+    let got = slots[..n].iter().map(|m| m.to_vec()).collect();
+    out.pop_messages(n);
+    got
 }
 
-impl Messages {
-    fn new(block_every: usize) -> Messages {
-        Messages {
-            got: Vec::new(),
-            calls: 0,
-            block_every,
-            interrupted: false,
-        }
-    }
-
-    fn send(&mut self, message: &[u8]) -> io::Result<()> {
-        self.calls += 1;
-        if self.calls % self.block_every == 0 {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        if self.calls == 2 && !self.interrupted {
-            self.interrupted = true;
-            return Err(io::ErrorKind::Interrupted.into());
-        }
-        self.got.push(message.to_vec());
-        Ok(())
-    }
+/// Takes every message of `out`.
+fn send_all(out: &mut Outbound) -> Vec<Vec<u8>> {
+    let sent = take(out, out.messages());
+    assert_eq!(out.messages(), 0, "all lent at once");
+    sent
 }
 
 #[test]
-fn message_mode_hands_out_each_frame_whole_in_order() {
+fn message_mode_lends_each_frame_whole_in_order() {
     let frames = broadcast();
     let mut out = Outbound::new(FrameMode::Message);
     let mut expected = Vec::new();
@@ -180,39 +165,26 @@ fn message_mode_hands_out_each_frame_whole_in_order() {
         expected.push(queue_frame(&mut out, i, &frames));
     }
     assert_eq!(out.frames(), 60);
+    assert_eq!(out.messages(), 60);
     assert_eq!(out.queued(), expected.iter().map(Vec::len).sum::<usize>());
     let failed = out.encode(&mut |tail| {
         tail.extend_from_slice(b"half a frame");
         Err(())
     });
     assert!(failed.is_err());
-    let mut sink = Messages::new(3);
-    let mut blocked = 0;
-    while !out.write_messages(|m| sink.send(m)).unwrap() {
-        blocked += 1;
+    let mut got = Vec::new();
+    while out.messages() > 0 {
+        got.extend(take(&mut out, 7));
     }
-    assert!(blocked > 10, "the sink blocked {blocked} times");
-    assert!(sink.interrupted);
     assert_eq!(
-        sink.got.len(),
+        got.len(),
         60,
         "one message per frame, none for the failed one"
     );
-    assert_eq!(sink.got, expected);
+    assert_eq!(got, expected);
     assert!(out.is_empty());
     assert_eq!(out.frames(), 0);
     assert!(send_all(&mut out).is_empty(), "nothing is left");
-}
-
-/// Hands out every message of `out` to a sink that takes them all.
-fn send_all(out: &mut Outbound) -> Vec<Vec<u8>> {
-    let mut sent = Vec::new();
-    let done = out.write_messages(|m| {
-        sent.push(m.to_vec());
-        Ok(())
-    });
-    assert!(done.unwrap(), "a sink that never blocks takes all");
-    sent
 }
 
 /// Encodes `frame` as one frame of `out`.
@@ -225,29 +197,18 @@ fn encode(out: &mut Outbound, frame: &[u8]) {
 }
 
 #[test]
-fn a_blocked_message_is_handed_out_again_and_an_error_keeps_it() {
+fn a_lent_message_stays_queued_until_popped() {
     let mut out = Outbound::new(FrameMode::Message);
     for frame in [&b"one"[..], b"two", b"three"] {
         encode(&mut out, frame);
     }
     out.push_shared(Bytes::from_static(b"four"));
-    let mut seen = Vec::new();
-    let written = out.write_messages(|m| {
-        seen.push(m.to_vec());
-        if seen.len() == 2 {
-            Err(io::ErrorKind::WouldBlock.into())
-        } else {
-            Ok(())
-        }
-    });
-    assert!(!written.unwrap());
-    assert_eq!(seen, [&b"one"[..], b"two"]);
+    let mut slots: [&[u8]; 2] = [&[]; 2];
+    assert_eq!(out.peek_messages(&mut slots), 2);
+    assert_eq!(slots, [&b"one"[..], b"two"]);
+    out.pop_messages(1);
     assert_eq!(out.queued(), b"twothreefour".len());
-    let failed = out.write_messages(|m| {
-        assert_eq!(m, b"two", "the blocked message comes first again");
-        Err(io::ErrorKind::ConnectionReset.into())
-    });
-    assert_eq!(failed.unwrap_err().kind(), io::ErrorKind::ConnectionReset);
+    assert_eq!(out.messages(), 3);
     let rest = send_all(&mut out);
     assert_eq!(rest, [&b"two"[..], b"three", b"four"]);
 }

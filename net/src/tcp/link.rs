@@ -85,6 +85,8 @@ pub(crate) trait ByteStream: Send + Sync + 'static {
     fn writable(&self) -> impl Future<Output = io::Result<()>> + Send;
     /// Ends both directions at once; the stream stays open until dropped.
     fn shutdown(&self);
+    /// Ends the writes only (the peer reads the end of the stream).
+    fn shutdown_write(&self);
 }
 
 /// A stream's input: bytes read, and the decoder that cuts frames off
@@ -222,5 +224,9 @@ impl ByteStream for TcpStream {
 
     fn shutdown(&self) {
         let _ = socket2::SockRef::from(self).shutdown(std::net::Shutdown::Both);
+    }
+
+    fn shutdown_write(&self) {
+        let _ = socket2::SockRef::from(self).shutdown(std::net::Shutdown::Write);
     }
 }

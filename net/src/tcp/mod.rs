@@ -14,7 +14,7 @@ mod tests;
 mod write;
 
 pub(crate) use conn::start;
-pub(crate) use link::Link;
+pub(crate) use link::{ByteStream, Link};
 
 use std::cell::Cell;
 use std::collections::HashMap;

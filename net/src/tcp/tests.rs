@@ -39,6 +39,10 @@ impl ByteStream for UnixStream {
     fn shutdown(&self) {
         let _ = socket2::SockRef::from(self).shutdown(std::net::Shutdown::Both);
     }
+
+    fn shutdown_write(&self) {
+        let _ = socket2::SockRef::from(self).shutdown(std::net::Shutdown::Write);
+    }
 }
 
 fn runtime() -> Runtime {

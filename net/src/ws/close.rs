@@ -1,5 +1,5 @@
 //! How a WebSocket connection's end maps to the close frame it sends, and
-//! how what tungstenite reports maps to a typed [`CloseReason`].
+//! how what the peer sent maps to a typed [`CloseReason`].
 //!
 //! | why the connection ends            | close code           |
 //! |------------------------------------|----------------------|
@@ -17,109 +17,99 @@
 use std::io;
 use std::sync::Arc;
 
-use tokio_tungstenite::tungstenite::Error as WsError;
-use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use walle_packet::PacketError;
 use walle_process::{CloseReason, Error};
 
+/// 1000: a normal close.
+const NORMAL: u16 = 1000;
+/// 1001: going away.
+const AWAY: u16 = 1001;
+/// 1002: a protocol error.
+const PROTOCOL: u16 = 1002;
+/// 1003: a kind of message not taken.
+const UNSUPPORTED: u16 = 1003;
+/// 1007: data that is not what its message says (invalid UTF-8).
+const INVALID: u16 = 1007;
+/// 1008: a policy refusal.
+const POLICY: u16 = 1008;
+/// 1009: a message too big.
+const SIZE: u16 = 1009;
+/// 1011: an internal error.
+const INTERNAL: u16 = 1011;
+
 /// The code and text of the close frame a connection ending for `why`
 /// sends; `None` when the link is broken and no frame can go.
-pub(super) fn frame_for(why: &CloseReason) -> Option<(CloseCode, &'static str)> {
+pub(super) fn frame_for(why: &CloseReason) -> Option<(u16, &'static str)> {
     Some(match why {
         CloseReason::Io(_) | CloseReason::DeadLink => return None,
-        // The peer's code is echoed by tungstenite; this is not sent.
-        CloseReason::PeerClosed => (CloseCode::Normal, ""),
-        CloseReason::Local => (CloseCode::Normal, "closed"),
-        CloseReason::Replaced => (CloseCode::Normal, "replaced by a newer session"),
-        CloseReason::Stopped => (CloseCode::Away, "stopping"),
-        CloseReason::Silent(_) => (CloseCode::Away, "silent for too long"),
+        // The peer's code is echoed instead.
+        CloseReason::PeerClosed => (NORMAL, ""),
+        CloseReason::Local => (NORMAL, "closed"),
+        CloseReason::Replaced => (NORMAL, "replaced by a newer session"),
+        CloseReason::Stopped => (AWAY, "stopping"),
+        CloseReason::Silent(_) => (AWAY, "silent for too long"),
         CloseReason::Malformed(e) => match &**e {
-            Error::Packet(PacketError::TooLarge { .. }) => (CloseCode::Size, "message too big"),
-            _ => (CloseCode::Protocol, "malformed frame"),
+            Error::Packet(PacketError::TooLarge { .. }) => (SIZE, "message too big"),
+            _ => (PROTOCOL, "malformed frame"),
         },
-        CloseReason::Refused(_) => (CloseCode::Policy, "refused"),
-        CloseReason::Panicked => (CloseCode::Error, "internal error"),
-        _ => (CloseCode::Normal, ""),
+        CloseReason::Refused(_) => (POLICY, "refused"),
+        CloseReason::Panicked => (INTERNAL, "internal error"),
+        _ => (NORMAL, ""),
     })
+}
+
+/// True for a code a close frame may carry (RFC 6455, 7.4): 1000-1003,
+/// 1007-1011, and the registered and private ranges 3000-4999.
+pub(super) fn may_be_sent(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
 }
 
 /// What ends the input of a connection, and the code its close frame
 /// then carries when that is not [`frame_for`]'s.
 pub(super) struct Ended {
     pub(super) why: CloseReason,
-    pub(super) code: Option<(CloseCode, &'static str)>,
+    pub(super) code: Option<(u16, &'static str)>,
     /// The input stream is out of step (a frame header was read, its
     /// payload was not): nothing more can be read as WebSocket frames.
     pub(super) broken: bool,
 }
 
-impl Ended {
-    fn new(why: CloseReason) -> Ended {
-        Ended {
-            why,
-            code: None,
-            broken: false,
-        }
+fn malformed(error: Error, code: u16, text: &'static str) -> Ended {
+    Ended {
+        why: CloseReason::Malformed(Arc::new(error)),
+        code: Some((code, text)),
+        broken: true,
     }
-}
-
-/// The peer's close, or the end of its stream.
-pub(super) fn peer_closed() -> Ended {
-    Ended::new(CloseReason::PeerClosed)
 }
 
 /// A text message: walle speaks binary messages only.
 pub(super) fn text() -> Ended {
     let error = PacketError::Malformed("a text message: frames travel in binary messages");
-    Ended {
-        code: Some((CloseCode::Unsupported, "binary messages only")),
-        ..Ended::new(CloseReason::Malformed(Arc::new(Error::Packet(error))))
-    }
+    malformed(Error::Packet(error), UNSUPPORTED, "binary messages only")
 }
 
-/// A read error of tungstenite, as the reason the connection ends.
-pub(super) fn read_error(error: WsError) -> Ended {
-    let invalid = |e: WsError| Error::Io(io::Error::new(io::ErrorKind::InvalidData, e));
-    match error {
-        WsError::ConnectionClosed
-        | WsError::AlreadyClosed
-        | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
-            Ended::new(CloseReason::PeerClosed)
-        }
-        WsError::Io(e) => Ended::new(CloseReason::io(e)),
-        WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
-            let error = PacketError::TooLarge {
-                len: size,
-                max: max_size,
-            };
-            Ended {
-                code: Some((CloseCode::Size, "message too big")),
-                broken: true,
-                ..Ended::new(CloseReason::Malformed(Arc::new(Error::Packet(error))))
-            }
-        }
-        e @ WsError::Utf8(_) => Ended {
-            code: Some((CloseCode::Invalid, "invalid UTF-8")),
-            broken: true,
-            ..Ended::new(CloseReason::Malformed(Arc::new(invalid(e))))
-        },
-        e @ (WsError::Protocol(_) | WsError::Capacity(_)) => Ended {
-            code: Some((CloseCode::Protocol, "protocol error")),
-            broken: true,
-            ..Ended::new(CloseReason::Malformed(Arc::new(invalid(e))))
-        },
-        e => Ended::new(CloseReason::io(io::Error::other(e))),
-    }
+/// A message announced longer than the limit.
+pub(super) fn too_big(len: usize, max: usize) -> Ended {
+    let error = PacketError::TooLarge { len, max };
+    malformed(Error::Packet(error), SIZE, "message too big")
 }
 
-/// A write error of tungstenite, as an io error.
-pub(super) fn write_error(error: WsError) -> io::Error {
-    match error {
-        WsError::Io(e) => e,
-        WsError::ConnectionClosed | WsError::AlreadyClosed => io::ErrorKind::NotConnected.into(),
-        e => io::Error::other(e),
-    }
+/// Something RFC 6455 forbids.
+pub(super) fn protocol(what: &'static str) -> Ended {
+    let error = io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("WebSocket protocol error: {what}"),
+    );
+    malformed(Error::Io(error), PROTOCOL, "protocol error")
+}
+
+/// A close reason that is not UTF-8.
+pub(super) fn invalid_utf8() -> Ended {
+    let error = io::Error::new(
+        io::ErrorKind::InvalidData,
+        "a close reason that is not UTF-8",
+    );
+    malformed(Error::Io(error), INVALID, "invalid UTF-8")
 }
 
 #[cfg(test)]
@@ -128,32 +118,37 @@ mod tests {
 
     #[test]
     fn each_end_has_its_code() {
-        let too_big = CloseReason::Malformed(Arc::new(Error::Packet(PacketError::TooLarge {
-            len: 2,
-            max: 1,
-        })));
+        let too_big_reason =
+            CloseReason::Malformed(Arc::new(Error::Packet(PacketError::TooLarge {
+                len: 2,
+                max: 1,
+            })));
         let cases = [
             (CloseReason::Local, Some(1000)),
             (CloseReason::Stopped, Some(1001)),
-            (too_big, Some(1009)),
+            (too_big_reason, Some(1009)),
             (CloseReason::Panicked, Some(1011)),
             (CloseReason::DeadLink, None),
             (CloseReason::io(io::ErrorKind::BrokenPipe.into()), None),
         ];
         for (why, code) in cases {
-            assert_eq!(frame_for(&why).map(|(c, _)| u16::from(c)), code, "{why:?}");
+            assert_eq!(frame_for(&why).map(|(c, _)| c), code, "{why:?}");
         }
-        assert_eq!(text().code.map(|(c, _)| u16::from(c)), Some(1003));
-        let long = read_error(WsError::Capacity(CapacityError::MessageTooLong {
-            size: 9,
-            max_size: 4,
-        }));
+        assert_eq!(text().code.map(|(c, _)| c), Some(1003));
+        assert_eq!(protocol("x").code.map(|(c, _)| c), Some(1002));
+        let long = too_big(9, 4);
         assert!(long.broken);
         assert!(matches!(&long.why, CloseReason::Malformed(e)
                 if matches!(**e, Error::Packet(PacketError::TooLarge { len: 9, max: 4 }))));
-        let reset = read_error(WsError::Protocol(
-            ProtocolError::ResetWithoutClosingHandshake,
-        ));
-        assert!(matches!(reset.why, CloseReason::PeerClosed));
+    }
+
+    #[test]
+    fn only_codes_a_frame_may_carry_are_echoed() {
+        for code in [1000, 1001, 1003, 1011, 3000, 4999] {
+            assert!(may_be_sent(code), "{code}");
+        }
+        for code in [0, 999, 1004, 1005, 1006, 1015, 2999, 5000] {
+            assert!(!may_be_sent(code), "{code}");
+        }
     }
 }

@@ -1,14 +1,17 @@
-//! The WebSocket upgrade, both ends: the server's checks of a request (its
-//! path, its origin, its subprotocol) and the client's request, with the
-//! tungstenite settings both run with.
+//! The WebSocket upgrade, both ends: the server's, on tungstenite's
+//! handshake with checks of the request (its path, its origin, its
+//! subprotocol); the client's, written here so that whatever the server
+//! sends right after its answer stays in the link's input.
 
 use std::io;
 use std::sync::Arc;
 
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::generate_key;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::handshake::server::{
     Callback, ErrorResponse, Request, Response,
 };
@@ -17,19 +20,13 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::options::WsOptions;
 
-/// Room in tungstenite's write buffer beyond a full batch and a fragment:
-/// control frames (a pong, a close) and frame headers.
-const SLACK: usize = 1024;
+/// The longest response head a client reads.
+const MAX_HEAD: usize = 16 * 1024;
 
-/// tungstenite's settings for messages of at most `max_message` bytes.
-pub(super) fn config(opts: &WsOptions, max_message: usize) -> WebSocketConfig {
-    let write = opts.write_buffer;
-    WebSocketConfig::default()
-        .read_buffer_size(opts.read_buffer.max(256))
-        .write_buffer_size(write)
-        .max_write_buffer_size(write + opts.fragment_size() + SLACK)
-        .max_message_size(Some(max_message))
-        .max_frame_size(Some(max_message))
+/// tungstenite's settings for a server's handshake (its buffers serve
+/// only the request).
+fn config() -> WebSocketConfig {
+    WebSocketConfig::default().read_buffer_size(4 * 1024)
 }
 
 /// The server's checks of an upgrade request.
@@ -89,55 +86,111 @@ impl Callback for Checks {
     }
 }
 
-/// Upgrades a server's accepted connection.
-pub(super) async fn accept(
-    stream: TcpStream,
-    opts: Arc<WsOptions>,
-    max_message: usize,
-) -> Result<WebSocketStream<TcpStream>, WsError> {
-    let config = config(&opts, max_message);
-    tokio_tungstenite::accept_hdr_async_with_config(stream, Checks { opts }, Some(config)).await
+/// Upgrades a server's accepted connection; returns the socket, ready
+/// for frames. A client sends none before it has the answer (RFC 6455,
+/// 4.1), so nothing read past the request is lost.
+pub(super) async fn accept(stream: TcpStream, opts: Arc<WsOptions>) -> Result<TcpStream, WsError> {
+    let ws =
+        tokio_tungstenite::accept_hdr_async_with_config(stream, Checks { opts }, Some(config()))
+            .await?;
+    Ok(ws.into_inner())
 }
 
-/// Upgrades a client's connection to `url` (`ws://host:port/path`).
+/// Upgrades a client's connection to `host:port` on `path`; returns the
+/// socket and what was read past the server's answer.
 pub(super) async fn connect(
-    stream: TcpStream,
-    url: String,
+    mut stream: TcpStream,
+    host: &str,
+    port: u16,
+    path: &str,
     opts: &WsOptions,
-    max_message: usize,
-) -> io::Result<WebSocketStream<TcpStream>> {
-    let invalid = |e: WsError| io::Error::new(io::ErrorKind::InvalidInput, e);
-    let mut request = url.into_client_request().map_err(invalid)?;
-    if let Some(name) = &opts.subprotocol {
-        let value = HeaderValue::from_str(name)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        request
-            .headers_mut()
-            .insert(header::SEC_WEBSOCKET_PROTOCOL, value);
-    }
-    let config = config(opts, max_message);
-    match tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await {
-        Ok((ws, _response)) => Ok(ws),
-        Err(e) => Err(upgrade_error(e)),
-    }
-}
-
-/// Why a client's upgrade failed, as an io error of a fitting kind.
-fn upgrade_error(error: WsError) -> io::Error {
-    match error {
-        WsError::Io(e) => e,
-        WsError::Http(response) => {
-            let status = response.status();
-            let kind = match status {
-                StatusCode::FORBIDDEN => io::ErrorKind::PermissionDenied,
-                StatusCode::NOT_FOUND => io::ErrorKind::NotFound,
-                _ => io::ErrorKind::ConnectionRefused,
-            };
-            io::Error::new(kind, format!("WebSocket upgrade refused: {status}"))
-        }
-        e => io::Error::new(
+) -> io::Result<(TcpStream, BytesMut)> {
+    let invalid = |what: &str| {
+        io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("WebSocket upgrade failed: {e}"),
-        ),
+            format!("WebSocket upgrade failed: {what}"),
+        )
+    };
+    let key = generate_key();
+    let host = match host.contains(':') {
+        true => format!("[{host}]:{port}"),
+        false => format!("{host}:{port}"),
+    };
+    let mut request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n"
+    );
+    if let Some(name) = &opts.subprotocol {
+        if HeaderValue::from_str(name).is_err() || name.contains(['\r', '\n']) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a subprotocol that is no header value",
+            ));
+        }
+        request.push_str(&format!("Sec-WebSocket-Protocol: {name}\r\n"));
     }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await?;
+
+    let mut buf = BytesMut::with_capacity(1024);
+    let head = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        if buf.len() > MAX_HEAD {
+            return Err(invalid("an answer head over 16 KiB"));
+        }
+        if stream.read_buf(&mut buf).await? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed during the WebSocket upgrade",
+            ));
+        }
+    };
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut response = httparse::Response::new(&mut headers);
+    match response.parse(&buf[..head]) {
+        Ok(httparse::Status::Complete(_)) => {}
+        _ => return Err(invalid("an answer that is not HTTP")),
+    }
+    let status = response.code.unwrap_or(0);
+    if status != 101 {
+        let kind = match status {
+            403 => io::ErrorKind::PermissionDenied,
+            404 => io::ErrorKind::NotFound,
+            _ => io::ErrorKind::ConnectionRefused,
+        };
+        let reason = response.reason.unwrap_or("");
+        return Err(io::Error::new(
+            kind,
+            format!("WebSocket upgrade refused: {status} {reason}"),
+        ));
+    }
+    let value = |name: &str| {
+        response
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .and_then(|h| std::str::from_utf8(h.value).ok())
+            .map(str::trim)
+    };
+    if !value("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket")) {
+        return Err(invalid("no Upgrade: websocket in the answer"));
+    }
+    let upgrade = value("connection").is_some_and(|v| {
+        v.split(',')
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+    });
+    if !upgrade {
+        return Err(invalid("no Connection: upgrade in the answer"));
+    }
+    if value("sec-websocket-accept") != Some(derive_accept_key(key.as_bytes()).as_str()) {
+        return Err(invalid(
+            "a Sec-WebSocket-Accept that does not match the key",
+        ));
+    }
+    if value("sec-websocket-protocol") != opts.subprotocol.as_deref() {
+        return Err(invalid("the server did not choose the subprotocol offered"));
+    }
+    Ok((stream, buf.split_off(head)))
 }

@@ -1,295 +1,489 @@
-//! A WebSocket connection as a [`Link`] of the tokio connection tasks:
-//! tokio-tungstenite's message stream, shared by the reader and the writer
-//! under a lock held only inside a poll, never across an await.
+//! A WebSocket connection after its upgrade, as a [`Link`] of the tokio
+//! connection tasks: the frames of RFC 6455 read and written straight on
+//! the socket's byte stream, with the buffers a TCP connection has.
 //!
-//! - Reads take every message there is (up to a batch) into the inbox; a
-//!   binary message is a frame body; pings, pongs and fragments are input
-//!   too, for the silence limit. A text message, an oversized message or a
-//!   protocol error ends the input with a typed reason and a close code.
-//! - Writes hand each queued frame to tungstenite as one binary message
-//!   (`Outbound::write_messages`), through a per-thread scratch buffer that
-//!   lends it as `Bytes` without allocating; a message longer than a
-//!   fragment goes out as fragments, so tungstenite's write buffer stays
-//!   small. Attempts that must not wait use a no-op waker and leave the
-//!   rest to the writer task, which waits with its own.
-//! - A heartbeat tick sends a ping; the close sends a close frame and waits
-//!   (bounded) for the peer's, or lingers reading when the input is out of
-//!   step, so the peer gets the frame instead of a reset.
+//! - Reads land in the connection's input buffer as on TCP; each binary
+//!   message is unmasked in place and handed on as a slice of it (no
+//!   copy). A message in fragments is gathered, up to the message limit.
+//!   A header announcing more than the limit closes the connection with
+//!   1009 before any of its payload is buffered; a text message with
+//!   1003; anything the RFC forbids (reserved bits, an unmasked client
+//!   frame, a fragmented or long control frame, an unknown opcode) with
+//!   1002. A ping is answered with a pong; every frame counts as input for
+//!   the silence limit.
+//! - Writes put a header in front of each queued frame and write headers
+//!   and frames together with vectored writes, straight from the outbound
+//!   queue (a server's frames are not masked); a client masks, so its
+//!   messages are copied and masked into a buffer of the link's first.
+//!   The link's own frames (pongs, pings, the close) go between messages.
+//! - The close sends a close frame (echoing the peer's code when the peer
+//!   closed first) and waits, bounded, for the peer's; when the input is
+//!   out of step it ends its writes and reads the peer's bytes away
+//!   instead, so the peer gets the frame rather than a reset.
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
-use std::future::poll_fn;
-use std::io;
-use std::net::Shutdown;
-use std::pin::Pin;
+use std::io::{self, IoSlice};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use futures_util::{Sink, Stream};
+use bytes::{Buf, BytesMut};
 use tokio::net::TcpStream;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::Frame;
-use tokio_tungstenite::tungstenite::protocol::frame::Utf8Bytes;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use walle_packet::{FrameMode, Framing};
 use walle_process::CloseReason;
 
 use super::close::{self, Ended};
-use super::socket::WsSocket;
+use super::frame::{self, Header};
 use crate::conn::{Handler, hand};
 use crate::outbound::Outbound;
-use crate::tcp::Link;
+use crate::tcp::{ByteStream, Link};
 
-/// Messages taken per read before they are handed on.
-const BATCH: usize = 64;
+/// Messages per vectored write.
+const BATCH: usize = 32;
+/// Bytes of a client's masked messages gathered per write.
+const MASKED: usize = 64 * 1024;
+/// The link's own frames waiting beyond which a ping is not answered (a
+/// peer pinging faster than it reads gets the pongs it has room for).
+const CONTROL: usize = 4 * 1024;
 
-/// A WebSocket connection after its upgrade, over a socket `S`.
-pub(crate) struct WsLink<S = TcpStream> {
-    inner: Mutex<Inner<S>>,
-    /// tungstenite may hold bytes not yet written (a pong, a ping, the
-    /// tail of a message).
-    unflushed: AtomicBool,
-    fragment: usize,
-    close_timeout: Duration,
+/// Which end of the connection this is: a client masks what it sends and
+/// must not see masked frames; a server the other way round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Server,
+    Client,
 }
 
-struct Inner<S> {
-    ws: WebSocketStream<S>,
-    /// Bytes of the message being sent in fragments already handed to
-    /// tungstenite; 0 between messages.
-    sent: usize,
-    /// The code the close frame carries, when the input's end chose it.
-    code: Option<(CloseCode, &'static str)>,
-    /// The input is out of step: the close reads raw bytes, not frames.
-    broken: bool,
-    /// The close frame has been queued.
+/// A WebSocket connection after its upgrade, over a byte stream `S`.
+pub(crate) struct WsLink<S = TcpStream> {
+    stream: S,
+    role: Role,
+    max_message: usize,
+    close_timeout: Duration,
+    out: Mutex<Writer>,
+    /// The link holds bytes of its own not yet written.
+    unflushed: AtomicBool,
+    end: Mutex<End>,
+    /// The reader's input not yet parsed, once the reader is done: where
+    /// the close looks for the peer's close frame.
+    rest: Arc<Mutex<BytesMut>>,
+    /// The input as the upgrade left it (bytes read past the handshake).
+    first: Mutex<Option<BytesMut>>,
+}
+
+/// The write side's state.
+struct Writer {
+    /// The link's own frames waiting, whole: pongs, pings, the close.
+    control: BytesMut,
+    /// A server: bytes of the first queued message (header and frame)
+    /// already written.
+    partial: usize,
+    /// A client: messages taken off the queue and masked, to be written.
+    masked: BytesMut,
+    /// A client's mask keys.
+    rng: u64,
+    /// The close frame is queued.
     closing: bool,
 }
 
-/// What the reader keeps between reads: whole messages, and the end of
-/// the input once seen (after the messages before it are handed on).
+impl Writer {
+    /// Between two messages: the link's own frames may go.
+    fn between(&self) -> bool {
+        self.partial == 0 && self.masked.is_empty()
+    }
+
+    fn idle(&self) -> bool {
+        self.control.is_empty() && self.masked.is_empty()
+    }
+
+    fn mask_key(&mut self) -> [u8; 4] {
+        // xorshift64*: a mask only has to be unpredictable to what the
+        // page in a browser could choose, not secret.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        ((self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32).to_ne_bytes()
+    }
+
+    /// Queues a control frame of `opcode` carrying `payload`.
+    fn control(&mut self, role: Role, opcode: u8, payload: &[u8]) {
+        let key = (role == Role::Client).then(|| self.mask_key());
+        let mut head = [0u8; frame::MAX_HEADER];
+        let n = frame::header(&mut head, opcode, payload.len(), key);
+        self.control.extend_from_slice(&head[..n]);
+        let at = self.control.len();
+        self.control.extend_from_slice(payload);
+        if let Some(key) = key {
+            frame::apply_mask(&mut self.control[at..], key, 0);
+        }
+    }
+}
+
+/// How the input ended, for the close.
+#[derive(Default)]
+struct End {
+    /// The code the close frame carries, when the input's end chose it.
+    code: Option<(u16, &'static str)>,
+    /// The peer closed first: its code, echoed (`None`: it gave none).
+    echo: Option<Option<u16>>,
+    /// The input is out of step: the close reads raw bytes, not frames.
+    broken: bool,
+}
+
+/// What the reader keeps between reads: bytes read, and a message
+/// arriving in fragments. Its unparsed bytes go back to the link when the
+/// reader is done, for the close.
 pub(crate) struct WsInbox {
-    messages: VecDeque<Bytes>,
-    ended: Option<CloseReason>,
+    buf: BytesMut,
+    pieces: Option<BytesMut>,
+    rest: Arc<Mutex<BytesMut>>,
 }
 
-thread_local! {
-    /// Where an outgoing message is copied to be lent to tungstenite as
-    /// `Bytes`: tungstenite copies it into its write buffer at once and
-    /// drops it, so the space is reclaimed by the next message.
-    static SCRATCH: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+impl Drop for WsInbox {
+    fn drop(&mut self) {
+        *lock(&self.rest) = std::mem::take(&mut self.buf);
+    }
 }
 
-fn lend(data: &[u8]) -> Bytes {
-    SCRATCH.with(|scratch| {
-        let mut scratch = scratch.borrow_mut();
-        scratch.reserve(data.len());
-        scratch.extend_from_slice(data);
-        scratch.split().freeze()
-    })
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn noop() -> Context<'static> {
-    Context::from_waker(Waker::noop())
+/// Writes what `stream` takes of `buf` now; true when all of it went.
+fn write_now(stream: &impl ByteStream, buf: &mut BytesMut) -> io::Result<bool> {
+    while !buf.is_empty() {
+        match stream.try_write_vectored(&[IoSlice::new(buf)]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => buf.advance(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
 }
 
-impl<S: WsSocket> WsLink<S> {
-    pub(crate) fn new(ws: WebSocketStream<S>, fragment: usize, close_timeout: Duration) -> Self {
+impl<S: ByteStream> WsLink<S> {
+    /// A link over `stream` as `role`, for messages of at most
+    /// `max_message` bytes; `first` is what the upgrade read past its end.
+    pub(crate) fn new(
+        stream: S,
+        role: Role,
+        max_message: usize,
+        close_timeout: Duration,
+        first: BytesMut,
+    ) -> Self {
+        use std::hash::BuildHasher;
+        let seed = std::collections::hash_map::RandomState::new().hash_one(0u8) | 1;
         WsLink {
-            inner: Mutex::new(Inner {
-                ws,
-                sent: 0,
-                code: None,
-                broken: false,
+            stream,
+            role,
+            max_message,
+            close_timeout,
+            out: Mutex::new(Writer {
+                control: BytesMut::new(),
+                partial: 0,
+                masked: BytesMut::new(),
+                rng: seed,
                 closing: false,
             }),
             unflushed: AtomicBool::new(false),
-            fragment,
-            close_timeout,
+            end: Mutex::new(End::default()),
+            rest: Arc::default(),
+            first: Mutex::new(Some(first)),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner<S>> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn writer(&self) -> MutexGuard<'_, Writer> {
+        lock(&self.out)
     }
 
-    /// Takes what has arrived into `inbox`.
-    fn poll_read(
+    /// Records how the input ended; returns why, for the reader.
+    fn ended(&self, ended: Ended) -> CloseReason {
+        let mut end = lock(&self.end);
+        end.code = end.code.or(ended.code);
+        end.broken |= ended.broken;
+        ended.why
+    }
+
+    /// The checks a header passes before its payload is read.
+    fn check(&self, h: &Header, pieces: Option<&BytesMut>) -> Result<(), Ended> {
+        if h.rsv != 0 {
+            return Err(close::protocol("reserved bits set"));
+        }
+        match (self.role, h.mask.is_some()) {
+            (Role::Server, false) => return Err(close::protocol("an unmasked client frame")),
+            (Role::Client, true) => return Err(close::protocol("a masked server frame")),
+            _ => {}
+        }
+        if h.is_control() {
+            if !h.fin || h.len > frame::MAX_CONTROL as u64 {
+                return Err(close::protocol("a fragmented or long control frame"));
+            }
+            return Ok(());
+        }
+        let so_far = pieces.map_or(0, BytesMut::len) as u64;
+        if h.len.saturating_add(so_far) > self.max_message as u64 {
+            let len = usize::try_from(h.len.saturating_add(so_far)).unwrap_or(usize::MAX);
+            return Err(close::too_big(len, self.max_message));
+        }
+        match (h.opcode, pieces.is_some()) {
+            (frame::TEXT, _) => Err(close::text()),
+            (frame::BINARY, false) | (frame::CONTINUATION, true) => Ok(()),
+            (frame::BINARY, true) => Err(close::protocol("a new message inside a fragmented one")),
+            (frame::CONTINUATION, false) => Err(close::protocol("a continuation of no message")),
+            _ => Err(close::protocol("an unknown opcode")),
+        }
+    }
+
+    /// Handles one whole frame (its payload unmasked); `Err` ends the
+    /// input.
+    fn frame(
         &self,
-        cx: &mut Context<'_>,
-        inbox: &mut WsInbox,
-    ) -> Poll<Result<(), CloseReason>> {
-        let mut inner = self.lock();
-        let mut got = false;
-        let ended = loop {
-            let message = match Pin::new(&mut inner.ws).poll_next(cx) {
-                Poll::Pending if got => return Poll::Ready(Ok(())),
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(None) => break close::peer_closed(),
-                Poll::Ready(Some(Err(e))) => break close::read_error(e),
-                Poll::Ready(Some(Ok(message))) => message,
-            };
-            got = true;
-            match message {
-                Message::Binary(body) => {
-                    inbox.messages.push_back(body);
-                    if inbox.messages.len() >= BATCH {
-                        return Poll::Ready(Ok(()));
-                    }
+        h: &Header,
+        payload: BytesMut,
+        pieces: &mut Option<BytesMut>,
+        handler: &dyn Handler,
+    ) -> Result<(), CloseReason> {
+        match h.opcode {
+            frame::BINARY if h.fin => hand(payload.freeze(), handler),
+            frame::BINARY => {
+                *pieces = Some(payload);
+                Ok(())
+            }
+            frame::CONTINUATION => {
+                let gathered = pieces.as_mut().expect("checked: a message in fragments");
+                gathered.extend_from_slice(&payload);
+                match h.fin {
+                    true => hand(pieces.take().expect("gathered").freeze(), handler),
+                    false => Ok(()),
                 }
-                // tungstenite answers pings and closes with frames of its
-                // own, which may wait to be written.
-                Message::Ping(_) | Message::Frame(_) => {
-                    self.unflushed.store(true, Ordering::Release)
-                }
-                Message::Pong(_) => {}
-                Message::Close(_) => {
+            }
+            frame::PING => {
+                let mut w = self.writer();
+                if w.control.len() < CONTROL && !w.closing {
+                    w.control(self.role, frame::PONG, &payload);
                     self.unflushed.store(true, Ordering::Release);
-                    break close::peer_closed();
                 }
-                Message::Text(_) => break close::text(),
+                Ok(())
+            }
+            frame::PONG => Ok(()),
+            frame::CLOSE => Err(self.peer_closed(&payload)),
+            _ => unreachable!("checked: an opcode known"),
+        }
+    }
+
+    /// The peer's close frame: its code is echoed, unless it is one a
+    /// frame must not carry.
+    fn peer_closed(&self, payload: &[u8]) -> CloseReason {
+        let code = match payload {
+            [] => None,
+            [a, b, text @ ..] => {
+                let code = u16::from_be_bytes([*a, *b]);
+                if std::str::from_utf8(text).is_err() {
+                    return self.ended(close::invalid_utf8());
+                }
+                if !close::may_be_sent(code) {
+                    return self.ended(close::protocol("a close code no frame may carry"));
+                }
+                Some(code)
+            }
+            [_] => return self.ended(close::protocol("a one-byte close payload")),
+        };
+        lock(&self.end).echo = Some(code);
+        CloseReason::PeerClosed
+    }
+
+    /// A server's write: headers and queued frames together.
+    fn write_messages(&self, w: &mut Writer, out: &mut Outbound) -> io::Result<bool> {
+        let mut bodies: [&[u8]; BATCH] = [&[]; BATCH];
+        let n = out.peek_messages(&mut bodies);
+        let mut heads = [[0u8; frame::MAX_HEADER]; BATCH];
+        let mut sizes = [0usize; BATCH];
+        let mut head_len = [0usize; BATCH];
+        for i in 0..n {
+            head_len[i] = frame::header(&mut heads[i], frame::BINARY, bodies[i].len(), None);
+            sizes[i] = head_len[i] + bodies[i].len();
+        }
+        let mut slices = [IoSlice::new(&[]); 2 * BATCH];
+        let mut s = 0;
+        for i in 0..n {
+            // What is left of the first message after a short write.
+            let skip = if i == 0 { w.partial } else { 0 };
+            let head = &heads[i][..head_len[i]];
+            if skip < head.len() {
+                slices[s] = IoSlice::new(&head[skip..]);
+                slices[s + 1] = IoSlice::new(bodies[i]);
+                s += 2;
+            } else {
+                slices[s] = IoSlice::new(&bodies[i][skip - head.len()..]);
+                s += 1;
+            }
+        }
+        let written = loop {
+            match self.stream.try_write_vectored(&slices[..s]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(written) => break written,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
         };
-        let Ended { why, code, broken } = ended;
-        inner.code = inner.code.or(code);
-        inner.broken |= broken;
-        if inbox.messages.is_empty() {
-            Poll::Ready(Err(why))
-        } else {
-            inbox.ended = Some(why); // after the messages before it
-            Poll::Ready(Ok(()))
+        let mut left = w.partial + written;
+        let mut done = 0;
+        while done < n && left >= sizes[done] {
+            left -= sizes[done];
+            done += 1;
         }
+        out.pop_messages(done);
+        w.partial = left;
+        Ok(true)
     }
 
-    /// Flushes tungstenite's buffer; records whether bytes are left.
-    fn poll_flush(&self, inner: &mut Inner<S>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match Pin::new(&mut inner.ws).poll_flush(cx) {
-            Poll::Ready(Ok(())) => {
-                self.unflushed.store(false, Ordering::Release);
-                Poll::Ready(Ok(()))
+    /// A client's write: messages off the queue, masked into the link's
+    /// buffer.
+    fn mask_messages(&self, w: &mut Writer, out: &mut Outbound) {
+        let mut bodies: [&[u8]; BATCH] = [&[]; BATCH];
+        let n = out.peek_messages(&mut bodies);
+        let mut taken = 0;
+        for body in &bodies[..n] {
+            if taken > 0 && w.masked.len() + body.len() > MASKED {
+                break;
             }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(close::write_error(e))),
-            Poll::Pending => {
-                self.unflushed.store(true, Ordering::Release);
-                Poll::Pending
-            }
+            let key = w.mask_key();
+            let mut head = [0u8; frame::MAX_HEADER];
+            let size = frame::header(&mut head, frame::BINARY, body.len(), Some(key));
+            w.masked.extend_from_slice(&head[..size]);
+            let at = w.masked.len();
+            w.masked.extend_from_slice(body);
+            frame::apply_mask(&mut w.masked[at..], key, 0);
+            taken += 1;
         }
+        out.pop_messages(taken);
     }
 
-    /// Hands one frame to tungstenite as a binary message, in fragments
-    /// when it is long; `WouldBlock` when tungstenite takes no more now
-    /// (what was handed of a long one is remembered).
-    fn send(&self, inner: &mut Inner<S>, cx: &mut Context<'_>, frame: &[u8]) -> io::Result<()> {
+    /// Writes what the socket takes: the link's own frames between
+    /// messages, then the queue's.
+    fn write_locked(&self, w: &mut Writer, out: &mut Outbound) -> io::Result<bool> {
         loop {
-            match Pin::new(&mut inner.ws).poll_ready(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => return Err(close::write_error(e)),
-                Poll::Pending => return Err(io::ErrorKind::WouldBlock.into()),
+            if w.between() && !w.control.is_empty() && !write_now(&self.stream, &mut w.control)? {
+                return Ok(false);
             }
-            let at = inner.sent;
-            let message = if at == 0 && frame.len() <= self.fragment {
-                Message::Binary(lend(frame))
-            } else {
-                let end = frame.len().min(at + self.fragment);
-                let op = if at == 0 {
-                    Data::Binary
-                } else {
-                    Data::Continue
-                };
-                let fin = end == frame.len();
-                inner.sent = if fin { 0 } else { end };
-                Message::Frame(Frame::message(lend(&frame[at..end]), OpCode::Data(op), fin))
-            };
-            Pin::new(&mut inner.ws)
-                .start_send(message)
-                .map_err(close::write_error)?;
-            if inner.sent == 0 {
-                return Ok(());
+            if !w.masked.is_empty() {
+                if !write_now(&self.stream, &mut w.masked)? {
+                    return Ok(false);
+                }
+                if w.masked.capacity() > 2 * MASKED {
+                    w.masked = BytesMut::new(); // after a long message
+                }
+                continue;
+            }
+            if out.messages() == 0 {
+                return Ok(w.control.is_empty());
+            }
+            match self.role {
+                Role::Client => self.mask_messages(w, out),
+                Role::Server => {
+                    if !self.write_messages(w, out)? {
+                        return Ok(false);
+                    }
+                }
             }
         }
     }
 
-    /// Queues the close frame once, then flushes.
-    fn poll_send_close(
-        &self,
-        cx: &mut Context<'_>,
-        code: CloseCode,
-        text: &'static str,
-    ) -> Poll<io::Result<()>> {
-        let mut inner = self.lock();
-        if !inner.closing {
-            inner.closing = true;
-            let frame = CloseFrame {
-                code,
-                reason: Utf8Bytes::from_static(text),
-            };
-            if let Err(e) = Pin::new(&mut inner.ws).start_send(Message::Close(Some(frame))) {
-                return Poll::Ready(Err(close::write_error(e)));
-            }
+    /// Queues the close frame once and writes it, unless a message was
+    /// cut short (the stream is then out of step: no frame can follow).
+    fn send_close(&self, code: Option<u16>, text: &str) -> io::Result<bool> {
+        let mut w = self.writer();
+        if w.partial > 0 {
+            return Err(io::ErrorKind::BrokenPipe.into());
         }
-        self.poll_flush(&mut inner, cx)
+        if !w.closing {
+            w.closing = true;
+            let mut payload = Vec::with_capacity(2 + text.len());
+            if let Some(code) = code {
+                payload.extend_from_slice(&code.to_be_bytes());
+                payload.extend_from_slice(&text.as_bytes()[..text.len().min(123)]);
+            }
+            w.control(self.role, frame::CLOSE, &payload);
+        }
+        if !w.masked.is_empty() && !write_now(&self.stream, &mut w.masked)? {
+            return Ok(false);
+        }
+        write_now(&self.stream, &mut w.control)
     }
 
-    /// Reads until the peer's close frame or the end of the stream: frames
-    /// while the input is in step, raw bytes (dropped) once it is not.
-    fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut inner = self.lock();
-        if inner.broken {
-            let stream = inner.ws.get_ref();
-            let mut sink = [0u8; 4096];
+    /// Reads until the peer's close frame or the end of the stream:
+    /// frames while the input is in step, raw bytes (dropped) once it is
+    /// not.
+    async fn drain(&self, broken: bool) {
+        let mut buf = std::mem::take(&mut *lock(&self.rest));
+        let mut skip = 0usize;
+        loop {
+            if broken {
+                buf.clear();
+            }
             loop {
-                match stream.poll_read_ready(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Err(_)) => return Poll::Ready(()),
-                    Poll::Ready(Ok(())) => {}
+                let n = skip.min(buf.len());
+                buf.advance(n);
+                skip -= n;
+                if skip > 0 || broken {
+                    break;
                 }
-                match stream.try_read(&mut sink) {
-                    Ok(0) => return Poll::Ready(()),
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(_) => return Poll::Ready(()),
+                let Some(h) = frame::parse(&buf) else { break };
+                if h.opcode == frame::CLOSE {
+                    return;
                 }
+                buf.advance(h.size);
+                skip = usize::try_from(h.len).unwrap_or(usize::MAX); // the peer's last words: dropped
             }
-        }
-        loop {
-            match Pin::new(&mut inner.ws).poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(Message::Close(_))))
-                | Poll::Ready(None)
-                | Poll::Ready(Some(Err(_))) => {
-                    return Poll::Ready(());
-                }
-                Poll::Ready(Some(Ok(_))) => {} // the peer's last words: dropped
+            match self.stream.read_some(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
             }
         }
     }
 }
 
-impl<S: WsSocket> Link for WsLink<S> {
+impl<S: ByteStream> Link for WsLink<S> {
     type Inbox = WsInbox;
 
     fn inbox(&self, _framing: Framing) -> WsInbox {
         WsInbox {
-            messages: VecDeque::new(),
-            ended: None,
+            buf: lock(&self.first).take().unwrap_or_default(),
+            pieces: None,
+            rest: self.rest.clone(),
         }
     }
 
     async fn read_some(&self, inbox: &mut WsInbox) -> Result<(), CloseReason> {
-        if let Some(why) = inbox.ended.take() {
-            return Err(why);
+        match self.stream.read_some(&mut inbox.buf).await {
+            Ok(0) => Err(CloseReason::PeerClosed),
+            Ok(_) => Ok(()),
+            Err(e) => Err(CloseReason::io(e)),
         }
-        poll_fn(|cx| self.poll_read(cx, inbox)).await
     }
 
     fn deliver(&self, inbox: &mut WsInbox, handler: &dyn Handler) -> Result<(), CloseReason> {
-        while let Some(body) = inbox.messages.pop_front() {
-            hand(body, handler)?;
+        while let Some(h) = frame::parse(&inbox.buf) {
+            if let Err(ended) = self.check(&h, inbox.pieces.as_ref()) {
+                return Err(self.ended(ended));
+            }
+            let len = h.len as usize; // checked against the limit
+            let whole = h.size + len;
+            if inbox.buf.len() < whole {
+                inbox.buf.reserve(whole - inbox.buf.len());
+                break;
+            }
+            inbox.buf.advance(h.size);
+            let mut payload = inbox.buf.split_to(len);
+            if let Some(key) = h.mask {
+                frame::apply_mask(&mut payload, key, 0);
+            }
+            self.frame(&h, payload, &mut inbox.pieces, handler)?;
+        }
+        if inbox.buf.is_empty() && inbox.buf.capacity() > 64 * 1024 {
+            inbox.buf = BytesMut::new(); // an idle connection keeps no large buffer
         }
         Ok(())
     }
@@ -299,22 +493,14 @@ impl<S: WsSocket> Link for WsLink<S> {
     }
 
     fn write_out(&self, out: &mut Outbound) -> io::Result<bool> {
-        let mut inner = self.lock();
-        let mut cx = noop();
-        let all = out.write_messages(|frame| self.send(&mut inner, &mut cx, frame))?;
-        match self.poll_flush(&mut inner, &mut cx) {
-            Poll::Ready(Ok(())) => Ok(all),
-            Poll::Ready(Err(e)) => Err(e),
-            Poll::Pending => Ok(false),
-        }
+        let mut w = self.writer();
+        let done = self.write_locked(&mut w, out);
+        self.unflushed.store(!w.idle(), Ordering::Release);
+        done
     }
 
     async fn writable(&self) -> io::Result<()> {
-        poll_fn(|cx| {
-            let mut inner = self.lock();
-            self.poll_flush(&mut inner, cx)
-        })
-        .await
+        self.stream.writable().await
     }
 
     fn flushed(&self) -> bool {
@@ -322,45 +508,51 @@ impl<S: WsSocket> Link for WsLink<S> {
     }
 
     fn beat(&self) -> io::Result<bool> {
-        let mut inner = self.lock();
-        let mut cx = noop();
-        if inner.sent == 0 {
-            // Not inside a fragmented message, where a ping may still go
-            // between fragments but tungstenite's buffer is busy anyway.
-            Pin::new(&mut inner.ws)
-                .start_send(Message::Ping(Bytes::new()))
-                .map_err(close::write_error)?;
+        let mut w = self.writer();
+        if w.control.len() < CONTROL && !w.closing {
+            w.control(self.role, frame::PING, &[]);
         }
-        match self.poll_flush(&mut inner, &mut cx) {
-            Poll::Ready(Ok(())) => Ok(true),
-            Poll::Ready(Err(e)) => Err(e),
-            Poll::Pending => Ok(false),
-        }
+        let done = w.between() && write_now(&self.stream, &mut w.control)?;
+        self.unflushed.store(!w.idle(), Ordering::Release);
+        Ok(done)
     }
 
     async fn close(&self, why: &CloseReason) {
         let Some((code, text)) = close::frame_for(why) else {
             return; // the link is broken: no frame can go
         };
-        let (code, text) = self.lock().code.unwrap_or((code, text));
+        let (code, text, echo, broken) = {
+            let end = lock(&self.end);
+            let (code, text) = end.code.unwrap_or((code, text));
+            (code, text, end.echo, end.broken)
+        };
+        // The peer's close is answered with its own code (or none).
+        let code = match echo {
+            Some(echoed) => echoed,
+            None => Some(code),
+        };
         let deadline = Instant::now() + self.close_timeout;
-        let sent = tokio::time::timeout_at(
-            deadline.into(),
-            poll_fn(|cx| self.poll_send_close(cx, code, text)),
-        )
+        let sent = tokio::time::timeout_at(deadline.into(), async {
+            loop {
+                if self.send_close(code, text)? {
+                    return Ok::<(), io::Error>(());
+                }
+                self.stream.writable().await?;
+            }
+        })
         .await;
-        if !matches!(sent, Ok(Ok(()))) || matches!(why, CloseReason::PeerClosed) {
+        if !matches!(sent, Ok(Ok(()))) || echo.is_some() {
             return; // nothing more to wait for
         }
-        if self.lock().broken {
+        if broken {
             // The peer may still be sending what we will not read: tell it
             // we are done, and read its bytes away until it is too.
-            self.lock().ws.get_ref().shutdown(Shutdown::Write);
+            self.stream.shutdown_write();
         }
-        let _ = tokio::time::timeout_at(deadline.into(), poll_fn(|cx| self.poll_drain(cx))).await;
+        let _ = tokio::time::timeout_at(deadline.into(), self.drain(broken)).await;
     }
 
     fn shutdown(&self) {
-        self.lock().ws.get_ref().shutdown(Shutdown::Both);
+        self.stream.shutdown();
     }
 }

@@ -1,19 +1,20 @@
-//! The WebSocket backend: tokio-tungstenite on the tokio backend's
-//! connection tasks. A server accepts TCP on a runtime of its own
-//! (`tcp::serve_with`), upgrades each connection on its upgrade path
-//! (`handshake`), then runs it as a [`WsLink`](link::WsLink) through the
-//! same reader and writer tasks, queue, timers and close order as a TCP
-//! connection. A client dials TCP, upgrades, and hands the link to the
-//! client runtime the same way.
+//! The WebSocket backend, on the tokio backend's connection tasks. A
+//! server accepts TCP on a runtime of its own (`tcp::serve_with`),
+//! upgrades each connection on its upgrade path with tokio-tungstenite's
+//! handshake (`handshake`), then runs it as a [`WsLink`](link::WsLink):
+//! RFC 6455 frames read and written on the socket's byte stream (`frame`),
+//! through the same reader and writer tasks, queue, timers and close order
+//! as a TCP connection. A client dials TCP, upgrades, and hands the link
+//! to the client runtime the same way.
 //!
 //! On the wire, one binary message carries one frame body without its
 //! length prefix (due's WebSocket layout), whatever the format; the close
 //! codes are listed in `close`.
 
 mod close;
+mod frame;
 mod handshake;
 mod link;
-mod socket;
 #[cfg(test)]
 mod tests;
 
@@ -21,8 +22,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use bytes::BytesMut;
 use tokio::net::TcpStream;
-use tokio_tungstenite::WebSocketStream;
 use tracing::{Instrument, debug, debug_span};
 
 use crate::conn::Attach;
@@ -30,7 +31,7 @@ use crate::endpoint::{Endpoint, Scheme};
 use crate::options::{ConnOptions, WsOptions};
 use crate::tcp::{self, Start, TcpServer};
 
-use link::WsLink;
+use link::{Role, WsLink};
 
 /// Binds `addr` and serves WebSocket connections on `opts.path`, for a
 /// protocol whose frames are at most `max_frame` bytes.
@@ -52,15 +53,21 @@ pub(crate) fn serve(
         let upgrade = async move {
             let accepted = tokio::time::timeout(
                 opts.handshake_timeout,
-                handshake::accept(stream, opts.clone(), max_message),
+                handshake::accept(stream, opts.clone()),
             )
             .await;
-            let ws = match accepted {
-                Ok(Ok(ws)) => ws,
+            let stream = match accepted {
+                Ok(Ok(stream)) => stream,
                 Ok(Err(error)) => return debug!(%error, "upgrade refused"),
                 Err(_) => return debug!(after = ?opts.handshake_timeout, "upgrade timed out"),
             };
-            let link = WsLink::new(ws, opts.fragment_size(), opts.close_timeout);
+            let link = WsLink::new(
+                stream,
+                Role::Server,
+                max_message,
+                opts.close_timeout,
+                BytesMut::new(),
+            );
             // Registers only while the server accepts; a stop that began
             // during the upgrade drops it.
             let started = registry.while_accepting(|| {
@@ -75,51 +82,64 @@ pub(crate) fn serve(
     tcp::serve_with(addr, workers, "walle-ws", conn, attach, start)
 }
 
+/// A client's connection after its upgrade, for the client's driver to
+/// adopt: the socket and what was read past the server's answer.
+pub(crate) struct Upgraded {
+    stream: TcpStream,
+    first: BytesMut,
+    max_message: usize,
+}
+
 /// Dials `endpoint` and upgrades (on its path if it is a `ws://` one, on
 /// the options' path if it is a plain address), for a client whose frames
-/// are at most `max_frame` bytes: what the client's driver then adopts.
+/// are at most `max_frame` bytes.
 pub(crate) async fn dial(
     endpoint: &Endpoint,
     opts: &WsOptions,
     max_frame: usize,
-) -> io::Result<(WebSocketStream<TcpStream>, SocketAddr)> {
+) -> io::Result<(Upgraded, SocketAddr)> {
     let stream = match endpoint.socket_addr() {
         Some(addr) => TcpStream::connect(addr).await?,
         None => TcpStream::connect((endpoint.host(), endpoint.port())).await?,
     };
     let peer = stream.peer_addr()?;
     let _ = stream.set_nodelay(true);
-    let url = match endpoint.scheme() {
-        Scheme::Ws => endpoint.to_string(),
-        // A plain address: the backend's path on it.
-        _ => match endpoint.host().contains(':') {
-            true => format!(
-                "ws://[{}]:{}{}",
-                endpoint.host(),
-                endpoint.port(),
-                opts.path
-            ),
-            false => format!("ws://{}:{}{}", endpoint.host(), endpoint.port(), opts.path),
-        },
+    let path = match endpoint.scheme() {
+        Scheme::Ws => endpoint.path().unwrap_or("/"),
+        _ => &opts.path, // a plain address: the backend's path on it
     };
-    let upgrade = handshake::connect(stream, url, opts, opts.message_limit(max_frame));
-    let ws = tokio::time::timeout(opts.handshake_timeout, upgrade)
+    let upgrade = handshake::connect(stream, endpoint.host(), endpoint.port(), path, opts);
+    let (stream, first) = tokio::time::timeout(opts.handshake_timeout, upgrade)
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "WebSocket upgrade timed out"))??;
-    Ok((ws, peer))
+    let max_message = opts.message_limit(max_frame);
+    Ok((
+        Upgraded {
+            stream,
+            first,
+            max_message,
+        },
+        peer,
+    ))
 }
 
 /// Starts the tasks of a client connection the caller dialled and
 /// upgraded. Must run inside `tcp::client_runtime`, whose tasks then
 /// serve it.
 pub(crate) fn adopt(
-    ws: WebSocketStream<TcpStream>,
+    ws: Upgraded,
     peer: SocketAddr,
     attach: &Attach,
     conn: Arc<ConnOptions>,
     opts: &WsOptions,
 ) {
-    let _ = ws.get_ref().set_nodelay(conn.nodelay);
-    let link = WsLink::new(ws, opts.fragment_size(), opts.close_timeout);
+    let _ = ws.stream.set_nodelay(conn.nodelay);
+    let link = WsLink::new(
+        ws.stream,
+        Role::Client,
+        ws.max_message,
+        opts.close_timeout,
+        ws.first,
+    );
     tcp::start(link, peer, attach, conn, None);
 }

@@ -1,18 +1,16 @@
 //! The shared connection scenarios (`crate::testing`) over a WebSocket
-//! link: tokio-tungstenite over a Unix socket pair, served by the same
+//! link over a Unix socket pair, served by the same
 //! tasks as every tokio connection, the test speaking WebSocket frames by
 //! hand at the other end.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use tokio::net::UnixStream;
 use tokio::runtime::Runtime;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::Role;
 
-use super::handshake::config;
-use super::link::WsLink;
+use super::link::{Role, WsLink};
 use crate::options::{ConnOptions, WsOptions};
 use crate::tcp;
 use crate::testing::{
@@ -34,9 +32,8 @@ fn connect(runtime: &Runtime, opts: ConnOptions) -> Peer {
     let ws = WsOptions::default().close_timeout(Duration::from_millis(200));
     runtime.block_on(async {
         let stream = UnixStream::from_std(stream).expect("a tokio socket");
-        let config = config(&ws, walle_packet::DEFAULT_MAX_FRAME);
-        let stream = WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await;
-        let link = WsLink::new(stream, ws.fragment_size(), ws.close_timeout);
+        let max = walle_packet::DEFAULT_MAX_FRAME;
+        let link = WsLink::new(stream, Role::Server, max, ws.close_timeout, BytesMut::new());
         tcp::start(link, PEER, &attach, Arc::new(opts), None);
     });
     peer.attached_ws()
