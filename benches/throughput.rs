@@ -1,22 +1,20 @@
-//! Echo throughput over loopback: the `evloop`, `tcp` and `ws` servers
-//! against a tokio + tokio-util `LengthDelimitedCodec` echo server, in one
-//! run; `ws` is also compared with `tcp`, the backend it runs beside.
+//! Echo throughput over loopback: the `evloop`, `tcp`, `ws` and `kcp`
+//! servers against a tokio + tokio-util `LengthDelimitedCodec` echo
+//! server, in one run; `ws` and `kcp` are also compared with `tcp`.
 //!
 //! Each server runs as a child process (this bench binary, re-run with
 //! `WALLE_BENCH_SERVER`), so its CPU time per message is read from
 //! `/proc` apart from the load client's. One raw framed load client (a
 //! single mio thread) sends pre-encoded `walle` request frames (as one
-//! masked binary message each for `ws`), keeps `depth` in flight per
-//! connection, and counts answer frames; the baseline answers each frame
-//! with the frame itself.
-//!
-//! kcp is not in the run yet: `serve` takes `"kcp"` (it binds the UDP
-//! port), but the raw load client speaks only TCP and WebSocket. A KCP one
-//! would drive a `kcp::Kcp` state per connection over a connected UDP
-//! socket with the same pre-encoded frames as a byte stream.
+//! masked binary message each for `ws`, into a `kcp::Kcp` stream per
+//! connection for `kcp`), keeps `depth` in flight per connection, and
+//! counts answer frames; the baseline answers each frame with the frame
+//! itself.
 #![allow(clippy::print_stdout)] // a bench report
 #![allow(missing_docs)]
 
+#[path = "throughput/kcp_load.rs"]
+mod kcp_load;
 #[path = "throughput/load.rs"]
 mod load;
 #[path = "throughput/servers.rs"]
@@ -25,19 +23,52 @@ mod servers;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
+use kcp_load::KcpLoad;
 use load::{Load, Wire};
 use servers::{ServerProcess, serve};
 
 /// Rounds of the interleaved comparison, and the window of each turn.
 const ROUNDS: usize = 11;
 const WINDOW: Duration = Duration::from_millis(1500);
-const SERVERS: [&str; 4] = ["baseline", "evloop", "tcp", "ws"];
+const SERVERS: [&str; 5] = ["baseline", "evloop", "tcp", "ws", "kcp"];
 /// Pairs `(server, against)` whose median per-round ratio is reported
 /// besides the ratio to the baseline.
-const PAIRS: [(&str, &str); 1] = [("ws", "tcp")];
+const PAIRS: [(&str, &str); 2] = [("ws", "tcp"), ("kcp", "tcp")];
 
-fn wire(kind: &str) -> Wire {
-    if kind == "ws" { Wire::Ws } else { Wire::Tcp }
+/// The load client a server takes.
+enum Driver {
+    Stream(Load),
+    Kcp(KcpLoad),
+}
+
+impl Driver {
+    fn connect(
+        kind: &str,
+        addr: std::net::SocketAddr,
+        conns: usize,
+        depth: usize,
+        size: usize,
+    ) -> Driver {
+        match kind {
+            "kcp" => Driver::Kcp(KcpLoad::connect(addr, conns, depth, size)),
+            "ws" => Driver::Stream(Load::connect(addr, Wire::Ws, conns, depth, size)),
+            _ => Driver::Stream(Load::connect(addr, Wire::Tcp, conns, depth, size)),
+        }
+    }
+
+    fn run(&mut self, n: u64) -> Duration {
+        match self {
+            Driver::Stream(load) => load.run(n),
+            Driver::Kcp(load) => load.run(n),
+        }
+    }
+
+    fn run_for(&mut self, window: Duration) -> u64 {
+        match self {
+            Driver::Stream(load) => load.run_for(window),
+            Driver::Kcp(load) => load.run_for(window),
+        }
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -65,11 +96,11 @@ fn throughput(c: &mut Criterion) {
             .sample_size(10)
             .warm_up_time(Duration::from_secs(1))
             .measurement_time(Duration::from_secs(4));
-        let mut servers: Vec<(ServerProcess, Load)> = SERVERS
+        let mut servers: Vec<(ServerProcess, Driver)> = SERVERS
             .iter()
             .map(|kind| {
                 let process = ServerProcess::start(kind);
-                let mut load = Load::connect(process.addr, wire(kind), conns, depth, size);
+                let mut load = Driver::connect(kind, process.addr, conns, depth, size);
                 load.run(10_000); // connections warm
                 (process, load)
             })

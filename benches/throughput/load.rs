@@ -20,16 +20,22 @@ pub(crate) enum Wire {
     Ws,
 }
 
-struct Conn {
-    stream: TcpStream,
-    out: Vec<u8>,
-    written: usize,
+/// Where the reading of a connection's answers stands.
+#[derive(Default)]
+pub(crate) struct Framer {
     /// Bytes still to skip of the message being read; `None` between them.
     body_left: Option<usize>,
     /// Whether the message being skipped counts as an answer.
     counts: bool,
     header: [u8; 14],
     header_len: usize,
+}
+
+struct Conn {
+    stream: TcpStream,
+    out: Vec<u8>,
+    written: usize,
+    framer: Framer,
 }
 
 /// One mio thread keeping `depth` requests in flight on every connection.
@@ -127,10 +133,7 @@ impl Load {
                     stream,
                     out,
                     written: 0,
-                    body_left: None,
-                    counts: false,
-                    header: [0; 14],
-                    header_len: 0,
+                    framer: Framer::default(),
                 }
             })
             .collect();
@@ -202,7 +205,7 @@ impl Load {
             match conn.stream.read(buf) {
                 Ok(0) => panic!("server closed a connection"),
                 Ok(n) => {
-                    let got = count_answers(conn, *wire, &buf[..n]);
+                    let got = count_answers(&mut conn.framer, *wire, &buf[..n]);
                     *answered += got as u64;
                     for _ in 0..got {
                         conn.out.extend_from_slice(frame);
@@ -267,7 +270,7 @@ fn body_of(wire: Wire, header: &[u8]) -> (usize, bool) {
 }
 
 /// Counts the whole answer messages completed by `data`.
-fn count_answers(conn: &mut Conn, wire: Wire, mut data: &[u8]) -> usize {
+pub(crate) fn count_answers(conn: &mut Framer, wire: Wire, mut data: &[u8]) -> usize {
     let mut complete = 0;
     while !data.is_empty() {
         match conn.body_left {
