@@ -4,7 +4,7 @@
 //! a few seconds. Prints what it did and how fast. No etcd needed.
 //!
 //! ```text
-//! cargo run --release --example demo -- [--backend evloop|tcp] [--format walle|walle-id|walle-proto|due]
+//! cargo run --release --example demo -- [--backend evloop|tcp|kcp|ws] [--format walle|walle-id|walle-proto|due]
 //!     [--conns 16] [--depth 16] [--size 64] [--secs 3]
 //! ```
 #![allow(clippy::print_stdout)] // a command-line program: its output is the point

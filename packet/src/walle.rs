@@ -147,8 +147,8 @@ impl ProtocolWrapper for WalleFormat {
         })?;
         let meta_len = head.metadata.map_or(0, |m| m.walle_len());
         let total = self.head_len() + head.uri.len() + payload.len() + meta_len;
-        // Refuse an oversized frame before writing any of it.
-        self.framing.check(total)?;
+        // The frame's size limit is the protocol's (`Protocol::with_max_frame`
+        // may raise the format's default): its framing checks the body.
         dst.reserve(total);
         let cmd = match head.cmd {
             Cmd::Notify => 0,

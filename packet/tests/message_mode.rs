@@ -67,3 +67,23 @@ fn an_oversized_message_fails_and_leaves_the_buffer_as_it_was() {
     );
     assert_eq!(out, b"before");
 }
+
+#[test]
+fn a_raised_maximum_lets_larger_frames_through_in_both_modes() {
+    let payload = vec![7u8; 2 << 20]; // twice the default maximum
+    let head = Head::notify(Route::Uri("big"));
+    let default = Protocol::new(WalleFormat::new());
+    let mut out = Vec::new();
+    assert!(matches!(
+        default.encode(&head, &payload, &mut out),
+        Err(PacketError::TooLarge { .. })
+    ));
+    let raised = Protocol::new(WalleFormat::new()).with_max_frame(4 << 20);
+    for mode in [FrameMode::Stream, FrameMode::Message] {
+        let mut out = Vec::new();
+        raised
+            .encode_in(mode, &head, &payload, &mut out)
+            .unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+        assert!(out.len() > payload.len(), "{mode:?}");
+    }
+}
