@@ -1,9 +1,11 @@
 //! The ws backend's own behaviours (BEHAVIOURS 42) over loopback sockets:
 //! one binary message per frame in every format, a text message and an
 //! oversized message closing only their own connection (1003, 1009),
-//! ping/pong heartbeats, the close handshake of a stop and a close, and
-//! refusals (the upgrade's checks are in `ws_upgrade.rs`). The raw peers
-//! speak WebSocket by hand (`util::ws_raw`).
+//! ping/pong heartbeats, the close handshake of a stop and a close,
+//! refusals (the upgrade's checks are in `ws_upgrade.rs`), what RFC 6455
+//! forbids (1002), fragments with a ping between them, the echo of a
+//! peer's close code, and a message right behind the upgrade's answer.
+//! The raw peers speak WebSocket by hand (`util::ws_raw`).
 
 mod util;
 
@@ -340,4 +342,144 @@ fn a_refused_connection_hears_1008() {
     let mut refused = connect(&ws, server.local_addr());
     assert!(closed_by_server(&mut refused));
     assert_eq!(refused.ws().close_code, Some(1008));
+}
+
+/// What RFC 6455 forbids of a client closes only its own connection,
+/// with 1002: an unmasked frame, reserved bits, a continuation of no
+/// message, a new message inside a fragmented one, a fragmented ping, a
+/// ping longer than a control frame may be, an unknown opcode.
+#[test]
+fn protocol_violations_close_only_their_connection_with_1002() {
+    let (server, reasons) = recording(WsOptions::default(), ServerOptions::default());
+    let ws = Backend::ws();
+    let mut good = connect(&ws, server.local_addr());
+    let reserved = {
+        let mut frame = ws_frame(true, 2, b"x", 1, true);
+        frame[0] |= 0x40;
+        frame
+    };
+    let cases = [
+        ("an unmasked frame", ws_frame(true, 2, b"x", 1, false)),
+        ("reserved bits", reserved),
+        (
+            "a continuation of nothing",
+            ws_frame(true, 0, b"x", 1, true),
+        ),
+        (
+            "a message inside a message",
+            [
+                ws_frame(false, 2, b"a", 1, true),
+                ws_frame(true, 2, b"b", 1, true),
+            ]
+            .concat(),
+        ),
+        ("a fragmented ping", ws_frame(false, 9, b"", 0, true)),
+        ("a long ping", ws_frame(true, 9, &[0; 126], 126, true)),
+        ("an unknown opcode", ws_frame(true, 3, b"x", 1, true)),
+    ];
+    for (seq, (name, bytes)) in (1..).zip(cases) {
+        let mut bad = connect(&ws, server.local_addr());
+        bad.ws().stream.write_all(&bytes).unwrap();
+        assert!(closed_by_server(&mut bad), "{name}: not closed");
+        assert_eq!(bad.ws().close_code, Some(1002), "{name}");
+        assert!(
+            matches!(reason(&reasons, &bad), CloseReason::Malformed(_)),
+            "{name}"
+        );
+        let body = raw_round_trip(&mut good, seq, b"still here");
+        assert!(body.ends_with(b"still here"), "{name}: the good peer");
+    }
+    assert_eq!(server.session_count(), 1);
+}
+
+/// A message in three fragments with a ping between two of them: the
+/// ping is answered (before the answer, which waits for the last
+/// fragment) and the message is handed on whole.
+#[test]
+fn a_ping_between_fragments_is_answered_and_the_message_comes_whole() {
+    let (server, _) = recording(WsOptions::default(), ServerOptions::default());
+    let mut raw = connect(&Backend::ws(), server.local_addr());
+    let frame = request_frame("echo", 7, b"in three pieces");
+    let body = &frame[4..];
+    let (a, rest) = body.split_at(5);
+    let (b, c) = rest.split_at(5);
+    let wire = [
+        ws_frame(false, 2, a, a.len() as u64, true),
+        ws_frame(false, 0, b, b.len() as u64, true),
+        ws_frame(true, 9, b"hi", 2, true),
+        ws_frame(true, 0, c, c.len() as u64, true),
+    ]
+    .concat();
+    raw.ws().stream.write_all(&wire).unwrap();
+    let mut len = [0u8; 4];
+    raw.read_exact(&mut len).unwrap();
+    let mut answer = vec![0u8; u32::from_be_bytes(len) as usize];
+    raw.read_exact(&mut answer).unwrap();
+    assert!(answer.ends_with(b"in three pieces"), "{answer:?}");
+    assert_eq!(raw.ws().pongs, 1, "the ping answered before the answer");
+}
+
+/// A peer's close is answered with the peer's own code.
+#[test]
+fn a_peer_close_code_is_echoed() {
+    let (server, reasons) = recording(WsOptions::default(), ServerOptions::default());
+    let mut raw = connect(&Backend::ws(), server.local_addr());
+    assert!(raw_round_trip(&mut raw, 1, b"first").ends_with(b"first"));
+    raw.ws().send(8, &[0x0f, 0xa0, b'b', b'y', b'e']).unwrap(); // 4000
+    assert!(closed_by_server(&mut raw));
+    assert_eq!(raw.ws().close_code, Some(4000));
+    assert!(matches!(reason(&reasons, &raw), CloseReason::PeerClosed));
+}
+
+/// A server that sends a message in the same write as its upgrade answer
+/// (a push on a new session can arrive so): the client reads it as the
+/// first message, not as part of the answer.
+#[test]
+fn a_message_right_behind_the_upgrade_answer_reaches_the_client() {
+    use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let head = read_head(&mut stream).unwrap();
+        let key = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("sec-websocket-key")
+                    .then(|| value.trim().to_owned())
+            })
+            .expect("a key");
+        let mut push = Vec::new();
+        Protocol::new(WalleFormat::new())
+            .encode(
+                &walle_packet::Head::notify(Route::Uri("news")),
+                b"pushed",
+                &mut push,
+            )
+            .unwrap();
+        let mut wire = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\n\r\n",
+            derive_accept_key(key.as_bytes())
+        )
+        .into_bytes();
+        wire.extend(ws_frame(true, 2, &push[4..], push.len() as u64 - 4, false));
+        stream.write_all(&wire).unwrap(); // one write: one segment
+        stream
+    });
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let log = got.clone();
+    let mut router = Router::new(RawCodec);
+    router
+        .route("news", move |_: &mut Context, msg: Bytes| {
+            log.lock().unwrap().push(msg);
+            Ok(Bytes::new())
+        })
+        .unwrap();
+    let client = client_with(&Backend::ws(), addr, router, ClientOptions::default());
+    let _stream = server.join().unwrap();
+    eventually("the push handled", || got.lock().unwrap().len() == 1);
+    assert_eq!(&got.lock().unwrap()[0][..], b"pushed");
+    drop(client);
 }

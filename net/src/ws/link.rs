@@ -134,6 +134,9 @@ struct End {
 /// reader is done, for the close.
 pub(crate) struct WsInbox {
     buf: BytesMut,
+    /// The buffer holds what the upgrade read past its end, not yet
+    /// handed on: the first read returns at once.
+    early: bool,
     pieces: Option<BytesMut>,
     rest: Arc<Mutex<BytesMut>>,
 }
@@ -449,14 +452,19 @@ impl<S: ByteStream> Link for WsLink<S> {
     type Inbox = WsInbox;
 
     fn inbox(&self, _framing: Framing) -> WsInbox {
+        let buf = lock(&self.first).take().unwrap_or_default();
         WsInbox {
-            buf: lock(&self.first).take().unwrap_or_default(),
+            early: !buf.is_empty(),
+            buf,
             pieces: None,
             rest: self.rest.clone(),
         }
     }
 
     async fn read_some(&self, inbox: &mut WsInbox) -> Result<(), CloseReason> {
+        if std::mem::take(&mut inbox.early) {
+            return Ok(());
+        }
         match self.stream.read_some(&mut inbox.buf).await {
             Ok(0) => Err(CloseReason::PeerClosed),
             Ok(_) => Ok(()),

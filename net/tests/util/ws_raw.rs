@@ -38,6 +38,8 @@ pub struct WsRaw {
     pub answer_pings: bool,
     /// Pings received.
     pub pings: usize,
+    /// Pongs received.
+    pub pongs: usize,
     /// Bytes read off the socket, not yet a whole WebSocket frame.
     wire: Vec<u8>,
     /// A message arriving in fragments.
@@ -129,6 +131,7 @@ impl WsRaw {
             role,
             answer_pings: false,
             pings: 0,
+            pongs: 0,
             wire: Vec::new(),
             partial: Vec::new(),
             ready: Vec::new(),
@@ -222,7 +225,8 @@ impl WsRaw {
                     self.closed = true;
                     return Ok(());
                 }
-                _ => {} // text from a server, pongs, unanswered pings
+                10 => self.pongs += 1,
+                _ => {} // text from a server
             }
         }
     }
