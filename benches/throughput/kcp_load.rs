@@ -15,7 +15,7 @@ use kcp::Kcp;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::load::{Framer, Wire, count_answers};
+use crate::load::{Framer, Wire, count_answers, request_frame};
 
 /// How often every state is ticked (its resends, its window probes).
 const TICK: Duration = Duration::from_millis(10);
@@ -59,14 +59,7 @@ pub(crate) struct KcpLoad {
 impl KcpLoad {
     pub(crate) fn connect(addr: SocketAddr, conns: usize, depth: usize, size: usize) -> KcpLoad {
         let poll = Poll::new().expect("poll");
-        let mut frame = Vec::new();
-        walle::packet::Protocol::new(walle::packet::WalleFormat::new())
-            .encode(
-                &walle::packet::Head::request(walle::packet::Route::Uri("echo"), 1),
-                &vec![0x5a; size],
-                &mut frame,
-            )
-            .expect("frame");
+        let frame = request_frame(size);
         let epoch = Instant::now();
         let seed = RandomState::new();
         let conns = (0..conns)

@@ -70,6 +70,20 @@ fn ws_message(body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The `walle` request frame of an echo of `size` bytes, length prefix
+/// and all.
+pub(crate) fn request_frame(size: usize) -> Vec<u8> {
+    let mut frame = Vec::new();
+    walle::packet::Protocol::new(walle::packet::WalleFormat::new())
+        .encode(
+            &walle::packet::Head::request(walle::packet::Route::Uri("echo"), 1),
+            &vec![0x5a; size],
+            &mut frame,
+        )
+        .expect("frame");
+    frame
+}
+
 /// The client's half of the upgrade on `/`, blocking.
 fn upgrade(stream: &mut std::net::TcpStream, addr: SocketAddr) {
     let request = format!(
@@ -101,14 +115,7 @@ impl Load {
         size: usize,
     ) -> Load {
         let poll = Poll::new().expect("poll");
-        let mut frame = Vec::new();
-        walle::packet::Protocol::new(walle::packet::WalleFormat::new())
-            .encode(
-                &walle::packet::Head::request(walle::packet::Route::Uri("echo"), 1),
-                &vec![0x5a; size],
-                &mut frame,
-            )
-            .expect("frame");
+        let mut frame = request_frame(size);
         if wire == Wire::Ws {
             frame = ws_message(&frame[4..]);
         }
