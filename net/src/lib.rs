@@ -90,6 +90,10 @@ mod kcp;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub use kcp::fuzzing as kcp_fuzzing;
+/// The ws frame path for a fuzzer (feature `fuzzing`): not an API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use ws::fuzzing as ws_fuzzing;
 mod options;
 mod outbound;
 mod server;

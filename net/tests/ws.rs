@@ -347,7 +347,8 @@ fn a_refused_connection_hears_1008() {
 /// What RFC 6455 forbids of a client closes only its own connection,
 /// with 1002: an unmasked frame, reserved bits, a continuation of no
 /// message, a new message inside a fragmented one, a fragmented ping, a
-/// ping longer than a control frame may be, an unknown opcode.
+/// ping longer than a control frame may be, unknown opcodes (data and
+/// control), a length not in its shortest form.
 #[test]
 fn protocol_violations_close_only_their_connection_with_1002() {
     let (server, reasons) = recording(WsOptions::default(), ServerOptions::default());
@@ -376,6 +377,14 @@ fn protocol_violations_close_only_their_connection_with_1002() {
         ("a fragmented ping", ws_frame(false, 9, b"", 0, true)),
         ("a long ping", ws_frame(true, 9, &[0; 126], 126, true)),
         ("an unknown opcode", ws_frame(true, 3, b"x", 1, true)),
+        (
+            "an unknown control opcode",
+            ws_frame(true, 0xb, b"", 0, true),
+        ),
+        (
+            "a length in a longer form than needed",
+            [&[0x82, 0xfe, 0, 1][..], &[1, 2, 3, 4], &[0x55]].concat(),
+        ),
     ];
     for (seq, (name, bytes)) in (1..).zip(cases) {
         let mut bad = connect(&ws, server.local_addr());

@@ -64,6 +64,8 @@ pub(crate) struct Outbound {
         reason = "one word instead of four in every stream-mode queue"
     )]
     messages: Option<Box<VecDeque<usize>>>,
+    /// Set by `clear`.
+    cleared: bool,
 }
 
 impl Outbound {
@@ -88,9 +90,16 @@ impl Outbound {
         self.queued
     }
 
-    #[cfg(test)]
+    /// Nothing waits to be written: no bytes, and no message (an empty
+    /// frame is a message too, with no bytes).
     pub(crate) fn is_empty(&self) -> bool {
-        self.queued == 0
+        self.queued == 0 && self.messages() == 0
+    }
+
+    /// Message mode: the queue was cleared (the connection is gone), so a
+    /// message the link had begun to write may have been dropped.
+    pub(crate) fn was_cleared(&self) -> bool {
+        self.cleared
     }
 
     /// Frames queued since the queue was last empty: an upper bound of
@@ -251,6 +260,7 @@ impl Outbound {
 
     /// Drops everything queued (the connection is gone).
     pub(crate) fn clear(&mut self) {
+        self.cleared = true;
         self.chunks.clear();
         self.queued = 0;
         self.frames = 0;

@@ -85,7 +85,7 @@ impl<L: Link> Conn<L> {
         if self.full(&queue) {
             queue = self.wait_for_room(queue)?;
         }
-        let was_empty = queue.out.queued() == 0;
+        let was_empty = queue.out.is_empty();
         add(&mut queue.out)?;
         if was_empty && self.opts.write_mode == WriteMode::Sync {
             match self.write_now(&mut queue) {
@@ -167,7 +167,7 @@ impl<L: Link> Conn<L> {
         READING.with(|r| r.set(0));
         let mut queue = self.queue();
         queue.reading = false;
-        if queue.out.queued() == 0 && self.link.flushed() {
+        if queue.out.is_empty() && self.link.flushed() {
             return Ok(());
         }
         if !self.write_now(&mut queue)? {
@@ -191,7 +191,7 @@ pub(super) async fn write_loop<L: Link>(conn: &Conn<L>) -> io::Result<()> {
         }
         let written = {
             let mut queue = conn.queue();
-            if queue.out.queued() == 0 && conn.link.flushed() {
+            if queue.out.is_empty() && conn.link.flushed() {
                 None
             } else {
                 Some(conn.write_now(&mut queue)?)

@@ -58,10 +58,11 @@ pub(super) fn frame_for(why: &CloseReason) -> Option<(u16, &'static str)> {
     })
 }
 
-/// True for a code a close frame may carry (RFC 6455, 7.4): 1000-1003,
-/// 1007-1011, and the registered and private ranges 3000-4999.
+/// True for a code a close frame may carry (RFC 6455, 7.4, and IANA's
+/// registry): 1000-1003, 1007-1014, and the registered and private ranges
+/// 3000-4999.
 pub(super) fn may_be_sent(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
 /// What ends the input of a connection, and the code its close frame
@@ -144,7 +145,7 @@ mod tests {
 
     #[test]
     fn only_codes_a_frame_may_carry_are_echoed() {
-        for code in [1000, 1001, 1003, 1011, 3000, 4999] {
+        for code in [1000, 1001, 1003, 1011, 1013, 3000, 4999] {
             assert!(may_be_sent(code), "{code}");
         }
         for code in [0, 999, 1004, 1005, 1006, 1015, 2999, 5000] {

@@ -34,8 +34,10 @@ pub(super) struct Header {
     pub(super) rsv: u8,
     pub(super) opcode: u8,
     pub(super) mask: Option<[u8; 4]>,
-    /// The payload's length as the peer wrote it (up to 2^63).
+    /// The payload's length as the peer wrote it.
     pub(super) len: u64,
+    /// The length is in its shortest form, as RFC 6455 requires.
+    pub(super) minimal: bool,
     /// Bytes of the header itself.
     pub(super) size: usize,
 }
@@ -61,6 +63,11 @@ pub(super) fn parse(buf: &[u8]) -> Option<Header> {
         127 => (u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?), 10),
         n => (u64::from(n), 2),
     };
+    let minimal = match at {
+        4 => len >= 126,
+        10 => len > 0xffff,
+        _ => true,
+    };
     let (mask, size) = match masked {
         true => (Some(buf.get(at..at + 4)?.try_into().ok()?), at + 4),
         false => (None, at),
@@ -71,6 +78,7 @@ pub(super) fn parse(buf: &[u8]) -> Option<Header> {
         opcode: b0 & 0x0f,
         mask,
         len,
+        minimal,
         size,
     })
 }
@@ -145,12 +153,22 @@ mod tests {
                         opcode: BINARY,
                         mask,
                         len: len as u64,
+                        minimal: true,
                         size
                     }
                 );
                 assert!(parse(&out[..size - 1]).is_none(), "incomplete at {len}");
             }
         }
+    }
+
+    #[test]
+    fn a_length_in_a_longer_form_than_needed_is_not_minimal() {
+        let two = [0x82, 126, 0, 5];
+        let eight = [0x82, 127, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
+        assert!(!parse(&two).unwrap().minimal);
+        assert!(!parse(&eight).unwrap().minimal);
+        assert!(parse(&[0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0]).unwrap().minimal);
     }
 
     #[test]

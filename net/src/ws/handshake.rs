@@ -111,6 +111,14 @@ pub(super) async fn connect(
             format!("WebSocket upgrade failed: {what}"),
         )
     };
+    if !path.starts_with('/')
+        || path.contains(|c: char| c.is_ascii_whitespace() || c.is_ascii_control())
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not a request path: {path:?}"),
+        ));
+    }
     let key = generate_key();
     let host = match host.contains(':') {
         true => format!("[{host}]:{port}"),

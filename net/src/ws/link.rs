@@ -141,6 +141,19 @@ pub(crate) struct WsInbox {
     rest: Arc<Mutex<BytesMut>>,
 }
 
+#[cfg(feature = "fuzzing")]
+impl WsInbox {
+    /// Adds input as a read would.
+    pub(super) fn feed(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Bytes held: the input not yet handed on, and its room.
+    pub(super) fn buffered(&self) -> usize {
+        self.buf.capacity() + self.pieces.as_ref().map_or(0, BytesMut::capacity)
+    }
+}
+
 impl Drop for WsInbox {
     fn drop(&mut self) {
         *lock(&self.rest) = std::mem::take(&mut self.buf);
@@ -196,6 +209,12 @@ impl<S: ByteStream> WsLink<S> {
         }
     }
 
+    /// The socket under the link.
+    #[cfg(feature = "fuzzing")]
+    pub(super) fn stream(&self) -> &S {
+        &self.stream
+    }
+
     fn writer(&self) -> MutexGuard<'_, Writer> {
         lock(&self.out)
     }
@@ -213,29 +232,40 @@ impl<S: ByteStream> WsLink<S> {
         if h.rsv != 0 {
             return Err(close::protocol("reserved bits set"));
         }
+        if !h.minimal || h.len > i64::MAX as u64 {
+            return Err(close::protocol("a length not in its shortest form"));
+        }
         match (self.role, h.mask.is_some()) {
             (Role::Server, false) => return Err(close::protocol("an unmasked client frame")),
             (Role::Client, true) => return Err(close::protocol("a masked server frame")),
             _ => {}
         }
         if h.is_control() {
+            if !matches!(h.opcode, frame::CLOSE | frame::PING | frame::PONG) {
+                return Err(close::protocol("an unknown control opcode"));
+            }
             if !h.fin || h.len > frame::MAX_CONTROL as u64 {
                 return Err(close::protocol("a fragmented or long control frame"));
             }
             return Ok(());
+        }
+        match (h.opcode, pieces.is_some()) {
+            (frame::TEXT, _) => return Err(close::text()),
+            (frame::BINARY, false) | (frame::CONTINUATION, true) => {}
+            (frame::BINARY, true) => {
+                return Err(close::protocol("a new message inside a fragmented one"));
+            }
+            (frame::CONTINUATION, false) => {
+                return Err(close::protocol("a continuation of no message"));
+            }
+            _ => return Err(close::protocol("an unknown opcode")),
         }
         let so_far = pieces.map_or(0, BytesMut::len) as u64;
         if h.len.saturating_add(so_far) > self.max_message as u64 {
             let len = usize::try_from(h.len.saturating_add(so_far)).unwrap_or(usize::MAX);
             return Err(close::too_big(len, self.max_message));
         }
-        match (h.opcode, pieces.is_some()) {
-            (frame::TEXT, _) => Err(close::text()),
-            (frame::BINARY, false) | (frame::CONTINUATION, true) => Ok(()),
-            (frame::BINARY, true) => Err(close::protocol("a new message inside a fragmented one")),
-            (frame::CONTINUATION, false) => Err(close::protocol("a continuation of no message")),
-            _ => Err(close::protocol("an unknown opcode")),
-        }
+        Ok(())
     }
 
     /// Handles one whole frame (its payload unmasked); `Err` ends the
@@ -270,8 +300,8 @@ impl<S: ByteStream> WsLink<S> {
                 Ok(())
             }
             frame::PONG => Ok(()),
-            frame::CLOSE => Err(self.peer_closed(&payload)),
-            _ => unreachable!("checked: an opcode known"),
+            // (`check` lets no other opcode through.)
+            _ => Err(self.peer_closed(&payload)),
         }
     }
 
@@ -300,12 +330,18 @@ impl<S: ByteStream> WsLink<S> {
     fn write_messages(&self, w: &mut Writer, out: &mut Outbound) -> io::Result<bool> {
         let mut bodies: [&[u8]; BATCH] = [&[]; BATCH];
         let n = out.peek_messages(&mut bodies);
+        if n == 0 {
+            return Err(io::Error::other("the message queue is out of step"));
+        }
         let mut heads = [[0u8; frame::MAX_HEADER]; BATCH];
         let mut sizes = [0usize; BATCH];
         let mut head_len = [0usize; BATCH];
         for i in 0..n {
             head_len[i] = frame::header(&mut heads[i], frame::BINARY, bodies[i].len(), None);
             sizes[i] = head_len[i] + bodies[i].len();
+        }
+        if w.partial >= sizes[0] {
+            return Err(io::Error::other("a message written past its end"));
         }
         let mut slices = [IoSlice::new(&[]); 2 * BATCH];
         let mut s = 0;
@@ -344,9 +380,12 @@ impl<S: ByteStream> WsLink<S> {
 
     /// A client's write: messages off the queue, masked into the link's
     /// buffer.
-    fn mask_messages(&self, w: &mut Writer, out: &mut Outbound) {
+    fn mask_messages(&self, w: &mut Writer, out: &mut Outbound) -> io::Result<()> {
         let mut bodies: [&[u8]; BATCH] = [&[]; BATCH];
         let n = out.peek_messages(&mut bodies);
+        if n == 0 {
+            return Err(io::Error::other("the message queue is out of step"));
+        }
         let mut taken = 0;
         for body in &bodies[..n] {
             if taken > 0 && w.masked.len() + body.len() > MASKED {
@@ -362,11 +401,20 @@ impl<S: ByteStream> WsLink<S> {
             taken += 1;
         }
         out.pop_messages(taken);
+        Ok(())
     }
 
     /// Writes what the socket takes: the link's own frames between
     /// messages, then the queue's.
     fn write_locked(&self, w: &mut Writer, out: &mut Outbound) -> io::Result<bool> {
+        if w.partial > 0 && out.was_cleared() {
+            // The message being written was dropped with the queue: the
+            // stream is out of step, nothing more may follow.
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        if w.closing && !out.is_empty() {
+            return Err(io::ErrorKind::BrokenPipe.into()); // no data after the close
+        }
         loop {
             if w.between() && !w.control.is_empty() && !write_now(&self.stream, &mut w.control)? {
                 return Ok(false);
@@ -384,7 +432,7 @@ impl<S: ByteStream> WsLink<S> {
                 return Ok(w.control.is_empty());
             }
             match self.role {
-                Role::Client => self.mask_messages(w, out),
+                Role::Client => self.mask_messages(w, out)?,
                 Role::Server => {
                     if !self.write_messages(w, out)? {
                         return Ok(false);
@@ -480,7 +528,8 @@ impl<S: ByteStream> Link for WsLink<S> {
             let len = h.len as usize; // checked against the limit
             let whole = h.size + len;
             if inbox.buf.len() < whole {
-                inbox.buf.reserve(whole - inbox.buf.len());
+                // The buffer grows as the payload arrives, not by what a
+                // header announces.
                 break;
             }
             inbox.buf.advance(h.size);

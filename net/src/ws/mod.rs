@@ -13,6 +13,8 @@
 
 mod close;
 mod frame;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod handshake;
 mod link;
 #[cfg(test)]
