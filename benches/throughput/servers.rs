@@ -2,7 +2,7 @@
 //! named backend, or the tokio + tokio-util baseline; and the parent's
 //! handle on such a child, which reads its address and CPU time.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -28,11 +28,19 @@ pub(crate) fn serve(kind: &str) -> io::Result<()> {
     };
     println!("ADDR {addr}");
     io::stdout().flush()?;
-    // Exit when the parent closes our stdin.
-    let mut sink = Vec::new();
-    let _ = io::stdin().read_to_end(&mut sink);
+    // Lines from the parent go to its hook; exit when it closes our stdin.
+    for line in io::stdin().lines().map_while(Result::ok) {
+        if let Some(hook) = ON_LINE.get() {
+            hook(&line);
+        }
+    }
     std::process::exit(0);
 }
+
+/// What a server child does with a line its parent sends
+/// ([`ServerProcess::say`]).
+#[allow(dead_code)] // the idle bench's
+pub(crate) static ON_LINE: std::sync::OnceLock<fn(&str)> = std::sync::OnceLock::new();
 
 /// What one would write by hand on tokio: a task per connection over
 /// tokio-util's length-delimited codec, answers batched per read.
@@ -92,6 +100,7 @@ impl ServerProcess {
     }
 
     /// User + system CPU time of the server so far.
+    #[allow(dead_code)] // the throughput bench's
     pub(crate) fn cpu(&self) -> Duration {
         let stat =
             std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).expect("stat");
@@ -104,6 +113,27 @@ impl ServerProcess {
         let ticks: u64 =
             fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
         Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
+    }
+
+    /// Sends the child a line, for its [`ON_LINE`] hook.
+    #[allow(dead_code)] // the idle bench's
+    pub(crate) fn say(&mut self, line: &str) {
+        let stdin = self.child.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "{line}").expect("say");
+        stdin.flush().expect("say");
+    }
+
+    /// The server's resident memory (`VmRSS`), in bytes.
+    #[allow(dead_code)] // the idle bench's
+    pub(crate) fn rss(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("status");
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS");
+        kib * 1024
     }
 }
 

@@ -66,9 +66,18 @@ pub(crate) struct Pending {
     /// The ids calls take: `first..=last`.
     first_seq: u64,
     last_seq: u64,
+    /// The calls and their timers, from the first call on: a session that
+    /// never calls (most of a server's) holds none.
+    table: Option<Box<Table>>,
+    /// The start and tick of the timer wheel, for when the table is made.
+    start: Instant,
+    tick: Duration,
+    closed: bool,
+}
+
+struct Table {
     calls: HashMap<u64, Call>,
     timers: TimerWheel<u64>,
-    closed: bool,
 }
 
 impl Pending {
@@ -79,8 +88,9 @@ impl Pending {
             next_seq: last,
             first_seq: first,
             last_seq: last,
-            calls: HashMap::new(),
-            timers: TimerWheel::new(start, tick),
+            table: None,
+            start,
+            tick,
             closed: false,
         }
     }
@@ -107,7 +117,14 @@ impl Pending {
                 waiter,
             ));
         }
-        if self.calls.len() as u64 > self.last_seq - self.first_seq {
+        let (start, tick) = (self.start, self.tick);
+        let t = self.table.get_or_insert_with(|| {
+            Box::new(Table {
+                calls: HashMap::new(),
+                timers: TimerWheel::new(start, tick),
+            })
+        });
+        if t.calls.len() as u64 > self.last_seq - self.first_seq {
             return Err((Error::Overloaded("no free sequence id"), waiter));
         }
         let seq = loop {
@@ -116,22 +133,24 @@ impl Pending {
             } else {
                 self.next_seq + 1
             };
-            if !self.calls.contains_key(&self.next_seq) {
+            if !t.calls.contains_key(&self.next_seq) {
                 break self.next_seq;
             }
         };
-        let timer = deadline.map(|deadline| self.timers.insert(deadline, seq));
+        let timer = deadline.map(|deadline| t.timers.insert(deadline, seq));
         let call = match waiter {
             Waiter::Future => Call::Waiting { waker: None, timer },
             Waiter::Callback(callback) => Call::Callback { callback, timer },
         };
-        self.calls.insert(seq, call);
+        t.calls.insert(seq, call);
         Ok(seq)
     }
 
     /// True when `seq` is pending.
     pub(crate) fn contains(&self, seq: u64) -> bool {
-        self.calls.contains_key(&seq)
+        self.table
+            .as_ref()
+            .is_some_and(|t| t.calls.contains_key(&seq))
     }
 
     /// Settles call `seq`; its timer is released at once (BEHAVIOURS 17).
@@ -141,19 +160,20 @@ impl Pending {
         seq: u64,
         result: Result<Packet, Error>,
     ) -> Option<Option<Wakeup>> {
-        let call = self.calls.get_mut(&seq)?;
+        let t = self.table.as_mut()?;
+        let call = t.calls.get_mut(&seq)?;
         match call {
             Call::Done(_) => None,
             Call::Waiting { waker, timer } => {
                 let (waker, timer) = (waker.take(), *timer);
-                timer.map(|timer| self.timers.cancel(timer));
+                timer.map(|timer| t.timers.cancel(timer));
                 *call = Call::Done(result);
                 Some(waker.map(Wakeup::Wake))
             }
             Call::Callback { timer, .. } => {
                 let timer = *timer;
-                timer.map(|timer| self.timers.cancel(timer));
-                match self.calls.remove(&seq) {
+                timer.map(|timer| t.timers.cancel(timer));
+                match t.calls.remove(&seq) {
                     Some(Call::Callback { callback, .. }) => {
                         Some(Some(Wakeup::Run(callback, result)))
                     }
@@ -166,8 +186,11 @@ impl Pending {
     /// Fails every call due at or before `now` with a timeout
     /// (BEHAVIOURS 13).
     pub(crate) fn expire(&mut self, now: Instant, out: &mut Vec<Wakeup>) {
+        let Some(t) = self.table.as_mut() else {
+            return;
+        };
         let mut due = Vec::new();
-        self.timers.expire(now, |seq| due.push(seq));
+        t.timers.expire(now, |seq| due.push(seq));
         for seq in due {
             if let Some(Some(wakeup)) = self.complete_expired(seq) {
                 out.push(wakeup);
@@ -177,16 +200,17 @@ impl Pending {
 
     fn complete_expired(&mut self, seq: u64) -> Option<Option<Wakeup>> {
         // The timer has already fired: settle without cancelling it.
-        match self.calls.remove(&seq)? {
+        let t = self.table.as_mut()?;
+        match t.calls.remove(&seq)? {
             Call::Waiting { waker, .. } => {
-                self.calls.insert(seq, Call::Done(Err(Error::Timeout)));
+                t.calls.insert(seq, Call::Done(Err(Error::Timeout)));
                 Some(waker.map(Wakeup::Wake))
             }
             Call::Callback { callback, .. } => {
                 Some(Some(Wakeup::Run(callback, Err(Error::Timeout))))
             }
             done @ Call::Done(_) => {
-                self.calls.insert(seq, done);
+                t.calls.insert(seq, done);
                 Some(None)
             }
         }
@@ -196,7 +220,10 @@ impl Pending {
     /// (BEHAVIOURS 15, 31).
     pub(crate) fn close(&mut self, out: &mut Vec<Wakeup>) {
         self.closed = true;
-        let seqs: Vec<u64> = self.calls.keys().copied().collect();
+        let seqs: Vec<u64> = match &self.table {
+            Some(t) => t.calls.keys().copied().collect(),
+            None => return,
+        };
         for seq in seqs {
             if let Some(Some(wakeup)) = self.complete(seq, Err(Error::SessionClosed)) {
                 out.push(wakeup);
@@ -206,14 +233,17 @@ impl Pending {
 
     /// The outcome of a `call` future, or `Pending` after noting its waker.
     pub(crate) fn poll(&mut self, seq: u64, waker: &Waker) -> Poll<Result<Packet, Error>> {
-        match self.calls.get_mut(&seq) {
+        let Some(t) = self.table.as_mut() else {
+            return Poll::Ready(Err(Error::SessionClosed));
+        };
+        match t.calls.get_mut(&seq) {
             Some(Call::Waiting { waker: slot, .. }) => {
                 if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
                     *slot = Some(waker.clone());
                 }
                 Poll::Pending
             }
-            Some(Call::Done(_)) => match self.calls.remove(&seq) {
+            Some(Call::Done(_)) => match t.calls.remove(&seq) {
                 Some(Call::Done(result)) => Poll::Ready(result),
                 _ => Poll::Ready(Err(Error::SessionClosed)),
             },
@@ -224,13 +254,14 @@ impl Pending {
     /// Forgets call `seq` (its future was dropped, or its write failed:
     /// BEHAVIOURS 14, 16). Returns its callback, if it had one.
     pub(crate) fn cancel(&mut self, seq: u64) -> Option<Callback> {
-        match self.calls.remove(&seq)? {
+        let t = self.table.as_mut()?;
+        match t.calls.remove(&seq)? {
             Call::Waiting { timer, .. } => {
-                timer.map(|timer| self.timers.cancel(timer));
+                timer.map(|timer| t.timers.cancel(timer));
                 None
             }
             Call::Callback { callback, timer } => {
-                timer.map(|timer| self.timers.cancel(timer));
+                timer.map(|timer| t.timers.cancel(timer));
                 Some(callback)
             }
             Call::Done(_) => None,
@@ -238,11 +269,13 @@ impl Pending {
     }
 
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.timers.next_deadline()
+        self.table.as_ref()?.timers.next_deadline()
     }
 
     /// Calls pending, and timers set.
     pub(crate) fn counts(&self) -> (usize, usize) {
-        (self.calls.len(), self.timers.len())
+        self.table
+            .as_ref()
+            .map_or((0, 0), |t| (t.calls.len(), t.timers.len()))
     }
 }
