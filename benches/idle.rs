@@ -76,7 +76,7 @@ mod census {
                 })
                 .filter(|r| r.2 != 0)
                 .collect();
-            rows.sort_by(|a, b| b.0.cmp(&a.0));
+            rows.sort_by_key(|r| std::cmp::Reverse(r.0));
             let total: i64 = rows.iter().map(|r| r.0).sum::<i64>() + (big - big_before);
             eprintln!("heap census, {what}: {total} B added in live allocations");
             for (bytes, size, n) in rows.iter().take(12) {
@@ -108,7 +108,7 @@ fn open(addr: SocketAddr, frame: &[u8]) -> TcpStream {
 
 fn main() {
     if let Ok(kind) = std::env::var("WALLE_BENCH_SERVER") {
-        let _ = ON_LINE.set(|line| census::report(line));
+        let _ = ON_LINE.set(census::report);
         if let Err(e) = serve(&kind) {
             eprintln!("server failed: {e}");
             std::process::exit(1);

@@ -2,7 +2,7 @@
 //! bookkeeping both backends share.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use std::panic::AssertUnwindSafe;
@@ -12,8 +12,8 @@ use tracing::{debug, info, warn};
 use walle_mempool::Pool;
 use walle_packet::{FrameDecoder, PacketError, Protocol};
 use walle_process::{
-    CloseReason, Dispatch, Error, LoadLimit, Process, ProcessOptions, Routes, SeqRange, Session,
-    Transport,
+    CloseReason, Dispatch, Error, LoadLimit, Process, ProcessOptions, ProcessTemplate, Routes,
+    SeqRange, Session, Transport,
 };
 
 use crate::dispatch::shared_inline;
@@ -142,6 +142,9 @@ pub(crate) struct ProcessParts<C> {
     /// [`Dispatcher`]: crate::Dispatcher
     pub(crate) dispatcher: Option<Arc<dyn Dispatch>>,
     pub(crate) load: Option<Arc<LoadLimit>>,
+    /// What the processes built share, for the options they were built
+    /// with last (the same for every connection of a server or client).
+    pub(crate) template: Mutex<Option<(ProcessOptions, ProcessTemplate<C>)>>,
 }
 
 /// Which end of a connection a process is on.
@@ -183,26 +186,23 @@ impl<C: Clone + Send + Sync + 'static> ProcessParts<C> {
                 Side::Client => SeqRange::Lower,
             };
         }
-        let id = session.id();
-        let mut builder = Process::builder(self.protocol.clone(), self.routes.clone())
-            .transport(transport)
-            .session(session)
-            .options(options);
-        if let Some(pool) = &self.pool {
-            builder = builder.pool(pool.clone());
-        }
-        let dispatcher = self.dispatcher.clone().unwrap_or_else(shared_inline);
-        builder = builder.dispatcher(dispatcher);
-        if let Some(load) = &self.load {
-            builder = builder.load_limit(load.clone());
-        }
-        match builder.build() {
-            Ok(process) => Some(process),
-            Err(error) => {
-                warn!(session = id, %error, "connection refused: its process cannot be built");
-                None
+        let mut template = self.template.lock().unwrap_or_else(|e| e.into_inner());
+        if !matches!(&*template, Some((built, _)) if *built == options) {
+            let mut builder = Process::builder(self.protocol.clone(), self.routes.clone())
+                .options(options.clone());
+            if let Some(pool) = &self.pool {
+                builder = builder.pool(pool.clone());
             }
+            let dispatcher = self.dispatcher.clone().unwrap_or_else(shared_inline);
+            builder = builder.dispatcher(dispatcher);
+            if let Some(load) = &self.load {
+                builder = builder.load_limit(load.clone());
+            }
+            *template = Some((options, builder.template()));
         }
+        template
+            .as_ref()
+            .map(|(_, template)| template.spawn(transport, session))
     }
 }
 

@@ -85,7 +85,7 @@ pub use error::{Error, HandlerError, RouteError, Status};
 pub use hook::{DispatchHook, FrameNext};
 pub use load::{LoadGuard, LoadLimit};
 pub use options::{CallOptions, ProcessOptions, SeqRange};
-pub use process::{CallFuture, Process, ProcessBuilder, encode_notify_frame};
+pub use process::{CallFuture, Process, ProcessBuilder, ProcessTemplate, encode_notify_frame};
 pub use router::{Middleware, Next, OwnedNext, RouteHandle, Router, Routes};
 pub use session::Session;
 pub use time::{Clock, ManualClock, SystemClock, TimerKey, TimerWheel};

@@ -1,7 +1,6 @@
 //! Per-connection state shared by every request of the connection.
 
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
@@ -30,7 +29,9 @@ pub struct Session(Arc<Inner>);
 
 struct Inner {
     id: u64,
-    values: RwLock<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
+    /// A session holds few values: a list, searched, is smaller than a
+    /// map (and, empty, allocates nothing either).
+    values: RwLock<Vec<(TypeId, Box<dyn Any + Send + Sync>)>>,
     on_close: Mutex<Option<Vec<CloseFn>>>,
     reason: OnceLock<CloseReason>,
 }
@@ -40,7 +41,7 @@ impl Session {
     pub fn new(id: u64) -> Self {
         Session(Arc::new(Inner {
             id,
-            values: RwLock::new(HashMap::new()),
+            values: RwLock::new(Vec::new()),
             on_close: Mutex::new(Some(Vec::new())),
             reason: OnceLock::new(),
         }))
@@ -54,7 +55,11 @@ impl Session {
     /// Stores `value`, replacing any value of the same type.
     pub fn insert<T: Send + Sync + 'static>(&self, value: T) {
         let mut values = self.0.values.write().unwrap_or_else(|e| e.into_inner());
-        values.insert(TypeId::of::<T>(), Box::new(value));
+        let id = TypeId::of::<T>();
+        match values.iter_mut().find(|(t, _)| *t == id) {
+            Some((_, slot)) => *slot = Box::new(value),
+            None => values.push((id, Box::new(value))),
+        }
     }
 
     /// A clone of the value of type `T`.
@@ -65,19 +70,20 @@ impl Session {
     /// Runs `f` on the value of type `T`, if any.
     pub fn with<T: Send + Sync + 'static, R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
         let values = self.0.values.read().unwrap_or_else(|e| e.into_inner());
+        let id = TypeId::of::<T>();
         values
-            .get(&TypeId::of::<T>())
-            .and_then(|v| v.downcast_ref::<T>())
+            .iter()
+            .find(|(t, _)| *t == id)
+            .and_then(|(_, v)| v.downcast_ref::<T>())
             .map(f)
     }
 
     /// Removes the value of type `T`.
     pub fn remove<T: Send + Sync + 'static>(&self) -> Option<T> {
         let mut values = self.0.values.write().unwrap_or_else(|e| e.into_inner());
-        values
-            .remove(&TypeId::of::<T>())
-            .and_then(|v| v.downcast::<T>().ok())
-            .map(|v| *v)
+        let id = TypeId::of::<T>();
+        let at = values.iter().position(|(t, _)| *t == id)?;
+        values.swap_remove(at).1.downcast::<T>().ok().map(|v| *v)
     }
 
     /// Runs `f` once when the session closes, with the reason; at once if
@@ -85,7 +91,14 @@ impl Session {
     pub fn on_close(&self, f: impl FnOnce(&CloseReason) + Send + 'static) {
         let mut callbacks = self.0.on_close.lock().unwrap_or_else(|e| e.into_inner());
         match callbacks.as_mut() {
-            Some(list) => list.push(Box::new(f)),
+            Some(list) => {
+                // Most sessions get one or two callbacks: room for one at
+                // first, not the four a first push would make.
+                if list.capacity() == 0 {
+                    list.reserve_exact(1);
+                }
+                list.push(Box::new(f));
+            }
             None => {
                 drop(callbacks);
                 f(self.close_reason().as_ref().unwrap_or(&CloseReason::Local));

@@ -181,6 +181,7 @@ impl<C: Clone + Send + Sync + 'static> ClientBuilder<C> {
             pool: self.pool,
             dispatcher: self.dispatcher,
             load: None,
+            template: Default::default(),
         };
         parts.check(&backend)?;
         let mut options = self.options;

@@ -17,7 +17,7 @@ use walle_packet::{FrameDecoder, FrameMode};
 use walle_process::{CloseReason, Transport};
 
 use super::driver::{Ctx, Driver, MAX_READS, Op, Ready, TimerKind, Turn};
-use super::transport::{ConnShared, EvTransport};
+use super::transport::ConnShared;
 use crate::conn::{Attach, Handler, deliver, end};
 use crate::options::{ConnOptions, later};
 
@@ -76,7 +76,7 @@ impl<S: Stream> StreamConn<S> {
             opts.send_queue_bytes,
             FrameMode::Stream,
         ));
-        let transport: Arc<dyn Transport> = Arc::new(EvTransport(shared.clone()));
+        let transport: Arc<dyn Transport> = shared.clone();
         let Some(handler) = attach(transport, peer) else {
             shared.closed.store(true, Ordering::Release);
             let _ = cx.registry.deregister(&mut stream);

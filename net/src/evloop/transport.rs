@@ -2,7 +2,7 @@
 //! queue, its flags, and the [`Transport`] its process writes through.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -110,13 +110,10 @@ impl ConnShared {
     }
 }
 
-/// The [`Transport`] of an event-loop connection.
-pub(crate) struct EvTransport(pub(crate) Arc<ConnShared>);
-
-impl EvTransport {
+impl ConnShared {
     /// Adds to the outbound queue under its bound, then has it flushed.
     fn enqueue(&self, add: impl FnOnce(&mut Outbound) -> Result<(), Error>) -> Result<(), Error> {
-        let conn = &self.0;
+        let conn = self;
         if conn.closed.load(Ordering::Acquire) {
             return Err(Error::SessionClosed);
         }
@@ -132,7 +129,9 @@ impl EvTransport {
     }
 }
 
-impl Transport for EvTransport {
+/// The [`Transport`] of an event-loop connection: its shared state itself
+/// (one allocation, not a wrapper around it).
+impl Transport for ConnShared {
     fn send(
         &self,
         write: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), PacketError>,
@@ -148,16 +147,16 @@ impl Transport for EvTransport {
     }
 
     fn timer_hint(&self, deadline: Instant) {
-        self.0.arm(deadline);
+        self.arm(deadline);
     }
 
     fn mode(&self) -> FrameMode {
-        self.0.out().mode()
+        self.out().mode()
     }
 
     fn close(&self) {
-        if !self.0.closed.swap(true, Ordering::AcqRel) {
-            self.0.send(Op::Close);
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            self.send(Op::Close);
         }
     }
 }

@@ -143,6 +143,7 @@ impl Outbound {
             Some(Chunk::Owned(v, _)) if v.capacity() - v.len() >= ROOM
         );
         if !reuse {
+            self.room_for_a_chunk();
             self.chunks
                 .push_back(Chunk::Owned(chunk_pool().alloc(CHUNK), 0));
         }
@@ -161,8 +162,18 @@ impl Outbound {
         }
     }
 
+    /// Makes the chunk list's first room one chunk, not the four a first
+    /// push makes: a connection that is idle after its first answer keeps
+    /// the list's room, and most never have two chunks at once.
+    fn room_for_a_chunk(&mut self) {
+        if self.chunks.capacity() == 0 {
+            self.chunks.reserve_exact(1);
+        }
+    }
+
     /// Queues a shared frame without copying it.
     pub(crate) fn push_shared(&mut self, frame: Bytes) {
+        self.room_for_a_chunk();
         self.added(frame.len());
         self.chunks.push_back(Chunk::Shared(frame));
     }

@@ -95,6 +95,7 @@ impl<C: Clone + Send + Sync + 'static> ServerBuilder<C> {
             pool: self.pool,
             dispatcher: self.dispatcher,
             load: self.load,
+            template: Default::default(),
         };
         parts.check(&self.backend)?;
         let shared = Arc::new(Shared {

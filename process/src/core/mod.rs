@@ -75,57 +75,60 @@ struct Counters {
 }
 
 /// What a core is made of; the builder fills in the defaults.
-pub(crate) struct Parts {
+/// What the processes built from one builder or template share: the
+/// same for every session of a server, so each process keeps one pointer
+/// to it instead of a copy.
+pub(crate) struct Common {
     pub(crate) protocol: Protocol,
-    pub(crate) transport: Arc<dyn Transport>,
     pub(crate) pool: Arc<dyn Pool>,
     pub(crate) table: Arc<Table>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) dispatcher: Arc<dyn Dispatch>,
+    /// The load bound, if any: without one nothing is counted.
     pub(crate) load: Option<Arc<LoadLimit>>,
     pub(crate) hook: Option<Arc<dyn DispatchHook>>,
-    pub(crate) session: Session,
     pub(crate) options: ProcessOptions,
 }
 
+pub(crate) struct Parts {
+    pub(crate) common: Arc<Common>,
+    pub(crate) transport: Arc<dyn Transport>,
+    pub(crate) session: Session,
+}
+
 pub(crate) struct Core {
-    protocol: Protocol,
+    common: Arc<Common>,
     /// How the transport delimits frames.
     mode: FrameMode,
     transport: Arc<dyn Transport>,
-    pool: Arc<dyn Pool>,
-    table: Arc<Table>,
-    clock: Arc<dyn Clock>,
-    dispatcher: Arc<dyn Dispatch>,
-    /// The load bound, if any: without one nothing is counted.
-    load: Option<Arc<LoadLimit>>,
-    hook: Option<Arc<dyn DispatchHook>>,
     session: Session,
-    options: ProcessOptions,
     pending: Mutex<Pending>,
     closed: AtomicBool,
     counters: Counters,
 }
 
+impl std::ops::Deref for Core {
+    type Target = Common;
+
+    /// The shared parts read as the process's own (`self.protocol`, ...).
+    fn deref(&self) -> &Common {
+        &self.common
+    }
+}
+
 impl Core {
     pub(crate) fn new(parts: Parts) -> Self {
-        let seqs = parts
+        let common = parts.common;
+        let seqs = common
             .options
             .seq_range
-            .bounds(parts.protocol.wrapper().max_seq());
-        let pending = Pending::new(seqs, parts.clock.now(), parts.options.timer_tick);
+            .bounds(common.protocol.wrapper().max_seq());
+        let pending = Pending::new(seqs, common.clock.now(), common.options.timer_tick);
         Core {
-            protocol: parts.protocol,
             mode: parts.transport.mode(),
             transport: parts.transport,
-            pool: parts.pool,
-            table: parts.table,
-            clock: parts.clock,
-            dispatcher: parts.dispatcher,
-            load: parts.load,
-            hook: parts.hook,
             session: parts.session,
-            options: parts.options,
+            common,
             pending: Mutex::new(pending),
             closed: AtomicBool::new(false),
             counters: Counters::default(),

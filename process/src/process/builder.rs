@@ -7,7 +7,7 @@ use walle_mempool::{Pool, SizedPool};
 use walle_packet::Protocol;
 
 use super::Process;
-use crate::core::{Core, Parts};
+use crate::core::{Common, Core, Parts};
 use crate::dispatch::{Dispatch, Inline};
 use crate::error::Error;
 use crate::hook::DispatchHook;
@@ -113,23 +113,98 @@ impl<C> ProcessBuilder<C> {
     pub fn build(self) -> Result<Process<C>, Error> {
         let transport = self
             .transport
+            .clone()
             .ok_or(Error::NotSupported("a process needs a transport"))?;
+        let session = self.session.clone().unwrap_or_else(|| Session::new(0));
+        let ProcessTemplate { common, codec } = self.template();
         let core = Core::new(Parts {
-            protocol: self.protocol,
+            common,
             transport,
+            session,
+        });
+        Ok(Process {
+            core: Arc::new(core),
+            codec,
+        })
+    }
+
+    /// What every process of these settings shares, built once: each
+    /// [`spawn`](ProcessTemplate::spawn) then builds a process of its own
+    /// transport and session that keeps one pointer to it, where
+    /// [`build`](Self::build) gives each process its own copy. A server
+    /// spawns the process of each connection from one template. The
+    /// transport and session set here, if any, are not part of it.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use walle_codec::RawCodec;
+    /// use walle_packet::{Protocol, WalleFormat};
+    /// use walle_process::{Process, Router, Session, Transport};
+    /// # use walle_process::Error;
+    /// # #[derive(Default)]
+    /// # struct Sink;
+    /// # impl Transport for Sink {
+    /// #     fn send(&self, _: &dyn Fn(&mut Vec<u8>) -> Result<(), Error>) -> Result<(), Error> { Ok(()) }
+    /// #     fn close(&self) {}
+    /// # }
+    ///
+    /// let template = Process::builder(Protocol::new(WalleFormat::new()), Router::new(RawCodec))
+    ///     .template();
+    /// let first = template.spawn(Arc::new(Sink), Session::new(1));
+    /// let second = template.spawn(Arc::new(Sink), Session::new(2));
+    /// assert_eq!((first.session().id(), second.session().id()), (1, 2));
+    /// ```
+    pub fn template(self) -> ProcessTemplate<C> {
+        let common = Common {
+            protocol: self.protocol,
             pool: self.pool.unwrap_or_else(default_pool),
             table: self.routes.table,
             clock: self.clock.unwrap_or_else(system_clock),
             dispatcher: self.dispatcher.unwrap_or_else(inline_dispatcher),
             load: self.load,
             hook: self.hook,
-            session: self.session.unwrap_or_else(|| Session::new(0)),
             options: self.options,
-        });
-        Ok(Process {
-            core: Arc::new(core),
+        };
+        ProcessTemplate {
+            common: Arc::new(common),
             codec: self.routes.codec,
-        })
+        }
+    }
+}
+
+/// What the processes of one server (or any set of sessions with the same
+/// settings) share, from [`ProcessBuilder::template`].
+pub struct ProcessTemplate<C> {
+    common: Arc<Common>,
+    codec: C,
+}
+
+impl<C: Clone> ProcessTemplate<C> {
+    /// A process writing to `transport`, for `session`.
+    pub fn spawn(&self, transport: Arc<dyn Transport>, session: Session) -> Process<C> {
+        let core = Core::new(Parts {
+            common: self.common.clone(),
+            transport,
+            session,
+        });
+        Process {
+            core: Arc::new(core),
+            codec: self.codec.clone(),
+        }
+    }
+
+    /// The settings every process spawned shares.
+    pub fn options(&self) -> &ProcessOptions {
+        &self.common.options
+    }
+}
+
+impl<C> fmt::Debug for ProcessTemplate<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProcessTemplate")
+            .field("protocol", &self.common.protocol)
+            .field("options", &self.common.options)
+            .finish()
     }
 }
 

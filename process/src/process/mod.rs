@@ -20,7 +20,7 @@ use crate::pending::Waiter;
 use crate::router::Routes;
 use crate::session::Session;
 
-pub use builder::ProcessBuilder;
+pub use builder::{ProcessBuilder, ProcessTemplate};
 pub use call::CallFuture;
 use call::CallState;
 

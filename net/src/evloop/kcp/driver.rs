@@ -19,7 +19,7 @@ use walle_process::{CloseReason, Transport};
 
 use crate::conn::{Attach, Handler, end};
 use crate::evloop::driver::{Ctx, Driver, Op, Ready, TimerKind, Turn};
-use crate::evloop::transport::{ConnShared, EvTransport};
+use crate::evloop::transport::ConnShared;
 use crate::kcp::{Event, KcpEndpoint, Sent, SessionId};
 use crate::options::{ConnOptions, later};
 
@@ -207,7 +207,7 @@ impl KcpDriver {
             self.opts.send_queue_bytes,
             FrameMode::Stream,
         ));
-        let transport: Arc<dyn Transport> = Arc::new(EvTransport(shared.clone()));
+        let transport: Arc<dyn Transport> = shared.clone();
         let Some(handler) = (self.attach)(transport, peer) else {
             shared.closed.store(true, Ordering::Release);
             self.ep.close(cx.now, id, CloseReason::Local);
