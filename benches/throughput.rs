@@ -8,8 +8,9 @@
 //! single mio thread) sends pre-encoded `walle` request frames (as one
 //! masked binary message each for `ws`, into a `kcp::Kcp` stream per
 //! connection for `kcp`), keeps `depth` in flight per connection, and
-//! counts answer frames; the baseline answers each frame with the frame
-//! itself.
+//! counts answer frames; the baselines answer each frame with the frame
+//! itself: tokio-util's codec (`baseline`), and a raw mio echo by hand,
+//! one loop per core (`mio`, the raw limit the event loop is held to).
 #![allow(clippy::print_stdout)] // a bench report
 #![allow(missing_docs)]
 
@@ -30,10 +31,12 @@ use servers::{ServerProcess, serve};
 /// Rounds of the interleaved comparison, and the window of each turn.
 const ROUNDS: usize = 11;
 const WINDOW: Duration = Duration::from_millis(1500);
-const SERVERS: [&str; 5] = ["baseline", "evloop", "tcp", "ws", "kcp"];
+const SERVERS: [&str; 6] = ["baseline", "mio", "evloop", "tcp", "ws", "kcp"];
 /// Pairs `(server, against)` whose median per-round ratio is reported
-/// besides the ratio to the baseline.
-const PAIRS: [(&str, &str); 2] = [("ws", "tcp"), ("kcp", "tcp")];
+/// besides the ratio to the baseline: the backends beside tcp, and the
+/// event loop against the raw mio echo (its throughput, and its CPU per
+/// message in the second table).
+const PAIRS: [(&str, &str); 3] = [("ws", "tcp"), ("kcp", "tcp"), ("evloop", "mio")];
 
 /// The load client a server takes.
 enum Driver {
@@ -118,6 +121,7 @@ fn throughput(c: &mut Criterion) {
         let mut cpus = vec![Vec::new(); SERVERS.len()];
         let mut ratios = vec![Vec::new(); SERVERS.len()];
         let mut pair_ratios = vec![Vec::new(); PAIRS.len()];
+        let mut pair_cpus = vec![Vec::new(); PAIRS.len()];
         for _ in 0..ROUNDS {
             let mut round = Vec::new();
             for (i, (process, load)) in servers.iter_mut().enumerate() {
@@ -134,16 +138,25 @@ fn throughput(c: &mut Criterion) {
             for (p, (a, b)) in PAIRS.iter().enumerate() {
                 let at = |k: &str| SERVERS.iter().position(|s| *s == k).expect("a server");
                 pair_ratios[p].push(round[at(a)] / round[at(b)]);
+                let last = |k: &str| cpus[at(k)].last().copied().unwrap_or(f64::NAN);
+                pair_cpus[p].push(last(a) / last(b));
             }
         }
-        for (p, (a, b)) in PAIRS.iter().enumerate() {
-            let mut sorted = pair_ratios[p].clone();
+        let spread = |v: &[f64]| {
+            let mut sorted = v.to_vec();
             sorted.sort_by(f64::total_cmp);
-            pairs.push(format!(
-                "{a} vs {b} {config:<14} {:>5.2}x ({:.2}-{:.2})",
-                median(pair_ratios[p].clone()),
+            format!(
+                "{:>5.2}x ({:.2}-{:.2})",
+                median(v.to_vec()),
                 sorted[0],
                 sorted[sorted.len() - 1]
+            )
+        };
+        for (p, (a, b)) in PAIRS.iter().enumerate() {
+            pairs.push(format!(
+                "{a} vs {b} {config:<14} {}   CPU/msg {}",
+                spread(&pair_ratios[p]),
+                spread(&pair_cpus[p])
             ));
         }
         for i in 0..SERVERS.len() {
@@ -173,7 +186,7 @@ fn throughput(c: &mut Criterion) {
     for line in report {
         println!("{line}");
     }
-    println!("\nmedian per-round ratios (min-max)");
+    println!("\nmedian per-round ratios (min-max): throughput, server CPU per message");
     for line in pairs {
         println!("{line}");
     }

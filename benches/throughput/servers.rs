@@ -12,6 +12,7 @@ pub(crate) fn serve(kind: &str) -> io::Result<()> {
     use walle::prelude::*;
     let addr = match kind {
         "baseline" => baseline()?,
+        "mio" => raw_mio()?,
         backend => {
             let mut router = Router::new(RawCodec);
             router
@@ -142,4 +143,137 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The raw limit: a framed echo on mio by hand, one loop per core, each
+/// accepting from the shared listener; reads land in one reused buffer
+/// per loop, whole frames go back as they came (one write per read), a
+/// frame cut by the read waits in the connection's own buffer, and what a
+/// write leaves waits for the socket. No allocation in steady state.
+pub(crate) fn raw_mio() -> io::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let loops = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for _ in 0..loops {
+        let listener = mio::net::TcpListener::from_std(listener.try_clone()?);
+        std::thread::spawn(move || raw_loop(listener));
+    }
+    Ok(addr)
+}
+
+struct RawConn {
+    stream: mio::net::TcpStream,
+    /// The start of a frame the last read cut.
+    partial: Vec<u8>,
+    /// Answers the socket did not take yet.
+    out: Vec<u8>,
+}
+
+fn raw_loop(mut listener: mio::net::TcpListener) {
+    use mio::{Events, Interest, Poll, Token};
+    const LISTENER: Token = Token(usize::MAX);
+    let mut poll = Poll::new().expect("poll");
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)
+        .expect("register");
+    let mut events = Events::with_capacity(1024);
+    let mut conns = slab::Slab::<RawConn>::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        poll.poll(&mut events, None).expect("poll");
+        for event in &events {
+            if event.token() == LISTENER {
+                while let Ok((mut stream, _)) = listener.accept() {
+                    let _ = stream.set_nodelay(true);
+                    let entry = conns.vacant_entry();
+                    poll.registry()
+                        .register(
+                            &mut stream,
+                            Token(entry.key()),
+                            Interest::READABLE | Interest::WRITABLE,
+                        )
+                        .expect("register");
+                    entry.insert(RawConn {
+                        stream,
+                        partial: Vec::new(),
+                        out: Vec::new(),
+                    });
+                }
+                continue;
+            }
+            let key = event.token().0;
+            let Some(conn) = conns.get_mut(key) else {
+                continue;
+            };
+            if raw_ready(conn, &mut buf).is_err() {
+                let mut conn = conns.remove(key);
+                let _ = poll.registry().deregister(&mut conn.stream);
+            }
+        }
+    }
+}
+
+/// Reads what there is and echoes the whole frames; `Err` ends the
+/// connection.
+fn raw_ready(conn: &mut RawConn, buf: &mut [u8]) -> io::Result<()> {
+    use std::io::Read;
+    raw_flush(conn)?;
+    loop {
+        let have = conn.partial.len();
+        if have >= buf.len() {
+            return Err(io::ErrorKind::InvalidData.into()); // a frame over the buffer
+        }
+        buf[..have].copy_from_slice(&conn.partial);
+        let n = match conn.stream.read(&mut buf[have..]) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let data = &buf[..have + n];
+        let mut whole = 0;
+        while let Some(len) = data.get(whole..whole + 4) {
+            let end = whole + 4 + u32::from_be_bytes(len.try_into().expect("4")) as usize;
+            if end > data.len() {
+                break;
+            }
+            whole = end;
+        }
+        conn.partial.clear();
+        conn.partial.extend_from_slice(&data[whole..]);
+        if conn.out.is_empty() {
+            let mut at = 0;
+            while at < whole {
+                match conn.stream.write(&data[at..whole]) {
+                    Ok(n) => at += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            conn.out.extend_from_slice(&data[at..whole]);
+        } else {
+            conn.out.extend_from_slice(&data[..whole]);
+        }
+        if have + n < buf.len() {
+            return Ok(()); // a short read drained the socket
+        }
+    }
+}
+
+/// Writes what waits; `Ok` whether or not all of it went.
+fn raw_flush(conn: &mut RawConn) -> io::Result<()> {
+    let mut at = 0;
+    while at < conn.out.len() {
+        match conn.stream.write(&conn.out[at..]) {
+            Ok(n) => at += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    conn.out.drain(..at);
+    Ok(())
 }

@@ -139,19 +139,13 @@ impl<C> ProcessBuilder<C> {
     /// use std::sync::Arc;
     /// use walle_codec::RawCodec;
     /// use walle_packet::{Protocol, WalleFormat};
-    /// use walle_process::{Process, Router, Session, Transport};
-    /// # use walle_process::Error;
-    /// # #[derive(Default)]
-    /// # struct Sink;
-    /// # impl Transport for Sink {
-    /// #     fn send(&self, _: &dyn Fn(&mut Vec<u8>) -> Result<(), Error>) -> Result<(), Error> { Ok(()) }
-    /// #     fn close(&self) {}
-    /// # }
+    /// use walle_process::mem::MemTransport;
+    /// use walle_process::{Process, Router, Session};
     ///
     /// let template = Process::builder(Protocol::new(WalleFormat::new()), Router::new(RawCodec))
     ///     .template();
-    /// let first = template.spawn(Arc::new(Sink), Session::new(1));
-    /// let second = template.spawn(Arc::new(Sink), Session::new(2));
+    /// let first = template.spawn(Arc::new(MemTransport::new(1 << 20)), Session::new(1));
+    /// let second = template.spawn(Arc::new(MemTransport::new(1 << 20)), Session::new(2));
     /// assert_eq!((first.session().id(), second.session().id()), (1, 2));
     /// ```
     pub fn template(self) -> ProcessTemplate<C> {
