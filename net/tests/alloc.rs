@@ -78,6 +78,22 @@ fn ws_inline_request_allocations() {
 /// The counter is global: tests sharing a process take turns.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Heap allocations per call of `trip` in steady state: 2,000 calls to
+/// warm up (buffers, pools, tables), then 10,000 counted.
+fn per_trip(mut trip: impl FnMut()) -> f64 {
+    for _ in 0..2000 {
+        trip();
+    }
+    const N: u64 = 10_000;
+    COUNT.store(0, Ordering::Relaxed);
+    ON.store(true, Ordering::Relaxed);
+    for _ in 0..N {
+        trip();
+    }
+    ON.store(false, Ordering::Relaxed);
+    COUNT.load(Ordering::Relaxed) as f64 / N as f64
+}
+
 /// Counts heap allocations per request over a socket, in steady state,
 /// with inline dispatch; prints the figure, which must be at most `max`.
 /// On ws the client writes a pre-encoded (masked) binary message and reads
@@ -111,17 +127,7 @@ fn request_allocations(backend: &Backend, max: f64) {
             stream.write_all(&wire).unwrap();
             stream.read_exact(&mut answer).unwrap();
         };
-        for _ in 0..2000 {
-            trip(&mut stream); // warm up: buffers, pools, tables
-        }
-        const N: u64 = 10_000;
-        COUNT.store(0, Ordering::Relaxed);
-        ON.store(true, Ordering::Relaxed);
-        for _ in 0..N {
-            trip(&mut stream);
-        }
-        ON.store(false, Ordering::Relaxed);
-        let per_request = COUNT.load(Ordering::Relaxed) as f64 / N as f64;
+        let per_request = per_trip(|| trip(&mut stream));
         println!(
             "{}, {size} B: {per_request:.3} heap allocations per request (server side)",
             backend.name()
@@ -208,17 +214,7 @@ where
         } as usize;
         stream.read_exact(&mut answer[..len]).unwrap();
     };
-    for _ in 0..2000 {
-        trip(&mut stream);
-    }
-    const N: u64 = 10_000;
-    COUNT.store(0, Ordering::Relaxed);
-    ON.store(true, Ordering::Relaxed);
-    for _ in 0..N {
-        trip(&mut stream);
-    }
-    ON.store(false, Ordering::Relaxed);
-    let per_request = COUNT.load(Ordering::Relaxed) as f64 / N as f64;
+    let per_request = per_trip(|| trip(&mut stream));
     println!(
         "{}, {what}: {per_request:.3} heap allocations per request (server side)",
         backend.name()
