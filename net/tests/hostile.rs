@@ -5,40 +5,16 @@
 
 mod util;
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use util::*;
-use walle_codec::RawCodec;
-use walle_net::{Backend, ConnOptions, Server, ServerOptions};
+use walle_net::{ConnOptions, ServerOptions};
 use walle_packet::PacketError;
 use walle_process::{CloseReason, Error};
-
-/// The reason each session closed with, by the peer's address.
-type Reasons = Arc<Mutex<HashMap<SocketAddr, CloseReason>>>;
-
-/// A server recording why each of its sessions closed.
-fn recording_server(backend: &Backend, options: ServerOptions) -> (Server<RawCodec>, Reasons) {
-    let reasons = Reasons::default();
-    let record = reasons.clone();
-    let server = Server::builder(echo_router())
-        .backend(backend.clone())
-        .options(options)
-        .on_session(move |session| {
-            let (record, peer) = (record.clone(), session.peer());
-            session.on_close(move |reason| {
-                record.lock().unwrap().insert(peer, reason.clone());
-            });
-            Ok(())
-        })
-        .bind("127.0.0.1:0")
-        .expect("bind");
-    (server, reasons)
-}
 
 /// Long enough that a flood on a busy machine fills the places left
 /// before the first of them times out.

@@ -9,9 +9,8 @@
 
 mod util;
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,28 +22,6 @@ use walle_net::{
 };
 use walle_packet::{DueFormat, Framing, PacketError, ProtoFormat, Protocol, Route, WalleFormat};
 use walle_process::{CloseReason, Context, Error, Router};
-
-/// The reason each session closed with, by the peer's address.
-type Reasons = Arc<Mutex<HashMap<SocketAddr, CloseReason>>>;
-
-/// A ws server of `opts` recording why each of its sessions closed.
-fn recording(opts: WsOptions, options: ServerOptions) -> (Server<RawCodec>, Reasons) {
-    let reasons = Reasons::default();
-    let record = reasons.clone();
-    let server = Server::builder(echo_router())
-        .backend(Backend::Ws(opts))
-        .options(options)
-        .on_session(move |session| {
-            let (record, peer) = (record.clone(), session.peer());
-            session.on_close(move |reason| {
-                record.lock().unwrap().insert(peer, reason.clone());
-            });
-            Ok(())
-        })
-        .bind("127.0.0.1:0")
-        .expect("bind");
-    (server, reasons)
-}
 
 fn reason(reasons: &Reasons, raw: &Raw) -> CloseReason {
     let peer = raw.local_addr().unwrap();
@@ -134,7 +111,8 @@ fn every_format_travels_one_frame_body_per_message() {
 /// and a `Malformed` reason; the others go on.
 #[test]
 fn a_text_message_closes_only_its_connection_with_1003() {
-    let (server, reasons) = recording(WsOptions::default(), ServerOptions::default());
+    let (server, reasons) =
+        recording_server(&Backend::Ws(WsOptions::default()), ServerOptions::default());
     let ws = Backend::ws();
     let mut good = connect(&ws, server.local_addr());
     let mut bad = connect(&ws, server.local_addr());
@@ -164,7 +142,8 @@ fn a_text_message_closes_only_its_connection_with_1003() {
 /// is: before it is buffered, and before the peer sent all of it.
 #[test]
 fn an_8_mib_message_closes_only_its_connection_with_1009() {
-    let (server, reasons) = recording(WsOptions::default(), ServerOptions::default());
+    let (server, reasons) =
+        recording_server(&Backend::Ws(WsOptions::default()), ServerOptions::default());
     let ws = Backend::ws();
     let mut good = connect(&ws, server.local_addr());
     const BIG: usize = 8 << 20;
@@ -240,7 +219,10 @@ fn an_8_mib_message_closes_only_its_connection_with_1009() {
 fn pings_keep_an_idle_connection_and_a_silent_peer_is_dropped() {
     let every = Duration::from_millis(100);
     let conn = ConnOptions::default().heartbeat(every, HeartbeatMode::ServerTick);
-    let (server, reasons) = recording(WsOptions::default(), ServerOptions::default().conn(conn));
+    let (server, reasons) = recording_server(
+        &Backend::Ws(WsOptions::default()),
+        ServerOptions::default().conn(conn),
+    );
     let ws = Backend::ws();
     let addr = server.local_addr();
     let mut answering = connect(&ws, addr);
@@ -292,7 +274,7 @@ fn pings_keep_an_idle_connection_and_a_silent_peer_is_dropped() {
 #[test]
 fn a_stop_and_a_close_send_close_frames() {
     let opts = WsOptions::default().close_timeout(Duration::from_millis(300));
-    let (server, reasons) = recording(opts.clone(), ServerOptions::default());
+    let (server, reasons) = recording_server(&Backend::Ws(opts.clone()), ServerOptions::default());
     let ws = Backend::Ws(opts);
     let mut polite = connect(&ws, server.local_addr());
     let deaf = connect(&ws, server.local_addr());
@@ -351,7 +333,8 @@ fn a_refused_connection_hears_1008() {
 /// control), a length not in its shortest form.
 #[test]
 fn protocol_violations_close_only_their_connection_with_1002() {
-    let (server, reasons) = recording(WsOptions::default(), ServerOptions::default());
+    let (server, reasons) =
+        recording_server(&Backend::Ws(WsOptions::default()), ServerOptions::default());
     let ws = Backend::ws();
     let mut good = connect(&ws, server.local_addr());
     let reserved = {
@@ -406,7 +389,8 @@ fn protocol_violations_close_only_their_connection_with_1002() {
 /// fragment) and the message is handed on whole.
 #[test]
 fn a_ping_between_fragments_is_answered_and_the_message_comes_whole() {
-    let (server, _) = recording(WsOptions::default(), ServerOptions::default());
+    let (server, _) =
+        recording_server(&Backend::Ws(WsOptions::default()), ServerOptions::default());
     let mut raw = connect(&Backend::ws(), server.local_addr());
     let frame = request_frame("echo", 7, b"in three pieces");
     let body = &frame[4..];
@@ -431,7 +415,8 @@ fn a_ping_between_fragments_is_answered_and_the_message_comes_whole() {
 /// A peer's close is answered with the peer's own code.
 #[test]
 fn a_peer_close_code_is_echoed() {
-    let (server, reasons) = recording(WsOptions::default(), ServerOptions::default());
+    let (server, reasons) =
+        recording_server(&Backend::Ws(WsOptions::default()), ServerOptions::default());
     let mut raw = connect(&Backend::ws(), server.local_addr());
     assert!(raw_round_trip(&mut raw, 1, b"first").ends_with(b"first"));
     raw.ws().send(8, &[0x0f, 0xa0, b'b', b'y', b'e']).unwrap(); // 4000

@@ -13,6 +13,7 @@ pub use raw::*;
 #[allow(unused_imports)]
 pub use ws_raw::*;
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -22,7 +23,7 @@ use bytes::Bytes;
 use walle_codec::RawCodec;
 use walle_net::{Backend, Client, ClientOptions, KcpOptions, Server, ServerOptions};
 use walle_packet::{Head, Protocol, Route, WalleFormat};
-use walle_process::{Context, Router};
+use walle_process::{CloseReason, Context, Router};
 
 /// The backends of the tests that need a connection-oriented transport
 /// (TCP under it): evloop, tcp and ws.
@@ -253,4 +254,26 @@ impl HeldPort {
         drop(self.socket);
         self.addr
     }
+}
+
+/// The reason each session closed with, by the peer's address.
+pub type Reasons = Arc<Mutex<HashMap<SocketAddr, CloseReason>>>;
+
+/// A server recording why each of its sessions closed.
+pub fn recording_server(backend: &Backend, options: ServerOptions) -> (Server<RawCodec>, Reasons) {
+    let reasons = Reasons::default();
+    let record = reasons.clone();
+    let server = Server::builder(echo_router())
+        .backend(backend.clone())
+        .options(options)
+        .on_session(move |session| {
+            let (record, peer) = (record.clone(), session.peer());
+            session.on_close(move |reason| {
+                record.lock().unwrap().insert(peer, reason.clone());
+            });
+            Ok(())
+        })
+        .bind("127.0.0.1:0")
+        .expect("bind");
+    (server, reasons)
 }
