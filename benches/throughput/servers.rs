@@ -244,15 +244,7 @@ fn raw_ready(conn: &mut RawConn, buf: &mut [u8]) -> io::Result<()> {
         conn.partial.clear();
         conn.partial.extend_from_slice(&data[whole..]);
         if conn.out.is_empty() {
-            let mut at = 0;
-            while at < whole {
-                match conn.stream.write(&data[at..whole]) {
-                    Ok(n) => at += n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
+            let at = write_what_it_takes(&mut conn.stream, &data[..whole])?;
             conn.out.extend_from_slice(&data[at..whole]);
         } else {
             conn.out.extend_from_slice(&data[..whole]);
@@ -265,15 +257,21 @@ fn raw_ready(conn: &mut RawConn, buf: &mut [u8]) -> io::Result<()> {
 
 /// Writes what waits; `Ok` whether or not all of it went.
 fn raw_flush(conn: &mut RawConn) -> io::Result<()> {
+    let at = write_what_it_takes(&mut conn.stream, &conn.out)?;
+    conn.out.drain(..at);
+    Ok(())
+}
+
+/// Writes `data` until the socket would block; returns how much went.
+fn write_what_it_takes(stream: &mut mio::net::TcpStream, data: &[u8]) -> io::Result<usize> {
     let mut at = 0;
-    while at < conn.out.len() {
-        match conn.stream.write(&conn.out[at..]) {
+    while at < data.len() {
+        match stream.write(&data[at..]) {
             Ok(n) => at += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    conn.out.drain(..at);
-    Ok(())
+    Ok(at)
 }
