@@ -1,4 +1,5 @@
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -32,14 +33,19 @@ pub(crate) enum Home {
 ///
 /// [`freeze`]: PoolBuf::freeze
 pub struct PoolBuf {
-    buf: Vec<u8>,
+    /// Taken out exactly once, by `drop`: its home decides whether it is
+    /// freed or kept, without a `Vec` left behind for drop glue to check.
+    buf: ManuallyDrop<Vec<u8>>,
     home: Home,
 }
 
 impl PoolBuf {
     #[inline(always)]
     pub(crate) fn new(buf: Vec<u8>, home: Home) -> Self {
-        PoolBuf { buf, home }
+        PoolBuf {
+            buf: ManuallyDrop::new(buf),
+            home,
+        }
     }
 
     /// A buffer that is freed, not pooled, when dropped.
@@ -150,13 +156,15 @@ impl fmt::Debug for PoolBuf {
 
 impl Drop for PoolBuf {
     #[inline(always)]
+    #[allow(unsafe_code)]
     fn drop(&mut self) {
+        // SAFETY: `buf` is taken here and nowhere else, and `self` is not
+        // used again after `drop`.
+        let buf = unsafe { ManuallyDrop::take(&mut self.buf) };
         match &self.home {
-            Home::Heap => {}
-            Home::Sized { pool, class, shift } => {
-                crate::sized::release(*pool, *class, *shift, std::mem::take(&mut self.buf))
-            }
-            Home::Custom(recycler) => recycler.recycle(std::mem::take(&mut self.buf)),
+            Home::Heap => drop(buf),
+            Home::Sized { pool, class, shift } => crate::sized::release(*pool, *class, *shift, buf),
+            Home::Custom(recycler) => recycler.recycle(buf),
         }
     }
 }

@@ -12,8 +12,9 @@
 //!   class go to the heap and are counted.
 //! - [`HeapPool`]: every buffer straight from the system allocator, counted.
 //!
-//! The thread caches are intrusive free lists (the only `unsafe` code in
-//! walle, each block with its `SAFETY` note); everything else is safe.
+//! The thread caches are intrusive free lists; they and the hand-over of a
+//! buffer when a [`PoolBuf`] drops are the only `unsafe` code in walle, each
+//! block with its `SAFETY` note. Everything else is safe.
 //!
 //! This crate does not frame, encode or send anything; it only owns memory.
 //!

@@ -10,7 +10,8 @@
 //! pool and a process pool on one io thread, say), one slot each. A thread
 //! that allocates from a pool it has no slot for takes a free slot, else
 //! evicts a slot whose pool is gone, else the least recently used slot
-//! (the one whose last allocation is the oldest); a free never evicts. A
+//! (the one whose last allocation is the oldest; allocations between two
+//! slow-path events tie, see `Fast::stamp`); a free never evicts. A
 //! destructor-carrying companion (`OWNERS`) flushes a slot's lists to its
 //! pool when the slot is evicted or the thread exits.
 #![allow(unsafe_code)]
@@ -34,7 +35,9 @@ struct Slot {
     /// Id of the pool the lists belong to; 0 for none.
     pool: Cell<u64>,
     heads: [Cell<*mut u8>; MAX_CLASSES],
-    counts: [Cell<u32>; MAX_CLASSES],
+    /// Buffers each list may still take: its cap minus its length, one
+    /// field so that a return checks one value.
+    room: [Cell<u32>; MAX_CLASSES],
     caps: [Cell<u32>; MAX_CLASSES],
     /// The counter block of this thread for `pool`, kept alive by `OWNERS`.
     counters: Cell<*const Counters>,
@@ -44,7 +47,7 @@ struct Slot {
 
 struct Fast {
     slots: [Slot; SLOTS],
-    /// Counts allocations served from the slots, to order them by last use.
+    /// Advanced by the slow paths, to order the slots by last use.
     clock: Cell<u64>,
 }
 
@@ -63,7 +66,7 @@ impl Slot {
         Slot {
             pool: Cell::new(0),
             heads: [const { Cell::new(ptr::null_mut()) }; MAX_CLASSES],
-            counts: [const { Cell::new(0) }; MAX_CLASSES],
+            room: [const { Cell::new(0) }; MAX_CLASSES],
             caps: [const { Cell::new(0) }; MAX_CLASSES],
             counters: Cell::new(ptr::null()),
             used: Cell::new(0),
@@ -100,12 +103,31 @@ impl Fast {
         self.slots.iter().position(|s| s.pool.get() == pool)
     }
 
-    /// Marks `slot` as used now.
+    /// The slot caching for `pool` (never 0), if any; on the fast paths,
+    /// where a reference (one constant address per slot) is cheaper than
+    /// an index to scale.
+    #[inline(always)]
+    fn slot_of(&self, pool: u64) -> Option<&Slot> {
+        self.slots.iter().find(|s| s.pool.get() == pool)
+    }
+
+    /// Marks `slot` as used now: advances the clock (by two, leaving
+    /// `stamp` the value between). Slow paths only.
     #[inline(always)]
     fn touch(&self, slot: &Slot) {
-        let now = self.clock.get().wrapping_add(1);
+        let now = self.clock.get().wrapping_add(2);
         self.clock.set(now);
         slot.used.set(now);
+    }
+
+    /// Marks `slot` as used since the clock last moved: a plain store,
+    /// without the clock's read-modify-write, for the fast path. It ranks
+    /// after the slot the last slow path touched and before the next one;
+    /// slots used between two slow-path events tie, which is as
+    /// fine-grained as eviction (itself a slow-path event) needs.
+    #[inline(always)]
+    fn stamp(&self, slot: &Slot) {
+        slot.used.set(self.clock.get().wrapping_add(1));
     }
 }
 
@@ -120,6 +142,10 @@ impl Slot {
     /// Unlinks the head of `class`'s list, if any.
     #[inline(always)]
     fn take(&self, class: usize, size: usize) -> Option<Vec<u8>> {
+        // Classes are below MAX_CLASSES (`SizedPoolConfig` validates them):
+        // the mask only spares a bounds check.
+        debug_assert!(class < MAX_CLASSES);
+        let class = class & (MAX_CLASSES - 1);
         let head = self.heads[class].get();
         if head.is_null() {
             return None;
@@ -130,7 +156,7 @@ impl Slot {
         // (`size >= 16`), unaligned.
         let next = unsafe { head.cast::<*mut u8>().read_unaligned() };
         self.heads[class].set(next);
-        self.counts[class].set(self.counts[class].get() - 1);
+        self.room[class].set(self.room[class].get() + 1);
         // SAFETY: as above; the allocation was a `Vec<u8>` of capacity
         // `size`, and a length of 0 needs no initialised element.
         Some(unsafe { Vec::from_raw_parts(head, 0, size) })
@@ -140,14 +166,15 @@ impl Slot {
     /// are validated by `SizedPoolConfig`) at the head.
     #[inline(always)]
     fn link(&self, class: usize, buf: Vec<u8>) {
-        debug_assert!(buf.capacity() >= 16);
+        debug_assert!(buf.capacity() >= 16 && class < MAX_CLASSES);
+        let class = class & (MAX_CLASSES - 1);
         let mut buf = ManuallyDrop::new(buf);
         let p = buf.as_mut_ptr();
         // SAFETY: the allocation has at least 16 bytes and is ours now
         // (`ManuallyDrop` forgets the `Vec`); `take` rebuilds it.
         unsafe { p.cast::<*mut u8>().write_unaligned(self.heads[class].get()) };
         self.heads[class].set(p);
-        self.counts[class].set(self.counts[class].get() + 1);
+        self.room[class].set(self.room[class].get() - 1);
     }
 }
 
@@ -155,12 +182,10 @@ impl Slot {
 #[inline(always)]
 pub(crate) fn pop(pool: u64, class: usize, size: usize) -> Option<Vec<u8>> {
     let f = fast();
-    let slot = &f.slots[f.index_of(pool)?];
+    let slot = f.slot_of(pool)?;
     let buf = slot.take(class, size)?;
-    f.touch(slot);
-    let counters = slot.counters();
-    Counters::bump(&counters.reused, 1);
-    Counters::bump(&counters.retained, 0u64.wrapping_sub(size as u64));
+    f.stamp(slot);
+    Counters::bump(&slot.counters().local_reused[class & (MAX_CLASSES - 1)], 1);
     Some(buf)
 }
 
@@ -168,18 +193,15 @@ pub(crate) fn pop(pool: u64, class: usize, size: usize) -> Option<Vec<u8>> {
 /// the buffer is intact and the list has room.
 #[inline(always)]
 pub(crate) fn push(pool: u64, class: usize, size: usize, buf: Vec<u8>) -> Result<(), Vec<u8>> {
-    let f = fast();
-    let Some(index) = f.index_of(pool) else {
+    let Some(slot) = fast().slot_of(pool) else {
         return Err(buf);
     };
-    let slot = &f.slots[index];
-    if buf.capacity() != size || slot.counts[class].get() >= slot.caps[class].get() {
+    let class = class & (MAX_CLASSES - 1); // as in `take`
+    if buf.capacity() != size || slot.room[class].get() == 0 {
         return Err(buf);
     }
     slot.link(class, buf);
-    let counters = slot.counters();
-    Counters::bump(&counters.released, 1);
-    Counters::bump(&counters.retained, size as u64);
+    Counters::bump(&slot.counters().local_released[class], 1);
     Ok(())
 }
 
@@ -206,8 +228,9 @@ fn adopt(shared: &Arc<Shared>, evict: bool) -> Option<usize> {
             let slot = &f.slots[index];
             for class in 0..MAX_CLASSES {
                 slot.heads[class].set(ptr::null_mut());
-                slot.counts[class].set(0);
-                slot.caps[class].set(shared.local_cap.get(class).copied().unwrap_or(0));
+                let cap = shared.local_cap.get(class).copied().unwrap_or(0);
+                slot.caps[class].set(cap);
+                slot.room[class].set(cap);
             }
             slot.counters.set(Arc::as_ptr(&counters));
             slot.pool.set(shared.id);
@@ -318,7 +341,8 @@ pub(crate) fn release_slow(pool: u64, class: usize, buf: Vec<u8>) {
 /// only frees (a writer, a consumer) feeds the threads that allocate.
 fn spill(shared: &Shared, slot: &Slot, class: usize) {
     let size = shared.class_size(class);
-    let half = slot.counts[class].get() / 2 + 1;
+    let len = slot.caps[class].get() - slot.room[class].get();
+    let half = len / 2 + 1;
     for _ in 0..half {
         let Some(buf) = slot.take(class, size) else {
             break;

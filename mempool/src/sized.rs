@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use crate::buf::{Home, PoolBuf};
 use crate::config::Layout;
-use crate::local;
+use crate::local::{self, MAX_CLASSES};
 use crate::shelf::Shelf;
 use crate::{ConfigError, Pool, PoolStats, SizedPoolConfig};
 
@@ -51,16 +51,29 @@ pub(crate) struct Shared {
 
 /// Counters of one thread for one pool. Written only by that thread (a
 /// plain load and store, no read-modify-write), read by `stats()`.
+///
+/// The fast path touches one counter per operation: its class's entry in
+/// `local_reused` or `local_released`. The bytes those buffers moved are
+/// not counted there but derived by `stats()` from the class sizes, which
+/// keeps a second read-modify-write off the path.
 #[derive(Default, Debug)]
 pub(crate) struct Counters {
     pub(crate) allocated: AtomicU64,
+    /// Buffers served from a shared queue.
     pub(crate) reused: AtomicU64,
     pub(crate) oversize: AtomicU64,
     pub(crate) discarded: AtomicU64,
+    /// Buffers returned beside the thread caches (to a shared queue, or
+    /// dropped because they were regrown).
     pub(crate) released: AtomicU64,
-    /// Bytes that entered the pool minus bytes that left it; one block may
-    /// wrap below zero, only the sum over blocks means anything.
+    /// Bytes that entered the pool minus bytes that left it, outside the
+    /// thread caches' fast path; one block may wrap below zero, only the
+    /// sum over blocks means anything.
     pub(crate) retained: AtomicU64,
+    /// Buffers served from this thread's list of each class.
+    pub(crate) local_reused: [AtomicU64; MAX_CLASSES],
+    /// Buffers returned to this thread's list of each class.
+    pub(crate) local_released: [AtomicU64; MAX_CLASSES],
 }
 
 impl Counters {
@@ -75,7 +88,7 @@ impl Counters {
         counter.fetch_add(by, Relaxed);
     }
 
-    fn fields(&self) -> [&AtomicU64; 6] {
+    fn fields(&self) -> impl Iterator<Item = &AtomicU64> {
         [
             &self.allocated,
             &self.reused,
@@ -84,10 +97,13 @@ impl Counters {
             &self.released,
             &self.retained,
         ]
+        .into_iter()
+        .chain(&self.local_reused)
+        .chain(&self.local_released)
     }
 
     fn fold_into(&self, other: &Counters) {
-        for (from, to) in self.fields().into_iter().zip(other.fields()) {
+        for (from, to) in self.fields().zip(other.fields()) {
             to.fetch_add(from.load(Relaxed), Relaxed);
         }
     }
@@ -111,14 +127,11 @@ impl Shared {
         1 << (self.min_shift as usize + class)
     }
 
-    #[inline]
+    #[inline(always)]
     fn class_of(&self, size: usize) -> Option<usize> {
-        let shift = size
-            .max(1)
-            .checked_next_power_of_two()?
-            .trailing_zeros()
-            .max(self.min_shift);
-        let class = (shift - self.min_shift) as usize;
+        // ceil(log2(size)), 0 for sizes 0 and 1: the bit length of size - 1.
+        let shift = usize::BITS - size.saturating_sub(1).leading_zeros();
+        let class = shift.saturating_sub(self.min_shift) as usize;
         (class < self.queues.len()).then_some(class)
     }
 
@@ -238,11 +251,12 @@ impl Pool for SizedPool {
             class: class as u8,
             shift,
         };
-        let buf = match local::pop(shared.id, class, 1 << shift) {
-            Some(buf) => buf,
-            None => local::alloc_slow(shared, class),
-        };
-        PoolBuf::new(buf, home)
+        // Each arm builds the buffer in place: merging the two `Vec`s first
+        // costs the fast path a copy.
+        match local::pop(shared.id, class, 1 << shift) {
+            Some(buf) => PoolBuf::new(buf, home),
+            None => PoolBuf::new(local::alloc_slow(shared, class), home),
+        }
     }
 
     fn stats(&self) -> PoolStats {
@@ -258,15 +272,30 @@ impl Pool for SizedPool {
             counters.fold_into(&total);
         }
         let get = |c: &AtomicU64| c.load(Relaxed);
-        let pooled_out = get(&total.allocated) + get(&total.reused);
+        let (mut reused, mut released, mut retained) = (
+            get(&total.reused),
+            get(&total.released),
+            get(&total.retained),
+        );
+        for class in 0..self.shared.queues.len() {
+            let (out, back) = (
+                get(&total.local_reused[class]),
+                get(&total.local_released[class]),
+            );
+            reused = reused.wrapping_add(out);
+            released = released.wrapping_add(back);
+            let size = self.shared.class_size(class) as u64;
+            retained = retained.wrapping_add(back.wrapping_sub(out).wrapping_mul(size));
+        }
+        let pooled_out = get(&total.allocated) + reused;
         PoolStats {
             allocated: get(&total.allocated),
-            reused: get(&total.reused),
+            reused,
             oversize: get(&total.oversize),
             discarded: get(&total.discarded),
             // Oversize buffers are plain heap buffers: not counted out.
-            outstanding: pooled_out.wrapping_sub(get(&total.released)),
-            retained_bytes: get(&total.retained),
+            outstanding: pooled_out.wrapping_sub(released),
+            retained_bytes: retained,
         }
     }
 }
