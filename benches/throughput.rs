@@ -11,9 +11,14 @@
 //! counts answer frames; the baselines answer each frame with the frame
 //! itself: tokio-util's codec (`baseline`), and a raw mio echo by hand,
 //! one loop per core (`mio`, the raw limit the event loop is held to).
+//! Two more entries drive an `evloop` server with the framework's own
+//! client instead (`client` on the evloop backend, `client-tcp` on the
+//! tokio one), to set against the raw load client on the same server.
 #![allow(clippy::print_stdout)] // a bench report
 #![allow(missing_docs)]
 
+#[path = "throughput/client_load.rs"]
+mod client_load;
 #[path = "throughput/kcp_load.rs"]
 mod kcp_load;
 #[path = "throughput/load.rs"]
@@ -23,6 +28,7 @@ mod servers;
 
 use std::time::Duration;
 
+use client_load::ClientLoad;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use kcp_load::KcpLoad;
 use load::{Load, Wire};
@@ -31,17 +37,36 @@ use servers::{ServerProcess, serve};
 /// Rounds of the interleaved comparison, and the window of each turn.
 const ROUNDS: usize = 11;
 const WINDOW: Duration = Duration::from_millis(1500);
-const SERVERS: [&str; 6] = ["baseline", "mio", "evloop", "tcp", "ws", "kcp"];
-/// Pairs `(server, against)` whose median per-round ratio is reported
-/// besides the ratio to the baseline: the backends beside tcp, and the
-/// event loop against the raw mio echo (its throughput, and its CPU per
-/// message in the second table).
-const PAIRS: [(&str, &str); 3] = [("ws", "tcp"), ("kcp", "tcp"), ("evloop", "mio")];
+/// The entries: a name, and the server it runs (the name, but for the
+/// framework's clients, which drive an evloop server).
+const ENTRIES: [(&str, &str); 8] = [
+    ("baseline", "baseline"),
+    ("mio", "mio"),
+    ("evloop", "evloop"),
+    ("tcp", "tcp"),
+    ("ws", "ws"),
+    ("kcp", "kcp"),
+    ("client", "evloop"),
+    ("client-tcp", "evloop"),
+];
+/// Pairs `(entry, against)` whose median per-round ratio is reported
+/// besides the ratio to the baseline: the backends beside tcp, the event
+/// loop against the raw mio echo (its throughput, and its CPU per message
+/// in the second table), and the framework's clients against the raw load
+/// client on the same kind of server.
+const PAIRS: [(&str, &str); 5] = [
+    ("ws", "tcp"),
+    ("kcp", "tcp"),
+    ("evloop", "mio"),
+    ("client", "evloop"),
+    ("client-tcp", "evloop"),
+];
 
 /// The load client a server takes.
 enum Driver {
     Stream(Load),
     Kcp(KcpLoad),
+    Client(ClientLoad),
 }
 
 impl Driver {
@@ -52,8 +77,23 @@ impl Driver {
         depth: usize,
         size: usize,
     ) -> Driver {
+        use walle::net::Backend;
         match kind {
             "kcp" => Driver::Kcp(KcpLoad::connect(addr, conns, depth, size)),
+            "client" => Driver::Client(ClientLoad::connect(
+                addr,
+                Backend::evloop(),
+                conns,
+                depth,
+                size,
+            )),
+            "client-tcp" => Driver::Client(ClientLoad::connect(
+                addr,
+                Backend::tcp(),
+                conns,
+                depth,
+                size,
+            )),
             "ws" => Driver::Stream(Load::connect(addr, Wire::Ws, conns, depth, size)),
             _ => Driver::Stream(Load::connect(addr, Wire::Tcp, conns, depth, size)),
         }
@@ -63,6 +103,7 @@ impl Driver {
         match self {
             Driver::Stream(load) => load.run(n),
             Driver::Kcp(load) => load.run(n),
+            Driver::Client(load) => load.run(n),
         }
     }
 
@@ -70,6 +111,7 @@ impl Driver {
         match self {
             Driver::Stream(load) => load.run_for(window),
             Driver::Kcp(load) => load.run_for(window),
+            Driver::Client(load) => load.run_for(window),
         }
     }
 }
@@ -83,6 +125,22 @@ fn throughput(c: &mut Criterion) {
     let configs = [(256usize, 16usize, 1024usize), (16, 16, 64)];
     // `WALLE_BENCH_CONFIGS=16x16x64B` runs only the configurations named.
     let only = std::env::var("WALLE_BENCH_CONFIGS").ok();
+    // `WALLE_BENCH_ENTRIES=evloop,client` runs only the entries named
+    // (and the baseline, which every round's ratios are against).
+    let named = std::env::var("WALLE_BENCH_ENTRIES").ok();
+    let entries: Vec<(&str, &str)> = ENTRIES
+        .into_iter()
+        .filter(|(name, _)| {
+            *name == "baseline"
+                || named
+                    .as_deref()
+                    .is_none_or(|n| n.split(',').any(|e| e == *name))
+        })
+        .collect();
+    let pairs_run: Vec<(&str, &str)> = PAIRS
+        .into_iter()
+        .filter(|(a, b)| [a, b].iter().all(|k| entries.iter().any(|e| e.0 == **k)))
+        .collect();
     let mut report = Vec::new();
     let mut pairs = Vec::new();
     for (conns, depth, size) in configs {
@@ -99,16 +157,16 @@ fn throughput(c: &mut Criterion) {
             .sample_size(10)
             .warm_up_time(Duration::from_secs(1))
             .measurement_time(Duration::from_secs(4));
-        let mut servers: Vec<(ServerProcess, Driver)> = SERVERS
+        let mut servers: Vec<(ServerProcess, Driver)> = entries
             .iter()
-            .map(|kind| {
+            .map(|(name, kind)| {
                 let process = ServerProcess::start(kind);
-                let mut load = Driver::connect(kind, process.addr, conns, depth, size);
+                let mut load = Driver::connect(name, process.addr, conns, depth, size);
                 load.run(10_000); // connections warm
                 (process, load)
             })
             .collect();
-        for (kind, (_, load)) in SERVERS.iter().zip(servers.iter_mut()) {
+        for ((kind, _), (_, load)) in entries.iter().zip(servers.iter_mut()) {
             group.bench_function(BenchmarkId::from_parameter(kind), |b| {
                 b.iter_custom(|iters| load.run(iters))
             });
@@ -117,11 +175,11 @@ fn throughput(c: &mut Criterion) {
         // The machine is shared and noisy: the servers take turns, round
         // after round, and each round's ratios are against that round's
         // baseline; the medians are reported.
-        let mut rates = vec![Vec::new(); SERVERS.len()];
-        let mut cpus = vec![Vec::new(); SERVERS.len()];
-        let mut ratios = vec![Vec::new(); SERVERS.len()];
-        let mut pair_ratios = vec![Vec::new(); PAIRS.len()];
-        let mut pair_cpus = vec![Vec::new(); PAIRS.len()];
+        let mut rates = vec![Vec::new(); entries.len()];
+        let mut cpus = vec![Vec::new(); entries.len()];
+        let mut ratios = vec![Vec::new(); entries.len()];
+        let mut pair_ratios = vec![Vec::new(); pairs_run.len()];
+        let mut pair_cpus = vec![Vec::new(); pairs_run.len()];
         for _ in 0..ROUNDS {
             let mut round = Vec::new();
             for (i, (process, load)) in servers.iter_mut().enumerate() {
@@ -132,11 +190,11 @@ fn throughput(c: &mut Criterion) {
                 rates[i].push(n as f64 / WINDOW.as_secs_f64());
                 cpus[i].push(cpu.as_secs_f64() * 1e6 / n.max(1) as f64);
             }
-            for i in 0..SERVERS.len() {
+            for i in 0..entries.len() {
                 ratios[i].push(round[i] / round[0]);
             }
-            for (p, (a, b)) in PAIRS.iter().enumerate() {
-                let at = |k: &str| SERVERS.iter().position(|s| *s == k).expect("a server");
+            for (p, (a, b)) in pairs_run.iter().enumerate() {
+                let at = |k: &str| entries.iter().position(|s| s.0 == k).expect("an entry");
                 pair_ratios[p].push(round[at(a)] / round[at(b)]);
                 let last = |k: &str| cpus[at(k)].last().copied().unwrap_or(f64::NAN);
                 pair_cpus[p].push(last(a) / last(b));
@@ -152,14 +210,14 @@ fn throughput(c: &mut Criterion) {
                 sorted[sorted.len() - 1]
             )
         };
-        for (p, (a, b)) in PAIRS.iter().enumerate() {
+        for (p, (a, b)) in pairs_run.iter().enumerate() {
             pairs.push(format!(
                 "{a} vs {b} {config:<14} {}   CPU/msg {}",
                 spread(&pair_ratios[p]),
                 spread(&pair_cpus[p])
             ));
         }
-        for i in 0..SERVERS.len() {
+        for i in 0..entries.len() {
             let (r, lo, hi) = {
                 let mut sorted = ratios[i].clone();
                 sorted.sort_by(f64::total_cmp);
@@ -171,7 +229,7 @@ fn throughput(c: &mut Criterion) {
             };
             report.push(format!(
                 "{:<9} {:<14} {:>11.0}   {:>5.2}x ({:.2}-{:.2})   {:>8.3}",
-                SERVERS[i],
+                entries[i].0,
                 config,
                 median(rates[i].clone()),
                 r,
