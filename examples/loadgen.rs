@@ -52,6 +52,8 @@ pub fn run(
         .worker_threads(1)
         .enable_all()
         .build()?;
+    // Built inside the runtime: the clients' connections run on it.
+    let _inside = runtime.enter();
     let clients: Vec<Client<RawCodec>> = (0..conns)
         .map(|_| {
             Client::builder(addr, Router::new(RawCodec))

@@ -44,6 +44,15 @@ pub struct ClientOptions {
     /// `SessionClosed` while not connected.
     #[serde(with = "millis")]
     pub wait_connected: Duration,
+    /// Run the client's dials, and on the tokio-driven backends (tcp, ws)
+    /// its connections' tasks, on the tokio runtime the client is built in
+    /// (`build` called inside a runtime, or `connect`): calls and their io
+    /// then share that runtime's threads, with no hand-over from one
+    /// runtime to another for each request and answer. Off, or built
+    /// outside a runtime: on walle's shared client runtime (two threads).
+    /// A client on its caller's runtime stops when that runtime shuts
+    /// down: its calls then fail.
+    pub caller_runtime: bool,
     /// Per-connection settings.
     pub conn: ConnOptions,
 }
@@ -57,6 +66,7 @@ impl Default for ClientOptions {
             reconnect_max_wait: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(3),
             wait_connected: Duration::ZERO,
+            caller_runtime: true,
             conn: ConnOptions::default(),
         }
     }
@@ -87,6 +97,12 @@ impl ClientOptions {
     /// Sets how long calls wait for a connection.
     pub fn wait_connected(mut self, wait: Duration) -> Self {
         self.wait_connected = wait;
+        self
+    }
+    /// Sets whether the client runs on the runtime it is built in (see
+    /// [`caller_runtime`](Self::caller_runtime)).
+    pub fn caller_runtime(mut self, on: bool) -> Self {
+        self.caller_runtime = on;
         self
     }
     /// Sets the per-connection settings.
@@ -192,7 +208,12 @@ impl<C: Clone + Send + Sync + 'static> ClientBuilder<C> {
             cap: options.reconnect_max_wait,
         };
         let eager = !options.lazy;
+        let runtime = match tokio::runtime::Handle::try_current() {
+            Ok(caller) if options.caller_runtime => caller,
+            _ => tcp::client_runtime().handle().clone(),
+        };
         let inner = Arc::new(Inner {
+            runtime,
             endpoint,
             backend: backend.name(),
             dialer,

@@ -23,7 +23,7 @@ use crate::{NetError, evloop, tcp, ws};
 /// while it runs.
 pub(super) type Dialling = Pin<Box<dyn Future<Output = io::Result<Box<dyn Dialled>>> + Send>>;
 
-/// Connects a client to its endpoint, on the client runtime.
+/// Connects a client to its endpoint, on the client's runtime.
 pub(super) trait Dialer: Send + Sync + 'static {
     /// Connects to `endpoint`, resolving its host now; an unresolvable
     /// host is a failed dial like a refused one.
@@ -114,7 +114,7 @@ impl Dialled for Ws {
 /// reactor.
 enum Mio {}
 
-/// tokio: the connection's tasks run on the client runtime.
+/// tokio: the connection's tasks run on the client's runtime.
 enum Tokio {}
 
 /// Dials TCP for the driver `D`.

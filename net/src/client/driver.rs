@@ -1,6 +1,7 @@
 //! The driver task of a client: runs the dials and the backoff timers the
-//! state machine asks for, on the client runtime. It holds the client
-//! only weakly, so dropping the last handle ends it.
+//! state machine asks for, on the client's runtime (its caller's, or the
+//! shared client runtime). It holds the client only weakly, so dropping
+//! the last handle ends it.
 
 use std::future::Future;
 use std::io;
@@ -12,13 +13,12 @@ use tracing::{debug, warn};
 
 use super::state::{Action, Event, Phase};
 use super::{Inner, live};
-use crate::tcp;
 
-/// Starts the driver of `inner` on the client runtime.
+/// Starts the driver of `inner` on the client's runtime.
 pub(super) fn spawn<C: Clone + Send + Sync + 'static>(inner: &Arc<Inner<C>>) {
     let weak = Arc::downgrade(inner);
     let ended = inner.ended.clone();
-    tcp::client_runtime().spawn(async move {
+    inner.runtime.spawn(async move {
         drive(weak).await;
         ended.flag.store(true, Ordering::Release);
         ended.notify.notify_waiters();

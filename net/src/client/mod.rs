@@ -2,7 +2,7 @@
 //!
 //! One state machine per client ([`state`]: idle, connecting, backoff,
 //! connected, closed), fed by [`Inner::apply`] alone. A driver task on the
-//! client runtime ([`driver`]) runs what it asks for: an async dial
+//! client's runtime ([`driver`]) runs what it asks for: an async dial
 //! (through the backend's [`dial::Dialer`]), a backoff timer. Each dial
 //! has an epoch, so news from an older connection cannot touch a newer
 //! one; a connection's end comes back with its close reason ([`link`]).
@@ -50,6 +50,9 @@ struct Ended {
 
 struct Inner<C: Clone + Send + Sync + 'static> {
     endpoint: Endpoint,
+    /// Where the driver task runs, and with it the dials and the tasks of
+    /// tokio-driven connections.
+    runtime: tokio::runtime::Handle,
     /// The backend's name, for `Debug`.
     backend: &'static str,
     dialer: Box<dyn Dialer>,

@@ -308,8 +308,9 @@ pub(crate) fn client_runtime() -> &'static Runtime {
     })
 }
 
-/// Starts the tasks of a client connection the caller dialled. Must run
-/// inside [`client_runtime`], whose tasks then serve it.
+/// Starts the tasks of a client connection the caller dialled, on the
+/// current runtime (the client's: its caller's or [`client_runtime`]),
+/// whose tasks then serve it.
 pub(crate) fn adopt(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,

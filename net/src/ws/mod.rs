@@ -5,7 +5,7 @@
 //! RFC 6455 frames read and written on the socket's byte stream (`frame`),
 //! through the same reader and writer tasks, queue, timers and close order
 //! as a TCP connection. A client dials TCP, upgrades, and hands the link
-//! to the client runtime the same way.
+//! to the client's runtime the same way.
 //!
 //! On the wire, one binary message carries one frame body without its
 //! length prefix (due's WebSocket layout), whatever the format; the close
@@ -126,7 +126,7 @@ pub(crate) async fn dial(
 }
 
 /// Starts the tasks of a client connection the caller dialled and
-/// upgraded. Must run inside `tcp::client_runtime`, whose tasks then
+/// upgraded, on the current runtime (the client's), whose tasks then
 /// serve it.
 pub(crate) fn adopt(
     ws: Upgraded,
