@@ -220,6 +220,7 @@ impl<C: Clone + Send + Sync + 'static> ClientBuilder<C> {
             parts,
             options,
             machine: Mutex::new(Machine::new(policy)),
+            connected: Default::default(),
             wake: Arc::new(Notify::new()),
             ended: Arc::new(Ended::default()),
             sessions: AtomicU64::new(1),

@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwapOption;
 use tokio::sync::Notify;
 use tracing::debug;
 use walle_codec::Codec;
@@ -59,6 +60,10 @@ struct Inner<C: Clone + Send + Sync + 'static> {
     parts: ProcessParts<C>,
     options: ClientOptions,
     machine: Mutex<Machine<Live<C>>>,
+    /// The connected process, as the machine last had it: the calls' fast
+    /// path reads it without the machine's lock. Written by `apply_states`
+    /// under that lock, so it follows the machine's order.
+    connected: ArcSwapOption<Process<C>>,
     /// Woken after every event: the driver task and waiting callers.
     wake: Arc<Notify>,
     ended: Arc<Ended>,
@@ -98,6 +103,15 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
             let mut machine = self.machine();
             let from = machine.state();
             let effect = machine.handle(event, Instant::now());
+            let live = machine.connection().map(|l| &l.process);
+            let same = match (live, &*self.connected.load()) {
+                (Some(live), Some(seen)) => live.ptr_eq(seen),
+                (None, None) => true,
+                _ => false,
+            };
+            if !same {
+                self.connected.store(live.map(|p| Arc::new(p.clone())));
+            }
             (from, effect, machine.state())
         };
         if from != to {
@@ -308,6 +322,18 @@ impl<C: Clone + Send + Sync + 'static> Client<C> {
         C: Codec<Req> + Codec<Resp> + Unpin,
     {
         let route = route.into();
+        // Connected: straight to the process, without the machine's lock,
+        // the clock or a wake-up registration.
+        let fast = self
+            .inner
+            .connected
+            .load()
+            .as_deref()
+            .filter(|p| !p.is_closed())
+            .map(|p| p.call_with(route, req, options));
+        if let Some(call) = fast {
+            return call.await;
+        }
         let started = Instant::now();
         let mut wait = self.inner.options.wait_connected;
         if self.inner.first_dial.load(Ordering::Relaxed) {
@@ -342,6 +368,11 @@ impl<C: Clone + Send + Sync + 'static> Client<C> {
     where
         C: Codec<M>,
     {
+        if let Some(process) = self.inner.connected.load().as_deref() {
+            if !process.is_closed() {
+                return process.notify(route, msg);
+            }
+        }
         let round = self.inner.machine().gave_up();
         match self.inner.poll_ready(round) {
             Ready::Connected(process) => process.notify(route, msg),
