@@ -10,8 +10,7 @@
 //! pool and a process pool on one io thread, say), one slot each. A thread
 //! that allocates from a pool it has no slot for takes a free slot, else
 //! evicts a slot whose pool is gone, else the least recently used slot
-//! (the one whose last allocation is the oldest; allocations between two
-//! slow-path events tie, see `Fast::stamp`); a free never evicts. A
+//! (the one whose last allocation is the oldest); a free never evicts. A
 //! destructor-carrying companion (`OWNERS`) flushes a slot's lists to its
 //! pool when the slot is evicted or the thread exits.
 #![allow(unsafe_code)]
@@ -47,7 +46,7 @@ struct Slot {
 
 struct Fast {
     slots: [Slot; SLOTS],
-    /// Advanced by the slow paths, to order the slots by last use.
+    /// Counts allocations served from the slots, to order them by last use.
     clock: Cell<u64>,
 }
 
@@ -111,23 +110,12 @@ impl Fast {
         self.slots.iter().find(|s| s.pool.get() == pool)
     }
 
-    /// Marks `slot` as used now: advances the clock (by two, leaving
-    /// `stamp` the value between). Slow paths only.
+    /// Marks `slot` as used now.
     #[inline(always)]
     fn touch(&self, slot: &Slot) {
-        let now = self.clock.get().wrapping_add(2);
+        let now = self.clock.get().wrapping_add(1);
         self.clock.set(now);
         slot.used.set(now);
-    }
-
-    /// Marks `slot` as used since the clock last moved: a plain store,
-    /// without the clock's read-modify-write, for the fast path. It ranks
-    /// after the slot the last slow path touched and before the next one;
-    /// slots used between two slow-path events tie, which is as
-    /// fine-grained as eviction (itself a slow-path event) needs.
-    #[inline(always)]
-    fn stamp(&self, slot: &Slot) {
-        slot.used.set(self.clock.get().wrapping_add(1));
     }
 }
 
@@ -184,7 +172,7 @@ pub(crate) fn pop(pool: u64, class: usize, size: usize) -> Option<Vec<u8>> {
     let f = fast();
     let slot = f.slot_of(pool)?;
     let buf = slot.take(class, size)?;
-    f.stamp(slot);
+    f.touch(slot);
     Counters::bump(&slot.counters().local_reused[class & (MAX_CLASSES - 1)], 1);
     Some(buf)
 }

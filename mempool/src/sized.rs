@@ -261,15 +261,18 @@ impl Pool for SizedPool {
 
     fn stats(&self) -> PoolStats {
         let total = Counters::default();
-        self.shared.retired.fold_into(&total);
-        for counters in self
-            .shared
-            .threads
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
         {
-            counters.fold_into(&total);
+            // Under the lock `retire_thread` folds a leaving thread's
+            // block with: each block is counted once, live or retired.
+            let threads = self
+                .shared
+                .threads
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            self.shared.retired.fold_into(&total);
+            for counters in threads.iter() {
+                counters.fold_into(&total);
+            }
         }
         let get = |c: &AtomicU64| c.load(Relaxed);
         let (mut reused, mut released, mut retained) = (

@@ -64,6 +64,31 @@ fn a_fifth_pool_evicts_the_least_recently_used() {
     .expect("test thread");
 }
 
+/// Recency counts every allocation, the fast path's too: the pool used
+/// last is kept even when all four were served from their lists since
+/// the last slow path.
+#[test]
+fn the_pool_used_last_survives_an_eviction() {
+    std::thread::spawn(|| {
+        let pools: Vec<SizedPool> = (0..5).map(|_| SizedPool::new()).collect();
+        for pool in &pools[..4] {
+            drop(pool.alloc(100)); // adopted: a slow path each
+        }
+        for i in [1, 2, 3, 0] {
+            drop(pools[i].alloc(100)); // fast path: pool 0 last
+        }
+        drop(pools[4].alloc(100));
+        let ids: Vec<u64> = pools.iter().map(|p| p.shared.id).collect();
+        let mut want = vec![ids[0], ids[2], ids[3], ids[4]];
+        let mut got = cached();
+        want.sort();
+        got.sort();
+        assert_eq!(got, want, "pool 1, the least recently used, goes");
+    })
+    .join()
+    .expect("test thread");
+}
+
 /// A thread that only frees takes a free slot but never evicts one.
 #[test]
 fn frees_do_not_evict() {
