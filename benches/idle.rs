@@ -123,6 +123,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000)
         .max(WARM + 1);
+    servers::raise_fd_limit(n as u64 + 256);
     let mut server = ServerProcess::start("evloop");
     let frame = load::request_frame(16);
     let empty = server.rss();

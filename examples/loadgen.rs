@@ -52,17 +52,21 @@ pub fn run(
         .worker_threads(1)
         .enable_all()
         .build()?;
-    // Built inside the runtime: the clients' connections run on it.
-    let _inside = runtime.enter();
-    let clients: Vec<Client<RawCodec>> = (0..conns)
-        .map(|_| {
-            Client::builder(addr, Router::new(RawCodec))
+    // Connected inside the runtime, and run on it: the calls and their
+    // connections' io share its worker.
+    let clients = runtime.block_on(async {
+        let mut clients: Vec<Client<RawCodec>> = Vec::with_capacity(conns);
+        for _ in 0..conns {
+            let client = Client::builder(addr, Router::new(RawCodec))
                 .backend(backend.clone())
                 .protocol(protocol.clone())
-                .options(ClientOptions::default())
-                .build()
-        })
-        .collect::<Result<_, _>>()?;
+                .options(ClientOptions::default().caller_runtime(true))
+                .connect()
+                .await?;
+            clients.push(client);
+        }
+        Ok::<_, walle::net::NetError>(clients)
+    })?;
     let payload = Bytes::from(vec![0x5a; size]);
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(secs);

@@ -1,6 +1,7 @@
 //! The framework's own client as a load client: one `Client` per
 //! connection, `depth` tasks calling `echo` on each, on a one-worker tokio
-//! runtime (what the `loadgen` example runs). Against the same server
+//! runtime that the clients also run on (`caller_runtime`), as the
+//! `loadgen` example does. Against the same server
 //! kind as the raw load client, its throughput is the figure a user's own
 //! code gets.
 
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use walle::net::{Backend, Client};
+use walle::net::{Backend, Client, ClientOptions};
 use walle::prelude::*;
 
 pub(crate) struct ClientLoad {
@@ -36,7 +37,9 @@ impl ClientLoad {
             for _ in 0..conns {
                 let client = Client::builder(addr, Router::new(RawCodec))
                     .backend(backend.clone())
-                    .build()
+                    .options(ClientOptions::default().caller_runtime(true))
+                    .connect()
+                    .await
                     .expect("a client");
                 clients.push(client);
             }

@@ -275,3 +275,19 @@ fn write_what_it_takes(stream: &mut mio::net::TcpStream, data: &[u8]) -> io::Res
     }
     Ok(at)
 }
+
+/// Raises this process's soft limit of open descriptors to `want` (or the
+/// hard limit, if lower: then fails, naming both), before server children
+/// are started, which inherit it.
+#[allow(dead_code)] // the idle and broadcast benches'
+pub(crate) fn raise_fd_limit(want: u64) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
+    if soft < want {
+        setrlimit(Resource::RLIMIT_NOFILE, want.min(hard), hard).expect("setrlimit");
+    }
+    assert!(
+        hard >= want,
+        "need {want} file descriptors per process, the hard limit is {hard}"
+    );
+}

@@ -361,3 +361,63 @@ fn an_eager_clients_first_call_waits_for_its_first_dial() {
         );
     }
 }
+
+/// With `caller_runtime`, a tcp or ws client built inside a multi-thread
+/// runtime runs its connection there: a pushed message's handler (inline,
+/// on the connection's reader) runs on that runtime's worker. Without the
+/// option, or inside a current-thread runtime, it runs on the shared
+/// client runtime's.
+#[test]
+fn caller_runtime_runs_the_connection_on_the_callers_threads() {
+    for backend in [Backend::tcp(), Backend::ws()] {
+        let server = walle_net::Server::builder(echo_router())
+            .backend(backend.clone())
+            .bind("127.0.0.1:0")
+            .unwrap();
+        let multi = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("caller-worker")
+            .enable_all()
+            .build()
+            .unwrap();
+        let current = runtime();
+        let cases: [(&tokio::runtime::Runtime, bool, bool); 3] = [
+            (&multi, true, true),
+            (&multi, false, false),
+            (&current, true, false),
+        ];
+        for (rt, on, on_caller) in cases {
+            let (tx, rx) = mpsc::channel();
+            let mut router = Router::new(RawCodec);
+            router
+                .route("push", move |_: &mut walle_process::Context, _: Bytes| {
+                    let name = std::thread::current().name().unwrap_or("").to_owned();
+                    let _ = tx.send(name);
+                    Ok(Bytes::new())
+                })
+                .unwrap();
+            let client = rt
+                .block_on(async {
+                    let connect = Client::builder(server.local_addr(), router)
+                        .backend(backend.clone())
+                        .options(ClientOptions::default().caller_runtime(on))
+                        .connect();
+                    tokio::time::timeout(BOUND, connect).await
+                })
+                .expect("connect resolved")
+                .unwrap();
+            eventually("the session", || server.session_count() == 1);
+            let session = server.sessions().pop().unwrap();
+            session.notify("push", &Bytes::from_static(b"!")).unwrap();
+            let thread = rx.recv_timeout(BOUND).expect("the push arrived");
+            let name = backend.name();
+            assert_eq!(
+                thread == "caller-worker",
+                on_caller,
+                "{name}, caller_runtime {on}: the handler ran on {thread:?}"
+            );
+            drop(client);
+            eventually("the session gone", || server.session_count() == 0);
+        }
+    }
+}

@@ -45,13 +45,18 @@ pub struct ClientOptions {
     #[serde(with = "millis")]
     pub wait_connected: Duration,
     /// Run the client's dials, and on the tokio-driven backends (tcp, ws)
-    /// its connections' tasks, on the tokio runtime the client is built in
-    /// (`build` called inside a runtime, or `connect`): calls and their io
-    /// then share that runtime's threads, with no hand-over from one
-    /// runtime to another for each request and answer. Off, or built
-    /// outside a runtime: on walle's shared client runtime (two threads).
-    /// A client on its caller's runtime stops when that runtime shuts
-    /// down: its calls then fail.
+    /// its connections' tasks, on the multi-thread tokio runtime the client
+    /// is built in (`build` called inside it, or `connect`): calls and
+    /// their io then share that runtime's threads, with no hand-over from
+    /// one runtime to another for each request and answer. Off (the
+    /// default), built outside a runtime, or inside a current-thread one:
+    /// on walle's shared client runtime (two threads).
+    ///
+    /// The runtime must have io and timers enabled, and must outlive the
+    /// client: its tasks are the client's, and once that runtime has shut
+    /// down the client has none left (it no longer reconnects, and calls
+    /// then under way may never end). A server's handlers run on the
+    /// server's runtime, so do not build such a client there.
     pub caller_runtime: bool,
     /// Per-connection settings.
     pub conn: ConnOptions,
@@ -66,7 +71,7 @@ impl Default for ClientOptions {
             reconnect_max_wait: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(3),
             wait_connected: Duration::ZERO,
-            caller_runtime: true,
+            caller_runtime: false,
             conn: ConnOptions::default(),
         }
     }
@@ -209,7 +214,14 @@ impl<C: Clone + Send + Sync + 'static> ClientBuilder<C> {
         };
         let eager = !options.lazy;
         let runtime = match tokio::runtime::Handle::try_current() {
-            Ok(caller) if options.caller_runtime => caller,
+            // A current-thread runtime's one thread may block on the very
+            // client whose tasks it would have to run.
+            Ok(caller)
+                if options.caller_runtime
+                    && caller.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread =>
+            {
+                caller
+            }
             _ => tcp::client_runtime().handle().clone(),
         };
         let inner = Arc::new(Inner {
