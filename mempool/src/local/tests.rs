@@ -34,26 +34,38 @@ fn alternating_pools_keep_their_thread_caches() {
     .expect("test thread");
 }
 
+/// Five pools on this thread: the first four adopted (a slow path each),
+/// then allocated from in the order `uses` gives (the fast path), then
+/// the fifth, which evicts one of them.
+fn fifth_pool_after(uses: &[usize]) -> Vec<SizedPool> {
+    let pools: Vec<SizedPool> = (0..5).map(|_| SizedPool::new()).collect();
+    for pool in &pools[..4] {
+        drop(pool.alloc(100));
+    }
+    for &i in uses {
+        drop(pools[i].alloc(100));
+    }
+    drop(pools[4].alloc(100));
+    pools
+}
+
+/// Asserts that this thread caches for exactly `kept` of `pools`.
+fn assert_cached(pools: &[SizedPool], kept: &[usize], why: &str) {
+    let mut want: Vec<u64> = kept.iter().map(|&i| pools[i].shared.id).collect();
+    let mut got = cached();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want, "{why}");
+}
+
 /// A fifth pool evicts the least recently used slot, whose cached
 /// buffers go back to their pool's shared queue; the others stay.
 #[test]
 fn a_fifth_pool_evicts_the_least_recently_used() {
     std::thread::spawn(|| {
-        let pools: Vec<SizedPool> = (0..5).map(|_| SizedPool::new()).collect();
-        for pool in &pools[..4] {
-            drop(pool.alloc(100));
-        }
         // Use 0, 2, 3 again: pool 1 is the least recently used.
-        for i in [0, 2, 3] {
-            drop(pools[i].alloc(100));
-        }
-        drop(pools[4].alloc(100));
-        let ids: Vec<u64> = pools.iter().map(|p| p.shared.id).collect();
-        let mut want = vec![ids[0], ids[2], ids[3], ids[4]];
-        let mut got = cached();
-        want.sort();
-        got.sort();
-        assert_eq!(got, want);
+        let pools = fifth_pool_after(&[0, 2, 3]);
+        assert_cached(&pools, &[0, 2, 3, 4], "pool 1 goes");
         // Pool 1's cached buffer went to its shared queue: still retained.
         let stats = pools[1].stats();
         assert_eq!((stats.outstanding, stats.retained_bytes), (0, 128));
@@ -70,20 +82,12 @@ fn a_fifth_pool_evicts_the_least_recently_used() {
 #[test]
 fn the_pool_used_last_survives_an_eviction() {
     std::thread::spawn(|| {
-        let pools: Vec<SizedPool> = (0..5).map(|_| SizedPool::new()).collect();
-        for pool in &pools[..4] {
-            drop(pool.alloc(100)); // adopted: a slow path each
-        }
-        for i in [1, 2, 3, 0] {
-            drop(pools[i].alloc(100)); // fast path: pool 0 last
-        }
-        drop(pools[4].alloc(100));
-        let ids: Vec<u64> = pools.iter().map(|p| p.shared.id).collect();
-        let mut want = vec![ids[0], ids[2], ids[3], ids[4]];
-        let mut got = cached();
-        want.sort();
-        got.sort();
-        assert_eq!(got, want, "pool 1, the least recently used, goes");
+        let pools = fifth_pool_after(&[1, 2, 3, 0]);
+        assert_cached(
+            &pools,
+            &[0, 2, 3, 4],
+            "pool 1, the least recently used, goes",
+        );
     })
     .join()
     .expect("test thread");
