@@ -421,3 +421,46 @@ fn caller_runtime_runs_the_connection_on_the_callers_threads() {
         }
     }
 }
+
+/// An evloop client's connections take turns over as many of the shared
+/// client reactors as its backend's `loops` asks for: two clients asking
+/// for two are served on two threads (on a machine with two cores or
+/// more), two asking for one on the same thread.
+#[test]
+fn evloop_clients_spread_over_the_loops_they_ask_for() {
+    let server = walle_net::Server::builder(echo_router())
+        .backend(Backend::evloop())
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for loops in [2, 1] {
+        let (tx, rx) = mpsc::channel();
+        let clients: Vec<Client<RawCodec>> = (0..2)
+            .map(|_| {
+                let tx = tx.clone();
+                let mut router = Router::new(RawCodec);
+                router
+                    .route("push", move |_: &mut walle_process::Context, _: Bytes| {
+                        let _ = tx.send(std::thread::current().id());
+                        Ok(Bytes::new())
+                    })
+                    .unwrap();
+                let backend = Backend::Evloop(walle_net::EvloopOptions::default().loops(loops));
+                Client::builder(server.local_addr(), router)
+                    .backend(backend)
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        eventually("both sessions", || server.session_count() == 2);
+        for session in server.sessions() {
+            session.notify("push", &Bytes::from_static(b"!")).unwrap();
+        }
+        let a = rx.recv_timeout(BOUND).expect("a push arrived");
+        let b = rx.recv_timeout(BOUND).expect("a push arrived");
+        let spread = loops.min(cores);
+        assert_eq!(a != b, spread > 1, "loops {loops} on {cores} cores");
+        drop(clients);
+        eventually("the sessions gone", || server.session_count() == 0);
+    }
+}

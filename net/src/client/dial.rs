@@ -64,8 +64,14 @@ pub(super) fn dialer_for(
         return Err(unsupported());
     }
     match (backend.driver(), endpoint.transport()) {
-        (Driver::Mio, TransportKind::Tcp) => Ok(Box::new(TcpDialer::<Mio>(PhantomData))),
-        (Driver::Tokio, TransportKind::Tcp) => Ok(Box::new(TcpDialer::<Tokio>(PhantomData))),
+        (Driver::Mio, TransportKind::Tcp) => {
+            let spread = match backend {
+                Backend::Evloop(ev) => ev.loop_count(),
+                _ => 1,
+            };
+            Ok(Box::new(TcpDialer::<Mio>(spread, PhantomData)))
+        }
+        (Driver::Tokio, TransportKind::Tcp) => Ok(Box::new(TcpDialer::<Tokio>(1, PhantomData))),
         (Driver::Mio, TransportKind::Kcp) => match backend {
             Backend::Kcp(opts) => Ok(Box::new(super::kcp_dial::KcpDialer(opts.clone()))),
             _ => Err(unsupported()),
@@ -117,13 +123,15 @@ enum Mio {}
 /// tokio: the connection's tasks run on the client's runtime.
 enum Tokio {}
 
-/// Dials TCP for the driver `D`.
-struct TcpDialer<D>(PhantomData<D>);
+/// Dials TCP for the driver `D`; the event loop's connections spread over
+/// that many client reactors.
+struct TcpDialer<D>(usize, PhantomData<D>);
 
 /// A TCP connection, for the driver `D` to adopt.
 struct Tcp<D> {
     stream: TcpStream,
     peer: SocketAddr,
+    spread: usize,
     driver: PhantomData<D>,
 }
 
@@ -134,6 +142,7 @@ where
     /// Connects to the endpoint's host and port, trying each address the
     /// host resolves to in turn.
     fn dial(&self, endpoint: Endpoint) -> Dialling {
+        let spread = self.0;
         Box::pin(async move {
             let stream = match endpoint.socket_addr() {
                 Some(addr) => TcpStream::connect(addr).await?,
@@ -144,6 +153,7 @@ where
             Ok(Box::new(Tcp {
                 stream,
                 peer,
+                spread,
                 driver,
             }) as Box<dyn Dialled>)
         })
@@ -157,7 +167,7 @@ impl Dialled for Tcp<Mio> {
     fn hand_over(self: Box<Self>, attach: Attach, conn: Arc<ConnOptions>) -> io::Result<()> {
         let stream = self.stream.into_std()?;
         stream.set_nonblocking(true)?;
-        evloop::adopt(stream, self.peer, attach, conn);
+        evloop::adopt(stream, self.peer, attach, conn, self.spread);
         Ok(())
     }
 }

@@ -216,14 +216,26 @@ impl Running for EvServer {
     }
 }
 
-/// The reactors that client connections of the event-loop backend share.
+/// The reactors that client connections of the event-loop backends
+/// share: one per core, started at the first client connection.
 pub(crate) fn client_loops() -> &'static Loops {
     static CLIENT: OnceLock<Loops> = OnceLock::new();
     CLIENT.get_or_init(|| {
-        let opts = EvloopOptions::default().loops(1);
-        Loops::start(1, &opts, "walle-evloop-client")
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let opts = EvloopOptions::default().loops(n);
+        Loops::start(n, &opts, "walle-evloop-client")
             .unwrap_or_else(|e| panic!("cannot start the client event loop: {e}"))
     })
+}
+
+/// The client reactor the next client connection goes to: the first
+/// `spread` of them (the backend options' loop count, at least one, at
+/// most all) take connections in turn.
+pub(crate) fn next_client_loop(spread: usize) -> &'static LoopHandle {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let handles = client_loops().handles();
+    let spread = spread.clamp(1, handles.len());
+    &handles[NEXT.fetch_add(1, Ordering::Relaxed) % spread]
 }
 
 impl fmt::Debug for EvServer {

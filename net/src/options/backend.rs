@@ -27,7 +27,9 @@ pub enum Balance {
 #[serde(default)]
 #[non_exhaustive]
 pub struct EvloopOptions {
-    /// Event loops (threads). 0: one per core.
+    /// Event loops (threads) of a server. 0: one per core. A client's
+    /// connections take turns over that many of the client reactors all
+    /// clients share (one per core).
     pub loops: usize,
     /// How the acceptor spreads connections.
     pub balance: Balance,

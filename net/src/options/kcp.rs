@@ -74,6 +74,8 @@ pub struct KcpOptions {
     pub open_timeout: Duration,
     /// Reactors of a server, each with its own UDP socket on the port
     /// (SO_REUSEPORT, which keeps a peer on one socket). 0: one per core.
+    /// A client's connections take turns over that many of the client
+    /// reactors all clients share (one per core).
     pub loops: usize,
 }
 

@@ -18,7 +18,7 @@ use std::time::Duration;
 use mio::net::UdpSocket;
 
 use super::driver::{Ctx, Driver};
-use super::{Cmd, EvServer, Loops, client_loops};
+use super::{Cmd, EvServer, Loops};
 use crate::conn::Attach;
 use crate::kcp::{Config, Counters, KcpEndpoint, Role};
 use crate::options::{ConnOptions, EvloopOptions, KcpOptions};
@@ -122,7 +122,8 @@ pub(crate) fn adopt(
     conn: Arc<ConnOptions>,
 ) {
     let config = config(opts, &conn);
-    client_loops().handles()[0].send(Cmd::Add(Box::new(move |cx: &mut Ctx<'_>| {
+    let spread = opts.loop_count();
+    super::next_client_loop(spread).send(Cmd::Add(Box::new(move |cx: &mut Ctx<'_>| {
         let counters = Arc::new(Counters::default());
         let ep = KcpEndpoint::new(config, Role::Client, counters, cx.now);
         let socket = UdpSocket::from_std(socket);

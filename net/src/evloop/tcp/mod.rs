@@ -17,7 +17,7 @@ use walle_process::CloseReason;
 
 use super::driver::{Ctx, Driver, Op, Ready, Start, TimerKind, Turn};
 use super::stream::StreamConn;
-use super::{Cmd, EvServer, Loops, client_loops};
+use super::{Cmd, EvServer, Loops};
 use crate::conn::Attach;
 use crate::options::{ConnOptions, EvloopOptions};
 use crate::socket::tcp_listener;
@@ -54,15 +54,16 @@ pub(crate) fn serve(
 }
 
 /// Hands a client connection the caller dialled (non-blocking) to a
-/// client reactor.
+/// client reactor, one of the first `spread` in turn.
 pub(crate) fn adopt(
     stream: std::net::TcpStream,
     peer: SocketAddr,
     attach: Attach,
     conn: Arc<ConnOptions>,
+    spread: usize,
 ) {
     let stream = TcpStream::from_std(stream);
-    client_loops().handles()[0].send(Cmd::Add(connection(stream, peer, attach, conn)));
+    super::next_client_loop(spread).send(Cmd::Add(connection(stream, peer, attach, conn)));
 }
 
 /// A non-blocking mio listener (see [`tcp_listener`]).
