@@ -464,3 +464,41 @@ fn evloop_clients_spread_over_the_loops_they_ask_for() {
         eventually("the sessions gone", || server.session_count() == 0);
     }
 }
+
+/// A call with a short timeout, made while a call with a long one is
+/// pending, ends with `Timeout` by its own deadline: the connection's
+/// timer moves earlier for it (on tcp, the reader is woken only for a
+/// deadline before the one it wakes at anyway). The server accepts and
+/// never answers; the long call's deadline is far past the bound.
+#[test]
+fn a_short_call_timeout_after_a_long_one_fires_by_its_own() {
+    use walle_process::CallOptions;
+    for backend in [Backend::evloop(), Backend::tcp()] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let held = std::thread::spawn(move || listener.accept().map(|(s, _)| s));
+        let client = Client::builder(addr, Router::new(RawCodec))
+            .backend(backend.clone())
+            .build()
+            .unwrap();
+        let _server_side = held.join().unwrap().unwrap();
+        let process = client.process().expect("connected");
+        let with = |timeout| {
+            let mut options = CallOptions::default();
+            options.timeout = Some(timeout);
+            options
+        };
+        let payload = Bytes::from_static(b"?");
+        let long = process.call_with::<Bytes, Bytes>("x", &payload, with(Duration::from_secs(600)));
+        let short =
+            process.call_with::<Bytes, Bytes>("x", &payload, with(Duration::from_millis(200)));
+        let ended = runtime().block_on(async { tokio::time::timeout(BOUND, short).await });
+        let name = backend.name();
+        match ended {
+            Ok(Err(Error::Timeout)) => {}
+            Ok(other) => panic!("{name}: the short call ended with {other:?}"),
+            Err(_) => panic!("{name}: the short call did not time out within {BOUND:?}"),
+        }
+        drop(long);
+    }
+}
