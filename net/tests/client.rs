@@ -467,9 +467,8 @@ fn evloop_clients_spread_over_the_loops_they_ask_for() {
 
 /// A call with a short timeout, made while a call with a long one is
 /// pending, ends with `Timeout` by its own deadline: the connection's
-/// timer moves earlier for it (on tcp, the reader is woken only for a
-/// deadline before the one it wakes at anyway). The server accepts and
-/// never answers; the long call's deadline is far past the bound.
+/// timer moves earlier for it. The server accepts and never answers; the
+/// long call's deadline is far past the bound.
 #[test]
 fn a_short_call_timeout_after_a_long_one_fires_by_its_own() {
     use walle_process::CallOptions;
@@ -483,10 +482,9 @@ fn a_short_call_timeout_after_a_long_one_fires_by_its_own() {
             .unwrap();
         let _server_side = held.join().unwrap().unwrap();
         let process = client.process().expect("connected");
-        let with = |timeout| {
-            let mut options = CallOptions::default();
-            options.timeout = Some(timeout);
-            options
+        let with = |timeout| CallOptions {
+            timeout: Some(timeout),
+            ..CallOptions::default()
         };
         let payload = Bytes::from_static(b"?");
         let long = process.call_with::<Bytes, Bytes>("x", &payload, with(Duration::from_secs(600)));

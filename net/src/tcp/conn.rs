@@ -28,15 +28,8 @@ pub(crate) struct Conn<L> {
     pub(super) room: Condvar,
     /// Wakes the writer: frames queued, a sender waiting, or closing.
     pub(super) ready: Notify,
-    /// Wakes the reader: closing, or a call deadline earlier than it will
-    /// wake anyway.
+    /// Wakes the reader: closing, or a call deadline set.
     wake: Notify,
-    /// When the reader wakes at the latest, as nanoseconds since `epoch`
-    /// (`u64::MAX`: not before its next read or wake-up): a call deadline
-    /// after it needs no wake-up, since the reader looks at the calls'
-    /// deadlines again whenever it wakes.
-    wakes_by: AtomicU64,
-    epoch: Instant,
     pub(super) closed: AtomicBool,
     /// Why it is closing, when this side started it (kept first).
     why: OnceLock<CloseReason>,
@@ -50,35 +43,6 @@ static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 impl<L: Link> Conn<L> {
     pub(super) fn queue(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn nanos(&self, at: Instant) -> u64 {
-        let since = at.saturating_duration_since(self.epoch);
-        u64::try_from(since.as_nanos()).unwrap_or(u64::MAX - 1)
-    }
-
-    /// Wakes the reader for a call deadline, unless it wakes by then
-    /// anyway (the lower deadline is kept for the next one to compare).
-    fn hint(&self, deadline: Instant) {
-        let nanos = self.nanos(deadline);
-        let mut current = self.wakes_by.load(Ordering::Acquire);
-        while nanos < current {
-            match self.wakes_by.compare_exchange(
-                current,
-                nanos,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return self.wake.notify_one(),
-                Err(now) => current = now,
-            }
-        }
-    }
-
-    /// The reader's timer is set for `at` (`None`: none set).
-    fn set_wakes_by(&self, at: Option<Instant>) {
-        let nanos = at.map_or(u64::MAX, |at| self.nanos(at));
-        self.wakes_by.store(nanos, Ordering::Release);
     }
 }
 
@@ -125,8 +89,8 @@ impl<L: Link> Transport for ConnTransport<L> {
         })
     }
 
-    fn timer_hint(&self, deadline: Instant) {
-        self.0.hint(deadline);
+    fn timer_hint(&self, _deadline: Instant) {
+        self.0.wake.notify_one();
     }
 
     fn mode(&self) -> FrameMode {
@@ -153,8 +117,6 @@ pub(crate) fn start<L: Link>(
         room: Condvar::new(),
         ready: Notify::new(),
         wake: Notify::new(),
-        wakes_by: AtomicU64::new(u64::MAX),
-        epoch: Instant::now(),
         closed: AtomicBool::new(false),
         why: OnceLock::new(),
         opts,
@@ -236,7 +198,6 @@ async fn read_loop<L: Link>(conn: &Conn<L>, handler: &dyn Handler) -> CloseReaso
             if armed.is_none_or(|armed| at < armed) {
                 sleep.as_mut().reset(at.into());
                 armed = Some(at);
-                conn.set_wakes_by(armed);
             }
         }
         // Reads first; timers are also checked after every read, so a
@@ -257,12 +218,7 @@ async fn read_loop<L: Link>(conn: &Conn<L>, handler: &dyn Handler) -> CloseReaso
                     return why;
                 }
             }
-            () = &mut sleep, if armed.is_some() => {
-                // From here until the deadlines are read again, a call's
-                // deadline wakes the reader.
-                armed = None;
-                conn.set_wakes_by(None);
-            }
+            () = &mut sleep, if armed.is_some() => armed = None,
             () = &mut wake => wake.set(conn.wake.notified()),
         }
         // The clock is read only when a deadline exists, and once.
