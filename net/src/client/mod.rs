@@ -139,8 +139,18 @@ impl<C: Clone + Send + Sync + 'static> Inner<C> {
             .map(f)
     }
 
+    /// `f` on the connected process, if it is still open, read without
+    /// the machine's lock (the calls' fast path).
+    fn connected<T>(&self, f: impl FnOnce(&Process<C>) -> T) -> Option<T> {
+        self.connected
+            .load()
+            .as_deref()
+            .filter(|p| !p.is_closed())
+            .map(f)
+    }
+
     fn current(&self) -> Option<Process<C>> {
-        self.live(|l| l.process.clone())
+        self.connected(Process::clone)
     }
 
     /// The connection if there is one; starts a dial if idle (unless the
@@ -324,13 +334,7 @@ impl<C: Clone + Send + Sync + 'static> Client<C> {
         let route = route.into();
         // Connected: straight to the process, without the machine's lock,
         // the clock or a wake-up registration.
-        let fast = self
-            .inner
-            .connected
-            .load()
-            .as_deref()
-            .filter(|p| !p.is_closed())
-            .map(|p| p.call_with(route, req, options));
+        let fast = self.inner.connected(|p| p.call_with(route, req, options));
         if let Some(call) = fast {
             return call.await;
         }
@@ -368,10 +372,9 @@ impl<C: Clone + Send + Sync + 'static> Client<C> {
     where
         C: Codec<M>,
     {
-        if let Some(process) = self.inner.connected.load().as_deref() {
-            if !process.is_closed() {
-                return process.notify(route, msg);
-            }
+        let route = route.into();
+        if let Some(sent) = self.inner.connected(|p| p.notify(route, msg)) {
+            return sent;
         }
         let round = self.inner.machine().gave_up();
         match self.inner.poll_ready(round) {
