@@ -218,23 +218,12 @@ fn throughput(c: &mut Criterion) {
             ));
         }
         for i in 0..entries.len() {
-            let (r, lo, hi) = {
-                let mut sorted = ratios[i].clone();
-                sorted.sort_by(f64::total_cmp);
-                (
-                    median(ratios[i].clone()),
-                    sorted[0],
-                    sorted[sorted.len() - 1],
-                )
-            };
             report.push(format!(
-                "{:<9} {:<14} {:>11.0}   {:>5.2}x ({:.2}-{:.2})   {:>8.3}",
+                "{:<9} {:<14} {:>11.0}   {}   {:>8.3}",
                 entries[i].0,
                 config,
                 median(rates[i].clone()),
-                r,
-                lo,
-                hi,
+                spread(&ratios[i]),
                 median(cpus[i].clone())
             ));
         }

@@ -221,9 +221,8 @@ impl Running for EvServer {
 pub(crate) fn client_loops() -> &'static Loops {
     static CLIENT: OnceLock<Loops> = OnceLock::new();
     CLIENT.get_or_init(|| {
-        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let opts = EvloopOptions::default().loops(n);
-        Loops::start(n, &opts, "walle-evloop-client")
+        let opts = EvloopOptions::default(); // loops: one per core
+        Loops::start(opts.loop_count(), &opts, "walle-evloop-client")
             .unwrap_or_else(|e| panic!("cannot start the client event loop: {e}"))
     })
 }

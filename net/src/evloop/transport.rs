@@ -113,18 +113,17 @@ impl ConnShared {
 impl ConnShared {
     /// Adds to the outbound queue under its bound, then has it flushed.
     fn enqueue(&self, add: impl FnOnce(&mut Outbound) -> Result<(), Error>) -> Result<(), Error> {
-        let conn = self;
-        if conn.closed.load(Ordering::Acquire) {
+        if self.closed.load(Ordering::Acquire) {
             return Err(Error::SessionClosed);
         }
         {
-            let mut out = conn.out();
-            if out.queued() >= conn.limit {
+            let mut out = self.out();
+            if out.queued() >= self.limit {
                 return Err(Error::Overloaded("send queue full"));
             }
             add(&mut out)?;
         }
-        conn.schedule_flush();
+        self.schedule_flush();
         Ok(())
     }
 }

@@ -74,7 +74,6 @@ struct Counters {
     rejected: AtomicU64,
 }
 
-/// What a core is made of; the builder fills in the defaults.
 /// What the processes built from one builder or template share: the
 /// same for every session of a server, so each process keeps one pointer
 /// to it instead of a copy.
@@ -90,6 +89,7 @@ pub(crate) struct Common {
     pub(crate) options: ProcessOptions,
 }
 
+/// What a core is made of; the builder fills in the defaults.
 pub(crate) struct Parts {
     pub(crate) common: Arc<Common>,
     pub(crate) transport: Arc<dyn Transport>,
