@@ -2,7 +2,8 @@
 //! size class.
 //!
 //! A cached buffer's first 8 bytes hold the pointer to the next cached
-//! buffer of its class, as glibc's tcache does; popping and pushing are a
+//! buffer of its class, as glibc's tcache does, and one buffer per class
+//! waits in front of the list; popping and pushing are a
 //! few loads and stores on a thread-local with no destructor, hence no lock,
 //! no shared atomic and no lazy-initialisation check on the fast path.
 //!
@@ -33,10 +34,16 @@ pub(crate) const SLOTS: usize = 4;
 struct Slot {
     /// Id of the pool the lists belong to; 0 for none.
     pool: Cell<u64>,
+    /// One buffer of each class held beside its list, taken first and
+    /// refilled first: an allocation that follows a free (encode, send,
+    /// drop, encode again) takes it back with one load and one store, no
+    /// link to follow and no count to change.
+    hot: [Cell<*mut u8>; MAX_CLASSES],
     heads: [Cell<*mut u8>; MAX_CLASSES],
     /// Buffers each list may still take: its cap minus its length, one
     /// field so that a return checks one value.
     room: [Cell<u32>; MAX_CLASSES],
+    /// Each list's cap: the class's local cap less the one in `hot`.
     caps: [Cell<u32>; MAX_CLASSES],
     /// The counter block of this thread for `pool`, kept alive by `OWNERS`.
     counters: Cell<*const Counters>,
@@ -46,8 +53,11 @@ struct Slot {
 
 struct Fast {
     slots: [Slot; SLOTS],
-    /// Counts allocations served from the slots, to order them by last use.
+    /// Counts switches between slots, to order them by last use.
     clock: Cell<u64>,
+    /// The slot the last allocation was served from: using it again does
+    /// not change the order, so the fast path only compares against it.
+    last: Cell<*const Slot>,
 }
 
 /// What keeps a slot's pool and counter block alive, and flushes the slot
@@ -64,6 +74,7 @@ impl Slot {
     const fn empty() -> Self {
         Slot {
             pool: Cell::new(0),
+            hot: [const { Cell::new(ptr::null_mut()) }; MAX_CLASSES],
             heads: [const { Cell::new(ptr::null_mut()) }; MAX_CLASSES],
             room: [const { Cell::new(0) }; MAX_CLASSES],
             caps: [const { Cell::new(0) }; MAX_CLASSES],
@@ -78,6 +89,7 @@ thread_local! {
         Fast {
             slots: [const { Slot::empty() }; SLOTS],
             clock: Cell::new(0),
+            last: Cell::new(ptr::null()),
         }
     };
     static OWNERS: RefCell<[Option<Owner>; SLOTS]> =
@@ -110,12 +122,23 @@ impl Fast {
         self.slots.iter().find(|s| s.pool.get() == pool)
     }
 
-    /// Marks `slot` as used now.
+    /// Marks `slot` as used now. The order of last use changes only when
+    /// a slot other than the last one is used, so only then is a stamp
+    /// taken: the order stays exact and a run of allocations from one pool
+    /// pays one comparison each.
     #[inline(always)]
     fn touch(&self, slot: &Slot) {
+        if !ptr::eq(self.last.get(), slot) {
+            self.stamp(slot);
+        }
+    }
+
+    #[inline(never)]
+    fn stamp(&self, slot: &Slot) {
         let now = self.clock.get().wrapping_add(1);
         self.clock.set(now);
         slot.used.set(now);
+        self.last.set(slot);
     }
 }
 
@@ -134,6 +157,13 @@ impl Slot {
         // the mask only spares a bounds check.
         debug_assert!(class < MAX_CLASSES);
         let class = class & (MAX_CLASSES - 1);
+        let hot = self.hot[class].get();
+        if !hot.is_null() {
+            self.hot[class].set(ptr::null_mut());
+            // SAFETY: `hot` holds a whole allocation of `size` bytes (align
+            // 1) from the global allocator, a `Vec<u8>` that `push` forgot.
+            return Some(unsafe { Vec::from_raw_parts(hot, 0, size) });
+        }
         let head = self.heads[class].get();
         if head.is_null() {
             return None;
@@ -185,10 +215,16 @@ pub(crate) fn push(pool: u64, class: usize, size: usize, buf: Vec<u8>) -> Result
         return Err(buf);
     };
     let class = class & (MAX_CLASSES - 1); // as in `take`
-    if buf.capacity() != size || slot.room[class].get() == 0 {
+    if buf.capacity() != size {
         return Err(buf);
     }
-    slot.link(class, buf);
+    if slot.hot[class].get().is_null() {
+        slot.hot[class].set(ManuallyDrop::new(buf).as_mut_ptr());
+    } else if slot.room[class].get() == 0 {
+        return Err(buf);
+    } else {
+        slot.link(class, buf);
+    }
     Counters::bump(&slot.counters().local_released[class], 1);
     Ok(())
 }
@@ -215,14 +251,17 @@ fn adopt(shared: &Arc<Shared>, evict: bool) -> Option<usize> {
             let counters = shared.register_thread();
             let slot = &f.slots[index];
             for class in 0..MAX_CLASSES {
+                slot.hot[class].set(ptr::null_mut());
                 slot.heads[class].set(ptr::null_mut());
+                // One of the class's buffers waits in `hot`, beside the list.
                 let cap = shared.local_cap.get(class).copied().unwrap_or(0);
+                let cap = cap.saturating_sub(1);
                 slot.caps[class].set(cap);
                 slot.room[class].set(cap);
             }
             slot.counters.set(Arc::as_ptr(&counters));
             slot.pool.set(shared.id);
-            f.touch(slot);
+            f.stamp(slot);
             owners[index] = Some(Owner {
                 slot: index,
                 id: shared.id,
@@ -253,6 +292,10 @@ impl Drop for Owner {
             slot.pool.set(0);
             slot.counters.set(ptr::null());
             slot.used.set(0);
+            let f = fast();
+            if ptr::eq(f.last.get(), slot) {
+                f.last.set(ptr::null());
+            }
         }
         if let Some(shared) = shared {
             shared.retire_thread(&self.counters);
