@@ -128,7 +128,7 @@ impl Shared {
     }
 
     #[inline(always)]
-    fn class_of(&self, size: usize) -> Option<usize> {
+    pub(crate) fn class_of(&self, size: usize) -> Option<usize> {
         // ceil(log2(size)), 0 for sizes 0 and 1: the bit length of size - 1.
         let shift = usize::BITS - size.saturating_sub(1).leading_zeros();
         let class = shift.saturating_sub(self.min_shift) as usize;

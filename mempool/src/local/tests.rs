@@ -108,3 +108,32 @@ fn frees_do_not_evict() {
         assert_eq!(pool.stats().outstanding, 0);
     }
 }
+
+/// The buffer waiting beside a list counts against the class's local cap:
+/// a thread that frees many buffers keeps no more than the cap (a full
+/// list spills half of itself to the shared queue).
+#[test]
+fn a_thread_keeps_at_most_its_local_cap_hot_buffer_included() {
+    std::thread::spawn(|| {
+        let pool = SizedPool::new();
+        let class = pool.shared.class_of(1024).expect("a class");
+        let cap = pool.shared.local_cap[class] as usize;
+        let bufs: Vec<_> = (0..cap * 3).map(|_| pool.alloc(1024)).collect();
+        drop(bufs);
+        let f = super::fast();
+        let slot = f.slot_of(pool.shared.id).expect("a slot");
+        let listed = (slot.caps[class].get() - slot.room[class].get()) as usize;
+        let hot = usize::from(!slot.hot[class].get().is_null());
+        assert_eq!(hot, 1, "a buffer waits beside the list");
+        assert!(
+            listed + hot <= cap,
+            "{listed} listed + {hot} hot > cap {cap}"
+        );
+        assert!(
+            listed + hot > cap / 2,
+            "{listed} listed: the list spilled too much"
+        );
+    })
+    .join()
+    .expect("test thread");
+}
