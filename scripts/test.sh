@@ -4,8 +4,9 @@
 # build), etcd and etcdctl (Debian etcd-server and etcd-client: the tests start
 # their own etcd on free loopback ports), Chromium (Debian chromium: the
 # browser client's test), python3 with the websockets package (the ws interop
-# tests) and the siokcp package (the reference ikcp in C, the kcp interop
-# test's peer), and cargo-nextest. Installing needs root, or sudo. Extra
+# tests), the siokcp package (the reference ikcp in C, the kcp interop
+# test's peer) and the lz4 and pynacl packages (liblz4 and libsodium, the
+# packet encoders' interop peers), and cargo-nextest. Installing needs root, or sudo. Extra
 # arguments go to `cargo nextest run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,6 +63,12 @@ if ! python3 -c "import siokcp" >/dev/null 2>&1; then
     echo "scripts/test.sh: installing the Python package siokcp (pip)" >&2
     python3 -m pip install --quiet siokcp ||
         python3 -m pip install --quiet --break-system-packages siokcp
+fi
+
+if ! python3 -c "import lz4.block, nacl.bindings" >/dev/null 2>&1; then
+    echo "scripts/test.sh: installing the Python packages lz4 and pynacl (pip)" >&2
+    python3 -m pip install --quiet lz4 pynacl ||
+        python3 -m pip install --quiet --break-system-packages lz4 pynacl
 fi
 
 # --all-features: the etcd store, the etcd:// driver and their suites.

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use bytes::Bytes;
 use tracing::info;
 use walle_process::CloseReason;
 
@@ -137,18 +136,5 @@ impl<C: Clone + Send + Sync + 'static> Hub<C> {
             old.close_for(CloseReason::Replaced); // its callbacks run without the lock
         }
         Ok(())
-    }
-
-    /// Writes `frame` to every session `filter` keeps; returns how many.
-    pub(crate) fn broadcast(
-        &self,
-        frame: &Bytes,
-        filter: impl Fn(&SessionHandle<C>) -> bool,
-    ) -> usize {
-        let targets: Vec<_> = self.all().into_iter().filter(|h| filter(h)).collect();
-        targets
-            .iter()
-            .filter(|h| h.send_frame(frame).is_ok())
-            .count()
     }
 }

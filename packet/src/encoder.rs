@@ -38,4 +38,16 @@ pub trait PacketEncoder: Send + Sync + 'static {
 
     /// Undoes [`encode`](PacketEncoder::encode).
     fn decode(&self, body: Bytes) -> Result<Bytes, BoxError>;
+
+    /// A fresh instance for one connection, for an encoder whose state
+    /// belongs to one stream of frames (a sequence number, a replay
+    /// window): every connection's process then encodes and decodes
+    /// through its own. `None`, the default, means this instance serves
+    /// every connection, as a stateless transform can.
+    ///
+    /// A [`Protocol`](crate::Protocol) with such an encoder cannot encode
+    /// a frame once for many connections: a broadcast encodes per session.
+    fn for_connection(&self) -> Option<Box<dyn PacketEncoder>> {
+        None
+    }
 }

@@ -10,7 +10,9 @@
 //!   (`walle`, and `walle-id` with numeric routes), [`ProtoFormat`]
 //!   (`walle-proto`, a protobuf packet) and [`DueFormat`] (`due`).
 //! - [`PacketEncoder`]: optional per-frame byte transforms (compression,
-//!   encryption), undone in reverse order on receive.
+//!   encryption), undone in reverse order on receive. Two ship here:
+//!   `Lz4Encoder` (feature `lz4`) and `AeadEncoder` (feature `aead`,
+//!   XChaCha20-Poly1305 with replay rejection).
 //! - [`Protocol`]: the pipeline of all of the above that a connection runs.
 //!
 //! Nothing here touches a socket or a clock.
@@ -35,10 +37,14 @@
 #![deny(missing_docs, missing_debug_implementations)]
 #![warn(clippy::unwrap_used)]
 
+#[cfg(feature = "aead")]
+mod aead;
 mod due;
 mod encoder;
 mod error;
 mod framing;
+#[cfg(feature = "lz4")]
+mod lz4;
 mod metadata;
 mod packet;
 mod parts;
@@ -50,10 +56,14 @@ mod walle;
 use bytes::Bytes;
 pub use walle_codec::Code;
 
+#[cfg(feature = "aead")]
+pub use aead::{AeadEncoder, AeadError, AeadKey, AeadOptions};
 pub use due::DueFormat;
 pub use encoder::PacketEncoder;
 pub use error::PacketError;
 pub use framing::{ByteOrder, DEFAULT_MAX_FRAME, FrameDecoder, FrameMode, Framing};
+#[cfg(feature = "lz4")]
+pub use lz4::{Lz4Encoder, Lz4Error, Lz4Options};
 pub use metadata::{Metadata, MetadataView};
 pub use packet::{Cmd, FLAG_ERROR, Head, Packet, Route};
 pub use parts::PacketParts;

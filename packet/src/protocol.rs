@@ -20,6 +20,9 @@ pub struct Protocol {
     wrapper: Arc<dyn ProtocolWrapper>,
     framing: Framing,
     encoders: Arc<[Arc<dyn PacketEncoder>]>,
+    /// Whether an encoder keeps per-connection state
+    /// ([`PacketEncoder::for_connection`]).
+    per_connection: bool,
 }
 
 impl Protocol {
@@ -35,6 +38,7 @@ impl Protocol {
             wrapper,
             framing,
             encoders: Arc::new([]),
+            per_connection: false,
         }
     }
 
@@ -52,10 +56,37 @@ impl Protocol {
 
     /// Adds an encoder after those already added.
     pub fn with_encoder(mut self, encoder: impl PacketEncoder) -> Self {
+        self.per_connection |= encoder.for_connection().is_some();
         let mut encoders = self.encoders.to_vec();
         encoders.push(Arc::new(encoder));
         self.encoders = encoders.into();
         self
+    }
+
+    /// True when an encoder keeps per-connection state, so that a frame
+    /// encoded for one connection cannot be sent on another.
+    pub fn per_connection(&self) -> bool {
+        self.per_connection
+    }
+
+    /// The pipeline of one connection: the same format and framing, with
+    /// a fresh instance of every encoder that keeps per-connection state.
+    /// `None` when none does, and this pipeline serves every connection.
+    pub fn for_connection(&self) -> Option<Protocol> {
+        if !self.per_connection {
+            return None;
+        }
+        let encoders: Vec<Arc<dyn PacketEncoder>> = self
+            .encoders
+            .iter()
+            .map(|e| e.for_connection().map_or_else(|| e.clone(), Arc::from))
+            .collect();
+        Some(Protocol {
+            wrapper: self.wrapper.clone(),
+            framing: self.framing,
+            encoders: encoders.into(),
+            per_connection: true,
+        })
     }
 
     /// The packet format.

@@ -161,6 +161,10 @@ impl<C: Clone + Send + Sync + 'static> Server<C> {
 
     /// Pushes `msg` to every session `filter` keeps, encoding it once
     /// (BEHAVIOURS 36). Returns how many sessions took it.
+    ///
+    /// With an encoder that keeps per-connection state in the protocol
+    /// (`AeadEncoder`), one frame cannot serve every session: each session
+    /// then encodes its own.
     pub fn broadcast<'r, M>(
         &self,
         route: impl Into<Route<'r>>,
@@ -170,11 +174,31 @@ impl<C: Clone + Send + Sync + 'static> Server<C> {
     where
         C: Codec<M>,
     {
-        let frame = self.encode_push(route, msg)?;
-        Ok(self.shared.hub.broadcast(&frame, filter))
+        let sessions = self.shared.hub.all().into_iter().filter(|h| filter(h));
+        self.push_to(sessions, route.into(), msg)
     }
 
-    /// Pushes `msg` to the sessions with the given ids, encoding it once.
+    /// Pushes `msg` to `sessions`: one frame encoded once for all, or,
+    /// when an encoder of the protocol keeps per-connection state (a
+    /// sealed stream's counter), one encoded by each session.
+    fn push_to<M>(
+        &self,
+        sessions: impl Iterator<Item = SessionHandle<C>>,
+        route: Route<'_>,
+        msg: &M,
+    ) -> Result<usize, NetError>
+    where
+        C: Codec<M>,
+    {
+        if self.shared.parts.protocol.per_connection() {
+            return Ok(sessions.filter(|h| h.notify(route, msg).is_ok()).count());
+        }
+        let frame = self.encode_push(route, msg)?;
+        Ok(send_all(sessions, &frame))
+    }
+
+    /// Pushes `msg` to the sessions with the given ids, encoding it once
+    /// (per session with a per-connection encoder, as `broadcast`).
     pub fn multicast<'r, M>(
         &self,
         ids: &[u64],
@@ -184,11 +208,8 @@ impl<C: Clone + Send + Sync + 'static> Server<C> {
     where
         C: Codec<M>,
     {
-        let frame = self.encode_push(route, msg)?;
-        Ok(send_all(
-            ids.iter().filter_map(|&id| self.shared.hub.get(id)),
-            &frame,
-        ))
+        let sessions = ids.iter().filter_map(|&id| self.shared.hub.get(id));
+        self.push_to(sessions, route.into(), msg)
     }
 
     /// Pushes `msg` to the sessions bound to the given users.
@@ -201,11 +222,8 @@ impl<C: Clone + Send + Sync + 'static> Server<C> {
     where
         C: Codec<M>,
     {
-        let frame = self.encode_push(route, msg)?;
-        Ok(send_all(
-            users.iter().filter_map(|&u| self.shared.hub.by_user(u)),
-            &frame,
-        ))
+        let sessions = users.iter().filter_map(|&u| self.shared.hub.by_user(u));
+        self.push_to(sessions, route.into(), msg)
     }
 
     /// Stops gracefully: no new connections, queued writes flushed (for

@@ -74,7 +74,7 @@ impl Core {
         let result = match packet.is_error() {
             false => Ok(packet),
             true => Err(
-                match self.protocol.wrapper().decode_error(packet.payload_ref()) {
+                match self.protocol().wrapper().decode_error(packet.payload_ref()) {
                     Ok((code, desc)) => Error::Remote {
                         code,
                         desc: desc.to_string(),

@@ -37,7 +37,7 @@ impl Core {
     /// Decodes a frame body and routes the packet. An error means the
     /// stream can no longer be trusted: the caller closes the connection.
     pub(crate) fn dispatch(self: &Arc<Self>, body: Bytes) -> Result<(), Error> {
-        let packet = self.protocol.decode(body)?;
+        let packet = self.protocol().decode(body)?;
         if packet.is_heartbeat() {
             trace!(session = self.session.id(), "heartbeat");
             // A failed echo (a full queue, a closing session) is not the
@@ -52,7 +52,8 @@ impl Core {
         let is_response = match packet.cmd() {
             Cmd::Response => true,
             Cmd::Request => {
-                !self.protocol.wrapper().marks_responses() && self.pending().contains(packet.seq())
+                !self.protocol().wrapper().marks_responses()
+                    && self.pending().contains(packet.seq())
             }
             Cmd::Notify => false,
         };

@@ -100,6 +100,9 @@ pub(crate) struct Core {
     common: Arc<Common>,
     /// How the transport delimits frames.
     mode: FrameMode,
+    /// This connection's own pipeline, when an encoder keeps state per
+    /// connection ([`Protocol::for_connection`]); else the shared one.
+    own_protocol: Option<Protocol>,
     transport: Arc<dyn Transport>,
     session: Session,
     pending: Mutex<Pending>,
@@ -110,7 +113,9 @@ pub(crate) struct Core {
 impl std::ops::Deref for Core {
     type Target = Common;
 
-    /// The shared parts read as the process's own (`self.protocol`, ...).
+    /// The shared parts read as the process's own (`self.pool`, ...); the
+    /// pipeline is read through [`Core::protocol`], which may be the
+    /// connection's own.
     fn deref(&self) -> &Common {
         &self.common
     }
@@ -126,6 +131,7 @@ impl Core {
         let pending = Pending::new(seqs, common.clock.now(), common.options.timer_tick);
         Core {
             mode: parts.transport.mode(),
+            own_protocol: common.protocol.for_connection(),
             transport: parts.transport,
             session: parts.session,
             common,
@@ -141,7 +147,7 @@ impl Core {
 
     /// The protocol pipeline.
     pub(crate) fn protocol(&self) -> &Protocol {
-        &self.protocol
+        self.own_protocol.as_ref().unwrap_or(&self.common.protocol)
     }
 
     /// How the transport delimits frames.
@@ -191,7 +197,7 @@ impl Core {
         if self.is_closed() {
             return Err(Error::SessionClosed);
         }
-        let (protocol, mode) = (&self.protocol, self.mode);
+        let (protocol, mode) = (self.protocol(), self.mode);
         self.transport
             .send(&mut |dst| protocol.encode_in(mode, head, payload, dst))
     }
@@ -201,7 +207,7 @@ impl Core {
         if self.is_closed() {
             return Err(Error::SessionClosed);
         }
-        let (protocol, mode) = (&self.protocol, self.mode);
+        let (protocol, mode) = (self.protocol(), self.mode);
         self.transport
             .send(&mut |dst| protocol.encode_error_in(mode, head, code, desc, dst))
     }
@@ -211,7 +217,7 @@ impl Core {
         if self.is_closed() {
             return Err(Error::SessionClosed);
         }
-        let (protocol, mode) = (&self.protocol, self.mode);
+        let (protocol, mode) = (self.protocol(), self.mode);
         self.transport
             .send(&mut |dst| protocol.encode_heartbeat_in(mode, time, dst))
     }

@@ -27,6 +27,10 @@ use call::CallState;
 /// Encodes a one-way packet to `route` into one whole frame, once, to be
 /// written to many sessions ([`Process::send_frame`]): a broadcast. `mode`
 /// is that of the sessions' transports.
+///
+/// Fails with [`Error::NotSupported`] when the protocol has an encoder
+/// that keeps per-connection state ([`Protocol::per_connection`]): such a
+/// frame is only good on one connection, so each session encodes its own.
 pub fn encode_notify_frame<C: Codec<M>, M>(
     protocol: &Protocol,
     mode: FrameMode,
@@ -34,6 +38,11 @@ pub fn encode_notify_frame<C: Codec<M>, M>(
     route: Route<'_>,
     msg: &M,
 ) -> Result<Bytes, Error> {
+    if protocol.per_connection() {
+        return Err(Error::NotSupported(
+            "a frame shared by many sessions: an encoder of the protocol keeps per-connection state",
+        ));
+    }
     let head = Head::notify(route);
     let mut frame = Vec::new();
     with_payload(codec, &*builder::default_pool(), 1024, msg, |payload| {
@@ -116,7 +125,16 @@ impl<C: Clone + Send + Sync + 'static> Process<C> {
     }
 
     /// Writes one already-encoded frame, such as a broadcast encoded once.
+    ///
+    /// Fails with [`Error::NotSupported`] when this process's protocol has
+    /// an encoder that keeps per-connection state: a frame encoded
+    /// elsewhere would not be of this connection's stream.
     pub fn send_frame(&self, frame: &Bytes) -> Result<(), Error> {
+        if self.core.protocol().per_connection() {
+            return Err(Error::NotSupported(
+                "a frame encoded elsewhere: an encoder of the protocol keeps per-connection state",
+            ));
+        }
         self.core.send_frame(frame)
     }
 

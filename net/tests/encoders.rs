@@ -1,0 +1,286 @@
+//! Packet encoders on real connections: LZ4 compression and
+//! XChaCha20-Poly1305 sealing, on every backend, and a replayed sealed
+//! frame closing only its own connection.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use walle_codec::RawCodec;
+use walle_net::{Backend, Client, ClientOptions, Server, ServerOptions};
+use walle_packet::{
+    AeadEncoder, AeadKey, Cmd, Head, Lz4Encoder, Lz4Options, PacketError, Protocol, Route,
+    WalleFormat,
+};
+use walle_process::{CloseReason, Context, Error, Router};
+
+use util::*;
+
+fn sealed(key: &AeadKey) -> Protocol {
+    Protocol::new(WalleFormat::new())
+        .with_encoder(Lz4Encoder::new(Lz4Options::default()))
+        .with_encoder(AeadEncoder::new(key.clone()))
+}
+
+fn sealed_server(backend: &Backend, key: &AeadKey) -> (Server<RawCodec>, Reasons) {
+    let reasons = Reasons::default();
+    let record = reasons.clone();
+    let server = Server::builder(echo_router())
+        .backend(backend.clone())
+        .protocol(sealed(key))
+        .options(ServerOptions::default())
+        .on_session(move |session| {
+            let (record, peer) = (record.clone(), session.peer());
+            session.on_close(move |reason| {
+                record.lock().unwrap().insert(peer, reason.clone());
+            });
+            Ok(())
+        })
+        .bind("127.0.0.1:0")
+        .expect("bind");
+    (server, reasons)
+}
+
+fn sealed_client(backend: &Backend, server: &Server<RawCodec>, key: &AeadKey) -> Client<RawCodec> {
+    Client::builder(server.local_addr(), Router::new(RawCodec))
+        .backend(backend.clone())
+        .protocol(sealed(key))
+        .options(ClientOptions::default())
+        .build()
+        .expect("client")
+}
+
+/// Calls of every size pass through compression and sealing on every
+/// pair of backends that speak to each other.
+#[test]
+fn compressed_and_sealed_calls_work_on_every_backend() {
+    let key = AeadKey::random();
+    let compressible = Bytes::from(b"player 17 moved to 3,4; ".repeat(3000));
+    let noise: Bytes = {
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        (0..20_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect::<Vec<u8>>()
+            .into()
+    };
+    for (server_backend, client_backend) in backend_pairs() {
+        let pair = format!("{} <- {}", server_backend.name(), client_backend.name());
+        let (server, reasons) = sealed_server(&server_backend, &key);
+        let client = sealed_client(&client_backend, &server, &key);
+        let rt = runtime();
+        for payload in [
+            Bytes::from_static(b"hi"),
+            compressible.clone(),
+            noise.clone(),
+        ] {
+            for _ in 0..3 {
+                let got: Bytes = rt
+                    .block_on(client.call("echo", &payload))
+                    .unwrap_or_else(|e| panic!("{pair}: {} bytes: {e}", payload.len()));
+                assert_eq!(got, payload, "{pair}");
+            }
+        }
+        assert!(reasons.lock().unwrap().is_empty(), "{pair}: {reasons:?}");
+        drop(client);
+    }
+}
+
+/// A client with another key gets no answer and its connection closed as
+/// malformed; a client with the right key on the same server is served.
+#[test]
+fn a_peer_with_another_key_is_closed_and_others_are_served() {
+    let key = AeadKey::random();
+    for backend in all_backends() {
+        let name = backend.name();
+        let (server, reasons) = sealed_server(&backend, &key);
+        let good = sealed_client(&backend, &server, &key);
+        let bad = sealed_client(&backend, &server, &AeadKey::random());
+        let rt = runtime();
+        let failed = rt.block_on(bad.call::<Bytes, Bytes>("echo", &Bytes::from_static(b"x")));
+        assert!(failed.is_err(), "{name}: a wrong key got an answer");
+        eventually(&format!("{name}: the wrong key's session closed"), || {
+            reasons.lock().unwrap().values().any(|r| {
+                matches!(r, CloseReason::Malformed(e)
+                    if matches!(&**e, Error::Packet(PacketError::Encoder { name: "aead", decoding: true, .. })))
+            })
+        });
+        let got: Bytes = rt
+            .block_on(good.call("echo", &Bytes::from_static(b"still here")))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(&got[..], b"still here");
+    }
+}
+
+/// An error and its sources, joined.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Reads one length-prefixed frame body.
+fn read_frame(stream: &mut TcpStream) -> Bytes {
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).expect("a frame's length");
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    stream.read_exact(&mut body).expect("a frame's body");
+    Bytes::from(body)
+}
+
+/// A request frame written twice byte for byte: the first is answered,
+/// the replay closes the connection as malformed (the counter did not
+/// grow), and another connection is unaffected.
+#[test]
+fn a_replayed_sealed_frame_closes_only_its_connection() {
+    let key = AeadKey::random();
+    for backend in [Backend::evloop(), Backend::tcp()] {
+        let name = backend.name();
+        let (server, reasons) = sealed_server(&backend, &key);
+        // Our end of the sealed stream, driven by hand over a raw socket.
+        let ours = sealed(&key).for_connection().expect("per connection");
+        let mut frame = Vec::new();
+        ours.encode(&Head::request(Route::Uri("echo"), 1), b"once", &mut frame)
+            .expect("encodes");
+        let mut stream = TcpStream::connect(server.local_addr()).expect("connect");
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        let peer = stream.local_addr().unwrap();
+        stream.write_all(&frame).expect("write");
+        let answer = ours
+            .decode(read_frame(&mut stream))
+            .expect("the answer opens");
+        assert_eq!(
+            (answer.cmd(), &answer.payload()[..]),
+            (Cmd::Response, &b"once"[..])
+        );
+
+        let other = sealed_client(&backend, &server, &key);
+        stream.write_all(&frame).expect("write the replay");
+        assert!(
+            closed_by_server(&mut stream),
+            "{name}: the replay was not refused"
+        );
+        eventually(&format!("{name}: the replay's close reason"), || {
+            reasons.lock().unwrap().contains_key(&peer)
+        });
+        let reason = reasons.lock().unwrap().get(&peer).cloned();
+        match reason {
+            Some(CloseReason::Malformed(e)) => {
+                let why = chain(&*e);
+                assert!(why.contains("replayed or reordered"), "{name}: {why}")
+            }
+            other => panic!("{name}: the replay closed as {other:?}"),
+        }
+        let got: Bytes = runtime()
+            .block_on(other.call("echo", &Bytes::from_static(b"other")))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(&got[..], b"other");
+    }
+}
+
+/// What a sealed server sends cannot be read without the key, and what it
+/// compresses goes out smaller: the bytes on the wire, read raw.
+#[test]
+fn the_wire_carries_neither_the_clear_text_nor_its_size() {
+    let key = AeadKey::random();
+    let (server, _) = sealed_server(&Backend::evloop(), &key);
+    let ours = sealed(&key).for_connection().expect("per connection");
+    let payload = b"secret position 12,40; ".repeat(500);
+    let mut frame = Vec::new();
+    ours.encode(&Head::request(Route::Uri("echo"), 9), &payload, &mut frame)
+        .expect("encodes");
+    assert!(
+        frame.len() < payload.len() / 4,
+        "{} bytes on the wire",
+        frame.len()
+    );
+    assert!(
+        !frame.windows(6).any(|w| w == b"secret"),
+        "clear text on the wire"
+    );
+    let mut stream = TcpStream::connect(server.local_addr()).expect("connect");
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.write_all(&frame).expect("write");
+    let body = read_frame(&mut stream);
+    assert!(
+        body.len() < payload.len() / 4,
+        "{} bytes answered",
+        body.len()
+    );
+    assert!(
+        !body.windows(6).any(|w| w == b"secret"),
+        "clear text answered"
+    );
+    let answer = ours.decode(body).expect("opens");
+    assert_eq!(&answer.payload()[..], &payload[..]);
+}
+
+fn news_router(log: Arc<Mutex<Vec<Bytes>>>) -> Router<RawCodec> {
+    let mut router = Router::new(RawCodec);
+    router
+        .route("news", move |_: &mut Context, msg: Bytes| {
+            log.lock().unwrap().push(msg);
+            Ok(Bytes::new())
+        })
+        .unwrap();
+    router
+}
+
+/// Broadcast and multicast to sealed sessions: one frame cannot serve
+/// them all, so each session encodes its own, and every client opens it.
+#[test]
+fn pushes_to_sealed_sessions_are_encoded_per_session() {
+    let key = AeadKey::random();
+    for backend in all_backends() {
+        let name = backend.name();
+        let (server, _) = sealed_server(&backend, &key);
+        let logs: Vec<Arc<Mutex<Vec<Bytes>>>> = (0..3).map(|_| Arc::default()).collect();
+        let _clients: Vec<Client<RawCodec>> = logs
+            .iter()
+            .map(|log| {
+                Client::builder(server.local_addr(), news_router(log.clone()))
+                    .backend(backend.clone())
+                    .protocol(sealed(&key))
+                    .build()
+                    .expect("client")
+            })
+            .collect();
+        eventually(&format!("{name}: three sessions"), || {
+            server.session_count() == 3
+        });
+        let news = Bytes::from(b"the castle fell; ".repeat(100));
+        assert_eq!(
+            server.broadcast("news", &news, |_| true).unwrap(),
+            3,
+            "{name}"
+        );
+        let first = server.sessions()[0].id();
+        assert_eq!(
+            server.multicast(&[first], "news", &news).unwrap(),
+            1,
+            "{name}"
+        );
+        assert!(
+            server.encode_push("news", &news).is_err(),
+            "{name}: a shared frame was encoded for per-connection streams"
+        );
+        eventually(&format!("{name}: four pushes opened"), || {
+            logs.iter().map(|l| l.lock().unwrap().len()).sum::<usize>() == 4
+        });
+        for log in &logs {
+            assert!(log.lock().unwrap().iter().all(|m| *m == news), "{name}");
+        }
+    }
+}
