@@ -9,7 +9,7 @@ use walle_packet::Metadata;
 /// Settings of a process. Loadable from a file (durations in
 /// milliseconds).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ProcessOptions {
     /// Timeout of calls that set none (`Duration::MAX`: none). Default 5 s.

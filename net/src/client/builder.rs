@@ -21,7 +21,7 @@ use crate::{NetError, tcp};
 
 /// Settings of a client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ClientOptions {
     /// Dial on first use instead of at build.

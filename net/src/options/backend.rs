@@ -24,7 +24,7 @@ pub enum Balance {
 
 /// Settings of the event-loop backend.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct EvloopOptions {
     /// Event loops (threads) of a server. 0: one per core. A client's
@@ -93,7 +93,7 @@ impl EvloopOptions {
 
 /// Settings of the tokio backend.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct TcpOptions {
     /// Runtime worker threads. 0: one per core.

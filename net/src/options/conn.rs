@@ -35,7 +35,7 @@ pub enum WriteMode {
 
 /// Settings of a connection, shared by servers and clients.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ConnOptions {
     /// Close a connection silent this long (no inbound byte). 0: never.

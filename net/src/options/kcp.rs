@@ -35,7 +35,7 @@ use super::millis;
 /// assert_eq!(backend.name(), "kcp");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct KcpOptions {
     /// Nodelay mode: a 30 ms minimum retransmission timeout instead of

@@ -31,7 +31,7 @@ pub(crate) fn later(now: Instant, wait: Duration) -> Instant {
 
 /// Settings of a server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ServerOptions {
     /// Sessions at most; connection N+1 is refused. 0: no limit.

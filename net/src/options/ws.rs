@@ -36,7 +36,7 @@ use super::millis;
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct WsOptions {
     /// Servers: the path the upgrade is served on (the query is not
