@@ -5,8 +5,9 @@
 # their own etcd on free loopback ports), Chromium (Debian chromium: the
 # browser client's test), python3 with the websockets package (the ws interop
 # tests), the siokcp package (the reference ikcp in C, the kcp interop
-# test's peer) and the lz4 and pynacl packages (liblz4 and libsodium, the
-# packet encoders' interop peers), and cargo-nextest. Installing needs root, or sudo. Extra
+# test's peer), the lz4 and pynacl packages (liblz4 and libsodium, the
+# packet encoders' interop peers) and prometheus-client (its text parser
+# reads the CLI's /metrics), and cargo-nextest. Installing needs root, or sudo. Extra
 # arguments go to `cargo nextest run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,10 +66,10 @@ if ! python3 -c "import siokcp" >/dev/null 2>&1; then
         python3 -m pip install --quiet --break-system-packages siokcp
 fi
 
-if ! python3 -c "import lz4.block, nacl.bindings" >/dev/null 2>&1; then
-    echo "scripts/test.sh: installing the Python packages lz4 and pynacl (pip)" >&2
-    python3 -m pip install --quiet lz4 pynacl ||
-        python3 -m pip install --quiet --break-system-packages lz4 pynacl
+if ! python3 -c "import lz4.block, nacl.bindings, prometheus_client" >/dev/null 2>&1; then
+    echo "scripts/test.sh: installing the Python packages lz4, pynacl and prometheus-client (pip)" >&2
+    python3 -m pip install --quiet lz4 pynacl prometheus-client ||
+        python3 -m pip install --quiet --break-system-packages lz4 pynacl prometheus-client
 fi
 
 # --all-features: the etcd store, the etcd:// driver and their suites.

@@ -18,6 +18,7 @@ mod bench;
 mod call;
 mod common;
 mod discover;
+mod metrics_http;
 mod serve;
 
 use std::process::ExitCode;

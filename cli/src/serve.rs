@@ -11,6 +11,9 @@
 //! [register]                       # announce the server in discovery
 //! target = "etcd://127.0.0.1:2379/services/echo"
 //! ttl_secs = 10
+//!
+//! [metrics]                        # Prometheus text format on /metrics
+//! addr = "127.0.0.1:9100"
 //! ```
 
 use std::time::Duration;
@@ -45,6 +48,15 @@ struct Config {
     server: ServerOptions,
     #[serde(default)]
     register: Option<Register>,
+    #[serde(default)]
+    metrics: Option<MetricsConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricsConfig {
+    /// Where `/metrics` is served, `host:port` (port 0: any free one).
+    addr: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,6 +84,8 @@ pub struct Plan {
     pub server: ServerOptions,
     /// Where to register, and with what lease.
     pub register: Option<(String, Duration)>,
+    /// Where to serve `/metrics`.
+    pub metrics: Option<String>,
 }
 
 /// The 1-based line of byte `offset` in `text`.
@@ -122,6 +136,7 @@ pub fn plan(file: &str, text: &str) -> Result<Plan, Failure> {
         register: config
             .register
             .map(|r| (r.target, Duration::from_secs(r.ttl_secs.max(1)))),
+        metrics: config.metrics.map(|m| m.addr),
     })
 }
 
@@ -152,6 +167,11 @@ pub async fn run(args: &ServeArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Other(format!("{file}: {e}")))?;
     let plan = plan(&file, &text)?;
     let (protocol, _) = common::format(&plan.format)?;
+    // Before the server: its handles register with the recorder at build.
+    let metrics = match &plan.metrics {
+        Some(addr) => Some(crate::metrics_http::install(addr)?),
+        None => None,
+    };
     let server = Server::builder(echo_router())
         .backend(plan.backend.clone())
         .protocol(protocol)
@@ -164,6 +184,9 @@ pub async fn run(args: &ServeArgs) -> Result<(), Failure> {
         plan.backend.name(),
         plan.format
     );
+    if let Some(bound) = metrics {
+        println!("metrics on http://{bound}/metrics");
+    }
     let mut registration = None;
     if let Some((target, ttl)) = &plan.register {
         let addr = reachable_addr(&local.to_string())

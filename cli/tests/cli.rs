@@ -363,3 +363,97 @@ fn a_served_node_registered_in_etcd_is_listed_by_discover() {
     let _ = watch.kill();
     let _ = watch.wait();
 }
+
+/// GETs `/metrics` from `addr` and parses it with the reference Python
+/// client's parser: sample name with sorted labels -> value.
+fn scrape(addr: &str) -> serde_json::Value {
+    let mut stream = TcpStream::connect(addr).expect("connect to /metrics");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(stream, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("a response");
+    let (head, body) = response.split_once("\r\n\r\n").expect("headers and body");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/prom_parse.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 is needed: apt-get install python3 (scripts/test.sh installs it)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert!(
+        !err.contains("ModuleNotFoundError"),
+        "the parser needs prometheus_client: python3 -m pip install prometheus-client \
+         (scripts/test.sh installs it): {err}"
+    );
+    assert!(
+        out.status.success(),
+        "the parser refused the text: {err}\n{body}"
+    );
+    serde_json::from_slice(&out.stdout).expect("the parser's JSON")
+}
+
+#[test]
+fn served_metrics_parse_and_count_requests() {
+    let served = Served::start("addr = \"127.0.0.1:0\"\n[metrics]\naddr = \"127.0.0.1:0\"\n");
+    let line = served.line();
+    let metrics = line
+        .strip_prefix("metrics on http://")
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("unexpected line: {line}"))
+        .to_owned();
+    let requests = |samples: &serde_json::Value| {
+        samples["walle_requests_total{code=0,route=echo}"]
+            .as_f64()
+            .unwrap_or(0.0)
+    };
+    let before = scrape(&metrics);
+    for n in 0..3 {
+        let out = run(&[
+            "call",
+            &served.addr,
+            "echo",
+            &format!("{n}"),
+            "--codec",
+            "raw",
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let out = run(&["call", &served.addr, "nowhere", "x", "--codec", "raw"]);
+    assert_eq!(out.status.code(), Some(1));
+    let after = scrape(&metrics);
+    assert_eq!(requests(&after) - requests(&before), 3.0, "{after}");
+    assert_eq!(
+        after["walle_requests_total{code=4,route=}"].as_f64(),
+        Some(1.0),
+        "{after}"
+    );
+    assert_eq!(
+        after["__types__"]["walle_request_duration_seconds"], "histogram",
+        "{after}"
+    );
+    assert_eq!(
+        after["walle_request_duration_seconds_count{route=echo}"].as_f64(),
+        Some(3.0),
+        "{after}"
+    );
+    assert!(
+        after["walle_connections_accepted_total{backend=evloop}"].as_f64() >= Some(4.0),
+        "{after}"
+    );
+    assert!(
+        after["walle_frame_bytes_in_total{}"].as_f64() > Some(0.0),
+        "{after}"
+    );
+}

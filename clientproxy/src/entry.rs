@@ -91,6 +91,26 @@ pub(crate) struct Entry<C: Clone + Send + Sync + 'static> {
     calls: AtomicU64,
     failures: AtomicU64,
     idle: Notify,
+    metrics: EntryMetrics,
+}
+
+/// An entry's metrics, labelled by node id (`entry`):
+/// `walle_proxy_in_flight` (gauge), `walle_proxy_calls_total` and
+/// `walle_proxy_failures_total` (counters).
+struct EntryMetrics {
+    in_flight: metrics::Gauge,
+    calls: metrics::Counter,
+    failures: metrics::Counter,
+}
+
+impl EntryMetrics {
+    fn new(id: &str) -> Self {
+        EntryMetrics {
+            in_flight: metrics::gauge!("walle_proxy_in_flight", "entry" => id.to_owned()),
+            calls: metrics::counter!("walle_proxy_calls_total", "entry" => id.to_owned()),
+            failures: metrics::counter!("walle_proxy_failures_total", "entry" => id.to_owned()),
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -99,6 +119,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl<C: Clone + Send + Sync + 'static> Entry<C> {
     pub(crate) fn new(node: Node) -> Self {
+        let metrics = EntryMetrics::new(&node.id);
         Entry {
             id: node.id.clone(),
             online: AtomicBool::new(node.is_online()),
@@ -112,6 +133,7 @@ impl<C: Clone + Send + Sync + 'static> Entry<C> {
             calls: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             idle: Notify::new(),
+            metrics,
         }
     }
 
@@ -207,7 +229,7 @@ impl<C: Clone + Send + Sync + 'static> Entry<C> {
                 Ok(process)
             }
             Err(error) => {
-                self.failures.fetch_add(1, Ordering::Relaxed);
+                self.count_failure();
                 let now = Instant::now();
                 let wait = lock(&self.health).handle_connect_failed(now, health, rng.next_u64());
                 let until = now.saturating_duration_since(base) + wait;
@@ -223,16 +245,19 @@ impl<C: Clone + Send + Sync + 'static> Entry<C> {
     /// the guard drops.
     pub(crate) fn start_call(&self) -> InFlight<'_, C> {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
+        self.metrics.in_flight.increment(1.0);
         InFlight { entry: self }
     }
 
     /// Counts a call that got a connection to go out on.
     pub(crate) fn count_call(&self) {
         self.calls.fetch_add(1, Ordering::Relaxed);
+        self.metrics.calls.increment(1);
     }
 
     pub(crate) fn count_failure(&self) {
         self.failures.fetch_add(1, Ordering::Relaxed);
+        self.metrics.failures.increment(1);
     }
 
     /// Forgets the connection `used` when it is still the entry's (another
@@ -304,6 +329,7 @@ pub(crate) struct InFlight<'a, C: Clone + Send + Sync + 'static> {
 
 impl<C: Clone + Send + Sync + 'static> Drop for InFlight<'_, C> {
     fn drop(&mut self) {
+        self.entry.metrics.in_flight.decrement(1.0);
         if self.entry.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 && self.entry.is_removed() {
             self.entry.idle.notify_waiters();
         }

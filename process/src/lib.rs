@@ -67,6 +67,7 @@ mod error;
 mod hook;
 mod load;
 pub mod mem;
+mod metrics;
 mod options;
 mod panic;
 mod pending;

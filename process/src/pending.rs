@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use walle_packet::Packet;
 
 use crate::error::Error;
+use crate::metrics::ProcessMetrics;
 use crate::time::{TimerKey, TimerWheel};
 
 /// A callback of `async_call`.
@@ -182,9 +183,13 @@ impl Pending {
         &mut self,
         seq: u64,
         result: Result<Packet, Error>,
+        metrics: &ProcessMetrics,
     ) -> Option<Option<Wakeup>> {
         let t = self.table.as_mut()?;
         let call = t.calls.get_mut(&seq)?;
+        if !matches!(call, Call::Done(_)) {
+            metrics.call(&result);
+        }
         match call {
             Call::Done(_) => None,
             Call::Waiting { waker, timer } => {
@@ -208,23 +213,27 @@ impl Pending {
 
     /// Fails every call due at or before `now` with a timeout
     /// (BEHAVIOURS 13).
-    pub(crate) fn expire(&mut self, now: Instant, out: &mut Vec<Wakeup>) {
+    pub(crate) fn expire(&mut self, now: Instant, out: &mut Vec<Wakeup>, metrics: &ProcessMetrics) {
         let Some(t) = self.table.as_mut() else {
             return;
         };
         let mut due = Vec::new();
         t.timers.expire(now, |seq| due.push(seq));
         for seq in due {
-            if let Some(Some(wakeup)) = self.complete_expired(seq) {
+            if let Some(Some(wakeup)) = self.complete_expired(seq, metrics) {
                 out.push(wakeup);
             }
         }
     }
 
-    fn complete_expired(&mut self, seq: u64) -> Option<Option<Wakeup>> {
+    fn complete_expired(&mut self, seq: u64, metrics: &ProcessMetrics) -> Option<Option<Wakeup>> {
         // The timer has already fired: settle without cancelling it.
         let t = self.table.as_mut()?;
-        match t.calls.remove(&seq)? {
+        let call = t.calls.remove(&seq)?;
+        if !matches!(call, Call::Done(_)) {
+            metrics.call(&Err(Error::Timeout));
+        }
+        match call {
             Call::Waiting { waker, .. } => {
                 t.calls.insert(seq, Call::Done(Err(Error::Timeout)));
                 Some(waker.map(Wakeup::Wake))
@@ -241,14 +250,14 @@ impl Pending {
 
     /// Fails every call with `SessionClosed` and refuses new ones
     /// (BEHAVIOURS 15, 31).
-    pub(crate) fn close(&mut self, out: &mut Vec<Wakeup>) {
+    pub(crate) fn close(&mut self, out: &mut Vec<Wakeup>, metrics: &ProcessMetrics) {
         self.closed = true;
         let seqs: Vec<u64> = match &self.table {
             Some(t) => t.calls.keys().copied().collect(),
             None => return,
         };
         for seq in seqs {
-            if let Some(Some(wakeup)) = self.complete(seq, Err(Error::SessionClosed)) {
+            if let Some(Some(wakeup)) = self.complete(seq, Err(Error::SessionClosed), metrics) {
                 out.push(wakeup);
             }
         }

@@ -19,6 +19,7 @@ pub(super) fn attach<C: Clone + Send + Sync + 'static>(shared: Weak<Shared<C>>) 
         let shared = shared.upgrade()?;
         let Some(admission) = shared.hub.admit() else {
             shared.refused.fetch_add(1, Ordering::Relaxed);
+            shared.metrics.refused.increment(1);
             warn!(%peer, limit = shared.options.max_sessions, "connection refused: accept limit reached");
             return None;
         };
@@ -32,6 +33,7 @@ pub(super) fn attach<C: Clone + Send + Sync + 'static>(shared: Weak<Shared<C>>) 
             .build(transport, session.clone(), options, Side::Server)
         else {
             shared.refused.fetch_add(1, Ordering::Relaxed);
+            shared.metrics.refused.increment(1);
             return None;
         };
         let handle = SessionHandle {
@@ -39,10 +41,13 @@ pub(super) fn attach<C: Clone + Send + Sync + 'static>(shared: Weak<Shared<C>>) 
             peer,
         };
         shared.hub.insert(handle.clone());
+        shared.metrics.accepted.increment(1);
+        shared.metrics.open.increment(1.0);
         let weak = Arc::downgrade(&shared);
         session.on_close(move |_| {
             if let Some(shared) = weak.upgrade() {
                 shared.hub.remove(id);
+                shared.metrics.open.decrement(1.0);
             }
             drop(admission);
         });

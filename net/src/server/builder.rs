@@ -105,6 +105,7 @@ impl<C: Clone + Send + Sync + 'static> ServerBuilder<C> {
             on_session: self.on_session,
             next_id: AtomicU64::new(1),
             refused: AtomicU64::new(0),
+            metrics: super::ServerMetrics::new(self.backend.name()),
         });
         let attach = attach(Arc::downgrade(&shared));
         let running: Arc<dyn Running> = match &self.backend {

@@ -52,6 +52,27 @@ struct Shared<C> {
     next_id: AtomicU64,
     /// Connections refused before they had a session.
     refused: AtomicU64,
+    metrics: ServerMetrics,
+}
+
+/// A server's connection metrics, by backend (`backend` label):
+/// `walle_connections_accepted_total`, `walle_connections_refused_total`
+/// (counters) and `walle_connections_open` (gauge). Registered when the
+/// server is built: install the recorder before.
+pub(crate) struct ServerMetrics {
+    pub(crate) accepted: metrics::Counter,
+    pub(crate) refused: metrics::Counter,
+    pub(crate) open: metrics::Gauge,
+}
+
+impl ServerMetrics {
+    fn new(backend: &'static str) -> Self {
+        ServerMetrics {
+            accepted: metrics::counter!("walle_connections_accepted_total", "backend" => backend),
+            refused: metrics::counter!("walle_connections_refused_total", "backend" => backend),
+            open: metrics::gauge!("walle_connections_open", "backend" => backend),
+        }
+    }
 }
 
 /// Writes `frame` to each session; returns how many took it.

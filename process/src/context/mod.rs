@@ -45,6 +45,11 @@ pub struct Context {
     /// One more than the index of the route the packet's uri matched by
     /// name, if it did (kept small: contexts travel through queues).
     named: Option<std::num::NonZeroU32>,
+    /// One more than the index of the route the packet went to, if any:
+    /// whose metrics count the answer.
+    route: Option<std::num::NonZeroU32>,
+    /// When the request came in, for its duration.
+    started: std::time::Instant,
     _load: Option<LoadGuard>,
 }
 
@@ -60,6 +65,8 @@ impl Context {
             state,
             aborted: false,
             named: None,
+            route: None,
+            started: std::time::Instant::now(),
             _load: load,
         }
     }
@@ -69,6 +76,29 @@ impl Context {
         self.named = u32::try_from(index + 1)
             .ok()
             .and_then(std::num::NonZeroU32::new);
+    }
+
+    /// Records that the packet went to route `index`.
+    pub(crate) fn set_route(&mut self, index: usize) {
+        self.route = u32::try_from(index + 1)
+            .ok()
+            .and_then(std::num::NonZeroU32::new);
+    }
+
+    /// Counts the answer `code` in the route's metrics.
+    fn count_answer(&self, code: Code) {
+        match self.route {
+            Some(index) => {
+                let entry = &self.core.table.entries[index.get() as usize - 1];
+                crate::metrics::RouteMetrics::answered(
+                    &entry.metrics,
+                    &entry.label,
+                    code,
+                    self.started,
+                );
+            }
+            None => crate::metrics::unrouted(code),
+        }
     }
 
     /// The head of this request's response. The uri comes from the route
@@ -128,6 +158,7 @@ impl Context {
         let core = &self.core;
         core.with_payload(codec, msg, |payload| core.send_packet(&head, payload))?;
         self.state = State::Done;
+        self.count_answer(Code::OK);
         Ok(())
     }
 
@@ -137,6 +168,7 @@ impl Context {
         let head = self.response_head()?;
         let sent = self.core.send_error(&head, code, desc);
         self.state = State::Done;
+        self.count_answer(code);
         sent
     }
 
@@ -182,6 +214,8 @@ impl Context {
             state: self.state,
             aborted: self.aborted,
             named: self.named,
+            route: self.route,
+            started: self.started,
             _load: self._load.take(),
         };
         self.state = State::Deferred;
@@ -238,6 +272,7 @@ impl Drop for Context {
             if let Ok(head) = self.response_head() {
                 let desc = "request dropped without an answer";
                 let _ = self.core.send_error(&head, Code::UNEXPECTED, desc);
+                self.count_answer(Code::UNEXPECTED);
             }
         }
     }

@@ -64,7 +64,7 @@ impl Core {
     /// Fails the calls whose deadline has passed.
     pub(crate) fn handle_timeout(&self, now: Instant) {
         let mut wakeups = Vec::new();
-        self.pending().expire(now, &mut wakeups);
+        self.pending().expire(now, &mut wakeups, &self.metrics);
         wakeups.into_iter().for_each(Wakeup::fire);
     }
 
@@ -86,7 +86,7 @@ impl Core {
                 },
             ),
         };
-        let wakeup = self.pending().complete(seq, result);
+        let wakeup = self.pending().complete(seq, result, &self.metrics);
         match wakeup {
             Some(wakeup) => wakeup.into_iter().for_each(Wakeup::fire),
             None => {

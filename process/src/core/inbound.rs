@@ -21,6 +21,7 @@ impl Core {
     /// Entry point for one frame body: the dispatch hook if any, then
     /// [`dispatch`](Core::dispatch).
     pub(crate) fn handle_frame(self: &Arc<Self>, body: Bytes) -> Result<(), Error> {
+        self.metrics.frame_in(body.len());
         match &self.hook {
             // An error of the rest of dispatch that the hook passed on
             // (`next.run(frame)?`) keeps its kind; the hook's own is `Hook`.
@@ -97,6 +98,7 @@ impl Core {
                 if named {
                     ctx.set_named(route);
                 }
+                ctx.set_route(route);
                 let next = Next::start(&self.table, route);
                 std::panic::catch_unwind(AssertUnwindSafe(|| next.run(ctx))).unwrap_or_else(
                     |panic| {

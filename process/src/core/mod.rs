@@ -43,6 +43,7 @@ use crate::encode::with_payload;
 use crate::error::{Error, HandlerError};
 use crate::hook::DispatchHook;
 use crate::load::LoadLimit;
+use crate::metrics::ProcessMetrics;
 use crate::options::ProcessOptions;
 use crate::pending::{Pending, Wakeup};
 use crate::router::Table;
@@ -87,6 +88,7 @@ pub(crate) struct Common {
     pub(crate) load: Option<Arc<LoadLimit>>,
     pub(crate) hook: Option<Arc<dyn DispatchHook>>,
     pub(crate) options: ProcessOptions,
+    pub(crate) metrics: ProcessMetrics,
 }
 
 /// What a core is made of; the builder fills in the defaults.
@@ -198,8 +200,24 @@ impl Core {
             return Err(Error::SessionClosed);
         }
         let (protocol, mode) = (self.protocol(), self.mode);
-        self.transport
-            .send(&mut |dst| protocol.encode_in(mode, head, payload, dst))
+        self.write(&mut |dst| protocol.encode_in(mode, head, payload, dst))
+    }
+
+    /// Appends what `encode` writes to the transport, counting the bytes
+    /// (or the refusal of a full queue).
+    fn write(
+        &self,
+        encode: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), walle_packet::PacketError>,
+    ) -> Result<(), Error> {
+        let mut bytes = 0;
+        let result = self.transport.send(&mut |dst| {
+            let before = dst.len();
+            let encoded = encode(dst);
+            bytes = dst.len().saturating_sub(before);
+            encoded
+        });
+        self.metrics.frame_out(bytes, &result);
+        result
     }
 
     /// Writes an error response.
@@ -208,8 +226,7 @@ impl Core {
             return Err(Error::SessionClosed);
         }
         let (protocol, mode) = (self.protocol(), self.mode);
-        self.transport
-            .send(&mut |dst| protocol.encode_error_in(mode, head, code, desc, dst))
+        self.write(&mut |dst| protocol.encode_error_in(mode, head, code, desc, dst))
     }
 
     /// Writes a heartbeat.
@@ -218,8 +235,7 @@ impl Core {
             return Err(Error::SessionClosed);
         }
         let (protocol, mode) = (self.protocol(), self.mode);
-        self.transport
-            .send(&mut |dst| protocol.encode_heartbeat_in(mode, time, dst))
+        self.write(&mut |dst| protocol.encode_heartbeat_in(mode, time, dst))
     }
 
     /// Writes one already-encoded frame.
@@ -227,7 +243,9 @@ impl Core {
         if self.is_closed() {
             return Err(Error::SessionClosed);
         }
-        self.transport.send_frame(frame)
+        let result = self.transport.send_frame(frame);
+        self.metrics.frame_out(frame.len(), &result);
+        result
     }
 
     /// Hands a request to the dispatcher; a refused one is answered with
@@ -262,7 +280,7 @@ impl Core {
             return;
         }
         let mut wakeups = Vec::new();
-        self.pending().close(&mut wakeups);
+        self.pending().close(&mut wakeups, &self.metrics);
         wakeups.into_iter().for_each(Wakeup::fire);
         self.session.run_close();
         self.transport.close();

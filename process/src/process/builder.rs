@@ -158,6 +158,7 @@ impl<C> ProcessBuilder<C> {
             load: self.load,
             hook: self.hook,
             options: self.options,
+            metrics: crate::metrics::ProcessMetrics::new(),
         };
         ProcessTemplate {
             common: Arc::new(common),

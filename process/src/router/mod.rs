@@ -27,6 +27,8 @@ pub(crate) enum Handler {
 
 pub(crate) struct RouteEntry {
     pub(crate) label: String,
+    /// The route's metric handles, registered at its first answer.
+    pub(crate) metrics: crate::metrics::RouteSlot,
     pub(crate) middleware: Vec<Arc<dyn Middleware>>,
     pub(crate) handler: Handler,
 }
@@ -179,6 +181,7 @@ impl<C: Clone + Send + Sync + 'static> Router<C> {
         }
         self.table.entries.push(RouteEntry {
             label,
+            metrics: Default::default(),
             middleware: Vec::new(),
             handler,
         });
