@@ -179,6 +179,7 @@ impl<C: Clone + Send + Sync + 'static> ProcessParts<C> {
         session: Session,
         mut options: ProcessOptions,
         side: Side,
+        span: tracing::Span,
     ) -> Option<Process<C>> {
         if !self.protocol.wrapper().marks_responses() && options.seq_range == SeqRange::All {
             options.seq_range = match side {
@@ -202,7 +203,7 @@ impl<C: Clone + Send + Sync + 'static> ProcessParts<C> {
         }
         template
             .as_ref()
-            .map(|(_, template)| template.spawn(transport, session))
+            .map(|(_, template)| template.spawn_in(transport, session, span))
     }
 }
 

@@ -29,7 +29,13 @@ pub(super) fn attach<C: Clone + Send + Sync + 'static>(weak: Weak<Inner<C>>, epo
         options.echo_heartbeat = false;
         let Some(process) = inner
             .parts
-            .build(transport, session.clone(), options, Side::Client)
+            .build(
+                transport,
+                session.clone(),
+                options,
+                Side::Client,
+                tracing::debug_span!("conn", session = session.id(), %peer, backend = inner.backend, side = "client"),
+            )
         else {
             let error = io::Error::other("cannot build the connection's process");
             inner.apply(Event::Failed { epoch, error });

@@ -28,10 +28,13 @@ pub(super) fn attach<C: Clone + Send + Sync + 'static>(shared: Weak<Shared<C>>) 
         let mut options = shared.options.conn.process.clone();
         options.echo_heartbeat = !shared.options.conn.heartbeat.is_zero()
             && shared.options.conn.heartbeat_mode == HeartbeatMode::Echo;
-        let Some(process) = shared
-            .parts
-            .build(transport, session.clone(), options, Side::Server)
-        else {
+        let Some(process) = shared.parts.build(
+            transport,
+            session.clone(),
+            options,
+            Side::Server,
+            tracing::debug_span!("conn", session = id, %peer, backend = shared.backend),
+        ) else {
             shared.refused.fetch_add(1, Ordering::Relaxed);
             shared.metrics.refused.increment(1);
             return None;

@@ -106,6 +106,7 @@ impl<C: Clone + Send + Sync + 'static> ServerBuilder<C> {
             next_id: AtomicU64::new(1),
             refused: AtomicU64::new(0),
             metrics: super::ServerMetrics::new(self.backend.name()),
+            backend: self.backend.name(),
         });
         let attach = attach(Arc::downgrade(&shared));
         let running: Arc<dyn Running> = match &self.backend {

@@ -53,6 +53,8 @@ struct Shared<C> {
     /// Connections refused before they had a session.
     refused: AtomicU64,
     metrics: ServerMetrics,
+    /// The backend's name, for the connections' spans.
+    backend: &'static str,
 }
 
 /// A server's connection metrics, by backend (`backend` label):

@@ -63,6 +63,7 @@ impl Core {
 
     /// Fails the calls whose deadline has passed.
     pub(crate) fn handle_timeout(&self, now: Instant) {
+        let _span = self.span().enter();
         let mut wakeups = Vec::new();
         self.pending().expire(now, &mut wakeups, &self.metrics);
         wakeups.into_iter().for_each(Wakeup::fire);

@@ -21,6 +21,7 @@ impl Core {
     /// Entry point for one frame body: the dispatch hook if any, then
     /// [`dispatch`](Core::dispatch).
     pub(crate) fn handle_frame(self: &Arc<Self>, body: Bytes) -> Result<(), Error> {
+        let _span = self.span().enter();
         self.metrics.frame_in(body.len());
         match &self.hook {
             // An error of the rest of dispatch that the hook passed on
@@ -92,7 +93,7 @@ impl Core {
     /// it runs on (a reactor or reader serving other connections).
     pub(crate) fn run(&self, ctx: &mut Context) {
         let session = self.session.id();
-        let _span = trace_span!("request", session, seq = ctx.packet().seq()).entered();
+        let _span = trace_span!("request", session, seq = ctx.packet().seq(), route = ?ctx.packet().route()).entered();
         let result = match self.table.lookup(ctx.packet()) {
             Some((route, named)) => {
                 if named {

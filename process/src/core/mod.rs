@@ -96,6 +96,7 @@ pub(crate) struct Parts {
     pub(crate) common: Arc<Common>,
     pub(crate) transport: Arc<dyn Transport>,
     pub(crate) session: Session,
+    pub(crate) span: tracing::Span,
 }
 
 pub(crate) struct Core {
@@ -107,6 +108,9 @@ pub(crate) struct Core {
     own_protocol: Option<Protocol>,
     transport: Arc<dyn Transport>,
     session: Session,
+    /// The connection's span (session, peer, backend), entered while the
+    /// process works for it: requests' spans and logs nest under it.
+    span: tracing::Span,
     pending: Mutex<Pending>,
     closed: AtomicBool,
     counters: Counters,
@@ -136,6 +140,7 @@ impl Core {
             own_protocol: common.protocol.for_connection(),
             transport: parts.transport,
             session: parts.session,
+            span: parts.span,
             common,
             pending: Mutex::new(pending),
             closed: AtomicBool::new(false),
@@ -145,6 +150,11 @@ impl Core {
 
     fn pending(&self) -> MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The connection's span.
+    pub(crate) fn span(&self) -> &tracing::Span {
+        &self.span
     }
 
     /// The protocol pipeline.

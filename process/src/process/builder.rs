@@ -121,6 +121,7 @@ impl<C> ProcessBuilder<C> {
             common,
             transport,
             session,
+            span: tracing::Span::none(),
         });
         Ok(Process {
             core: Arc::new(core),
@@ -177,10 +178,24 @@ pub struct ProcessTemplate<C> {
 impl<C: Clone> ProcessTemplate<C> {
     /// A process writing to `transport`, for `session`.
     pub fn spawn(&self, transport: Arc<dyn Transport>, session: Session) -> Process<C> {
+        self.spawn_in(transport, session, tracing::Span::none())
+    }
+
+    /// [`spawn`](ProcessTemplate::spawn) with the connection's span
+    /// (session, peer, backend), which the process enters while it handles
+    /// the connection's frames and timeouts: every request span and log
+    /// line of the connection nests under it.
+    pub fn spawn_in(
+        &self,
+        transport: Arc<dyn Transport>,
+        session: Session,
+        span: tracing::Span,
+    ) -> Process<C> {
         let core = Core::new(Parts {
             common: self.common.clone(),
             transport,
             session,
+            span,
         });
         Process {
             core: Arc::new(core),
