@@ -105,12 +105,15 @@ pub(crate) struct Core {
     mode: FrameMode,
     /// This connection's own pipeline, when an encoder keeps state per
     /// connection ([`Protocol::for_connection`]); else the shared one.
-    own_protocol: Option<Protocol>,
+    /// Boxed: most connections have none, and idle ones are many.
+    own_protocol: Option<Box<Protocol>>,
     transport: Arc<dyn Transport>,
     session: Session,
     /// The connection's span (session, peer, backend), entered while the
     /// process works for it: requests' spans and logs nest under it.
-    span: tracing::Span,
+    /// Boxed, and `None` when no subscriber wants it: idle connections
+    /// are many.
+    span: Option<Box<tracing::Span>>,
     pending: Mutex<Pending>,
     closed: AtomicBool,
     counters: Counters,
@@ -137,10 +140,10 @@ impl Core {
         let pending = Pending::new(seqs, common.clock.now(), common.options.timer_tick);
         Core {
             mode: parts.transport.mode(),
-            own_protocol: common.protocol.for_connection(),
+            own_protocol: common.protocol.for_connection().map(Box::new),
             transport: parts.transport,
             session: parts.session,
-            span: parts.span,
+            span: (!parts.span.is_none()).then(|| Box::new(parts.span)),
             common,
             pending: Mutex::new(pending),
             closed: AtomicBool::new(false),
@@ -154,12 +157,14 @@ impl Core {
 
     /// The connection's span.
     pub(crate) fn span(&self) -> &tracing::Span {
-        &self.span
+        static NONE: std::sync::LazyLock<tracing::Span> =
+            std::sync::LazyLock::new(tracing::Span::none);
+        self.span.as_deref().unwrap_or(&NONE)
     }
 
     /// The protocol pipeline.
     pub(crate) fn protocol(&self) -> &Protocol {
-        self.own_protocol.as_ref().unwrap_or(&self.common.protocol)
+        self.own_protocol.as_deref().unwrap_or(&self.common.protocol)
     }
 
     /// How the transport delimits frames.
