@@ -113,7 +113,7 @@ pub use error::NetError;
 pub use kcp::KcpStats;
 pub use options::{
     Backend, Balance, ConnOptions, EvloopOptions, HeartbeatMode, KcpOptions, ServerOptions,
-    TcpOptions, WriteMode, WsOptions,
+    TcpOptions, TlsOptions, WriteMode, WsOptions,
 };
 pub use server::{Server, ServerBuilder, SessionHook};
 pub use session::{SessionHandle, UserId};

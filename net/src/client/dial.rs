@@ -71,7 +71,14 @@ pub(super) fn dialer_for(
             };
             Ok(Box::new(TcpDialer::<Mio>(spread, PhantomData)))
         }
-        (Driver::Tokio, TransportKind::Tcp) => Ok(Box::new(TcpDialer::<Tokio>(1, PhantomData))),
+        (Driver::Tokio, TransportKind::Tcp) => match backend {
+            Backend::Tcp(crate::TcpOptions { tls: Some(tls), .. }) => {
+                let config = tcp::tls::client_config(tls).map_err(NetError::Io)?;
+                let name = tcp::tls::server_name(tls, endpoint.host()).map_err(NetError::Io)?;
+                Ok(Box::new(TlsDialer { config, name }))
+            }
+            _ => Ok(Box::new(TcpDialer::<Tokio>(1, PhantomData))),
+        },
         (Driver::Mio, TransportKind::Kcp) => match backend {
             Backend::Kcp(opts) => Ok(Box::new(super::kcp_dial::KcpDialer(opts.clone()))),
             _ => Err(unsupported()),
@@ -179,6 +186,52 @@ impl Dialled for Tcp<Tokio> {
     fn hand_over(self: Box<Self>, attach: Attach, conn: Arc<ConnOptions>) -> io::Result<()> {
         tcp::adopt(self.stream, self.peer, &attach, conn);
         Ok(())
+    }
+}
+
+/// Dials TCP and speaks TLS over it, for the tokio driver.
+struct TlsDialer {
+    config: Arc<rustls::ClientConfig>,
+    name: rustls::pki_types::ServerName<'static>,
+}
+
+/// A TCP connection to be adopted with a TLS client session.
+struct TlsTcp {
+    stream: TcpStream,
+    peer: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+    name: rustls::pki_types::ServerName<'static>,
+}
+
+impl Dialer for TlsDialer {
+    fn dial(&self, endpoint: Endpoint) -> Dialling {
+        let (config, name) = (self.config.clone(), self.name.clone());
+        Box::pin(async move {
+            let stream = TcpStream::connect((endpoint.host(), endpoint.port())).await?;
+            let peer = stream.peer_addr()?;
+            Ok(Box::new(TlsTcp {
+                stream,
+                peer,
+                config,
+                name,
+            }) as Box<dyn Dialled>)
+        })
+    }
+}
+
+impl Dialled for TlsTcp {
+    fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+    fn hand_over(self: Box<Self>, attach: Attach, conn: Arc<ConnOptions>) -> io::Result<()> {
+        tcp::tls::adopt_client(
+            self.stream,
+            &self.config,
+            self.name,
+            self.peer,
+            &attach,
+            conn,
+        )
     }
 }
 

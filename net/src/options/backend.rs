@@ -98,6 +98,73 @@ impl EvloopOptions {
 pub struct TcpOptions {
     /// Runtime worker threads. 0: one per core.
     pub workers: usize,
+    /// TLS on every connection (rustls); `None`: plain TCP.
+    pub tls: Option<TlsOptions>,
+}
+
+/// TLS settings (rustls, ring's cryptography, TLS 1.2 and 1.3). A server
+/// needs `cert` and `key`; a client needs `ca` and checks the server's
+/// certificate against `server_name` (default: the endpoint's host).
+///
+/// ```
+/// use walle_net::{Backend, TcpOptions, TlsOptions};
+///
+/// let server = Backend::Tcp(TcpOptions::default().tls(TlsOptions::server("cert.pem", "key.pem")));
+/// let client = Backend::Tcp(TcpOptions::default().tls(TlsOptions::client("ca.pem").server_name("game.example")));
+/// # let _ = (server, client);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct TlsOptions {
+    /// Server: the certificate chain, a PEM file (leaf first).
+    pub cert: Option<std::path::PathBuf>,
+    /// Server: the private key, a PEM file (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<std::path::PathBuf>,
+    /// Client: the certificates of the authorities to trust, a PEM file.
+    pub ca: Option<std::path::PathBuf>,
+    /// Client: the name the server's certificate must carry; default:
+    /// the endpoint's host.
+    pub server_name: Option<String>,
+}
+
+impl TlsOptions {
+    /// A server's settings: its certificate chain and key, PEM files.
+    pub fn server(cert: impl Into<std::path::PathBuf>, key: impl Into<std::path::PathBuf>) -> Self {
+        TlsOptions {
+            cert: Some(cert.into()),
+            key: Some(key.into()),
+            ..TlsOptions::default()
+        }
+    }
+
+    /// A client's settings: the authorities to trust, a PEM file.
+    pub fn client(ca: impl Into<std::path::PathBuf>) -> Self {
+        TlsOptions {
+            ca: Some(ca.into()),
+            ..TlsOptions::default()
+        }
+    }
+
+    /// Sets the name the server's certificate must carry.
+    pub fn server_name(mut self, name: impl Into<String>) -> Self {
+        self.server_name = Some(name.into());
+        self
+    }
+}
+
+impl TcpOptions {
+    /// Sets the runtime's worker threads (0: one per core).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers;
+        self
+    }
+
+    /// Turns TLS on.
+    pub fn tls(mut self, tls: TlsOptions) -> Self {
+        self.tls = Some(tls);
+        self
+    }
 }
 
 /// What runs a backend's connections: one of its two choices, the other

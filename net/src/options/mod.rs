@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 pub(crate) use backend::Driver;
 pub(crate) use walle_process::serde_duration::{micros, millis};
 
-pub use backend::{Backend, Balance, EvloopOptions, TcpOptions};
+pub use backend::{Backend, Balance, EvloopOptions, TcpOptions, TlsOptions};
 pub use conn::{ConnOptions, HeartbeatMode, WriteMode};
 pub use kcp::KcpOptions;
 pub use ws::WsOptions;

@@ -92,8 +92,8 @@ pub(crate) trait ByteStream: Send + Sync + 'static {
 /// A stream's input: bytes read, and the decoder that cuts frames off
 /// them.
 pub(crate) struct StreamInbox {
-    buf: BytesMut,
-    decoder: FrameDecoder,
+    pub(super) buf: BytesMut,
+    pub(super) decoder: FrameDecoder,
 }
 
 /// The stream as an `io::Write` that never waits.
@@ -169,13 +169,13 @@ pub(super) fn start_tcp(
 }
 
 /// Bytes asked for per read; a read that returns fewer drained the socket.
-const READ_CHUNK: usize = 64 * 1024;
+pub(super) const READ_CHUNK: usize = 64 * 1024;
 
 thread_local! {
     /// The buffer reads land in before their bytes join a connection's
     /// read buffer (as in the event loop), so that buffer grows only by
     /// what arrived.
-    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
+    pub(super) static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
 }
 
 impl ByteStream for TcpStream {

@@ -11,6 +11,7 @@ mod conn;
 mod link;
 #[cfg(test)]
 mod tests;
+pub(crate) mod tls;
 mod write;
 
 pub(crate) use conn::start;
@@ -164,12 +165,22 @@ pub(crate) fn serve(
     conn: ConnOptions,
     attach: Attach,
 ) -> io::Result<TcpServer> {
-    let start: Start = Box::new(|stream, peer, attach, conn, registry| {
-        // The gate is held while the connection registers.
-        registry.while_accepting(|| {
-            link::start_tcp(stream, peer, attach, conn, Some(registry.clone()))
-        });
-    });
+    let start: Start = match &opts.tls {
+        None => Box::new(|stream, peer, attach, conn, registry| {
+            // The gate is held while the connection registers.
+            registry.while_accepting(|| {
+                link::start_tcp(stream, peer, attach, conn, Some(registry.clone()))
+            });
+        }),
+        Some(tls) => {
+            let config = tls::server_config(tls)?;
+            Box::new(move |stream, peer, attach, conn, registry| {
+                registry.while_accepting(|| {
+                    tls::start_server(stream, &config, peer, attach, conn, Some(registry.clone()))
+                });
+            })
+        }
+    };
     serve_with(addr, opts.workers, "walle-tcp", conn, attach, start)
 }
 

@@ -164,7 +164,9 @@ impl Core {
 
     /// The protocol pipeline.
     pub(crate) fn protocol(&self) -> &Protocol {
-        self.own_protocol.as_deref().unwrap_or(&self.common.protocol)
+        self.own_protocol
+            .as_deref()
+            .unwrap_or(&self.common.protocol)
     }
 
     /// How the transport delimits frames.

@@ -1,0 +1,201 @@
+//! TLS on the tcp backend, with certificates made by rcgen: the
+//! framework's client and a TLS client we did not write (Python's ssl,
+//! OpenSSL) get answers; a plain-text client, and a client that trusts
+//! another authority, are closed (only they), with a logged reason.
+
+mod util;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::Command;
+
+use bytes::Bytes;
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use walle_codec::RawCodec;
+use walle_net::{Backend, Client, ClientOptions, Server, ServerOptions, TcpOptions, TlsOptions};
+use walle_process::{CloseReason, Router};
+
+use util::*;
+
+/// A certificate authority and a server certificate it signed for
+/// `localhost`, as PEM files in a temporary directory.
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "walle test CA");
+        let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().expect("a CA key"))
+            .expect("the CA certificate");
+        let key = KeyPair::generate().expect("a server key");
+        let leaf = CertificateParams::new(vec!["localhost".to_owned()])
+            .expect("server params")
+            .signed_by(&key, &ca)
+            .expect("the server certificate");
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+        std::fs::write(dir.path().join("cert.pem"), leaf.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).unwrap();
+        Pki { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn server_backend(&self) -> Backend {
+        Backend::Tcp(TcpOptions::default().tls(TlsOptions::server(
+            self.path("cert.pem"),
+            self.path("key.pem"),
+        )))
+    }
+
+    fn client_backend(&self) -> Backend {
+        Backend::Tcp(
+            TcpOptions::default()
+                .tls(TlsOptions::client(self.path("ca.pem")).server_name("localhost")),
+        )
+    }
+}
+
+fn tls_server(pki: &Pki) -> (Server<RawCodec>, Reasons) {
+    let reasons = Reasons::default();
+    let record = reasons.clone();
+    let server = Server::builder(echo_router())
+        .backend(pki.server_backend())
+        .options(ServerOptions::default())
+        .on_session(move |session| {
+            let (record, peer) = (record.clone(), session.peer());
+            session.on_close(move |reason| {
+                record.lock().unwrap().insert(peer, reason.clone());
+            });
+            Ok(())
+        })
+        .bind("127.0.0.1:0")
+        .expect("bind");
+    (server, reasons)
+}
+
+fn tls_client(backend: Backend, server: &Server<RawCodec>) -> Client<RawCodec> {
+    Client::builder(server.local_addr(), Router::new(RawCodec))
+        .backend(backend)
+        .options(ClientOptions::default())
+        .build()
+        .expect("client")
+}
+
+#[test]
+fn the_frameworks_client_is_answered_over_tls() {
+    let pki = Pki::new();
+    let (server, reasons) = tls_server(&pki);
+    let client = tls_client(pki.client_backend(), &server);
+    let rt = runtime();
+    for payload in [Bytes::from_static(b"hi"), Bytes::from(vec![7u8; 300_000])] {
+        for _ in 0..3 {
+            let got: Bytes = rt
+                .block_on(client.call("echo", &payload))
+                .expect("an answer over TLS");
+            assert_eq!(got, payload);
+        }
+    }
+    assert!(reasons.lock().unwrap().is_empty(), "{reasons:?}");
+}
+
+#[test]
+fn a_tls_client_we_did_not_write_is_answered() {
+    let pki = Pki::new();
+    let (server, _) = tls_server(&pki);
+    let frame = request_frame("echo", 5, b"from openssl");
+    let hex: String = frame.iter().map(|b| format!("{b:02x}")).collect();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/tls_client.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(server.local_addr().port().to_string())
+        .arg(pki.path("ca.pem"))
+        .arg(hex)
+        .output()
+        .expect("python3 is needed: apt-get install python3 (scripts/test.sh installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (version, body) = stdout.trim().split_once(' ').expect("version and body");
+    assert!(version.starts_with("TLSv1."), "{version}");
+    let body: Vec<u8> = (0..body.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&body[i..i + 2], 16).unwrap())
+        .collect();
+    assert!(body.ends_with(b"from openssl"), "{body:?}");
+}
+
+#[test]
+fn plain_text_and_untrusting_clients_are_closed_alone() {
+    let pki = Pki::new();
+    let other = Pki::new();
+    let (server, reasons) = tls_server(&pki);
+    let good = tls_client(pki.client_backend(), &server);
+    let rt = runtime();
+
+    // Plain text where TLS is expected: a walle frame, raw.
+    let mut plain = TcpStream::connect(server.local_addr()).expect("connect");
+    let peer = plain.local_addr().unwrap();
+    plain
+        .write_all(&request_frame("echo", 1, b"clear"))
+        .unwrap();
+    assert!(
+        closed_by_server(&mut plain),
+        "a plain-text client was not closed"
+    );
+    eventually("the plain-text client's close reason", || {
+        reasons.lock().unwrap().contains_key(&peer)
+    });
+    let reason = reasons.lock().unwrap().get(&peer).cloned();
+    match reason {
+        Some(CloseReason::Io(e)) => assert!(e.to_string().contains("tls"), "{e}"),
+        other => panic!("the plain-text client closed as {other:?}"),
+    }
+
+    // A client that trusts another authority refuses the server's
+    // certificate: its call fails, the server sees the alert.
+    let untrusting = tls_client(other.client_backend(), &server);
+    let refused = rt.block_on(untrusting.call::<Bytes, Bytes>("echo", &Bytes::from_static(b"x")));
+    assert!(refused.is_err(), "a client with another CA got an answer");
+    eventually("the untrusting client's session closed", || {
+        reasons.lock().unwrap().len() == 2
+    });
+
+    let got: Bytes = rt
+        .block_on(good.call("echo", &Bytes::from_static(b"still served")))
+        .expect("the good client is still served");
+    assert_eq!(&got[..], b"still served");
+}
+
+#[test]
+fn a_tls_server_without_its_files_fails_to_bind_with_the_reason() {
+    let backend = Backend::Tcp(TcpOptions::default().tls(TlsOptions::server(
+        "/nonexistent/cert.pem",
+        "/nonexistent/key.pem",
+    )));
+    let err = Server::builder(echo_router())
+        .backend(backend)
+        .bind("127.0.0.1:0")
+        .err()
+        .expect("no certificate, no server");
+    assert!(err.to_string().contains("/nonexistent/cert.pem"), "{err}");
+    let err = Client::builder("127.0.0.1:1", Router::new(RawCodec))
+        .backend(Backend::Tcp(
+            TcpOptions::default().tls(TlsOptions::default()),
+        ))
+        .options(ClientOptions::default().lazy(true))
+        .build()
+        .err()
+        .expect("no CA, no client");
+    assert!(err.to_string().contains("tls.ca"), "{err}");
+}
