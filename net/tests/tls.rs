@@ -183,19 +183,21 @@ fn a_tls_server_without_its_files_fails_to_bind_with_the_reason() {
         "/nonexistent/cert.pem",
         "/nonexistent/key.pem",
     )));
-    let err = Server::builder(echo_router())
+    let Err(err) = Server::builder(echo_router())
         .backend(backend)
         .bind("127.0.0.1:0")
-        .err()
-        .expect("no certificate, no server");
+    else {
+        panic!("no certificate, no server");
+    };
     assert!(err.to_string().contains("/nonexistent/cert.pem"), "{err}");
-    let err = Client::builder("127.0.0.1:1", Router::new(RawCodec))
+    let Err(err) = Client::builder("127.0.0.1:1", Router::new(RawCodec))
         .backend(Backend::Tcp(
             TcpOptions::default().tls(TlsOptions::default()),
         ))
         .options(ClientOptions::default().lazy(true))
         .build()
-        .err()
-        .expect("no CA, no client");
+    else {
+        panic!("no CA, no client");
+    };
     assert!(err.to_string().contains("tls.ca"), "{err}");
 }
