@@ -44,6 +44,8 @@ pub struct BenchArgs {
     /// Print the result as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub tls: common::TlsArgs,
 }
 
 /// What a run measured.
@@ -84,7 +86,7 @@ pub fn run(args: &BenchArgs) -> Result<String, Failure> {
     // One string for the life of the command: every task's calls borrow it.
     let route_text: &'static str = Box::leak(route_text.into_boxed_str());
     let route = common::route(route_text, numeric)?;
-    let backend = common::backend(&args.backend)?;
+    let backend = common::client_backend(&args.backend, &args.tls)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

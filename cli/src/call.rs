@@ -52,6 +52,8 @@ pub struct CallArgs {
     /// Milliseconds to wait for the connection and for the answer.
     #[arg(long, default_value_t = 5000)]
     pub timeout: u64,
+    #[command(flatten)]
+    pub tls: common::TlsArgs,
 }
 
 /// Runs the call; returns what to print.
@@ -129,7 +131,7 @@ where
 {
     let (protocol, numeric) = common::format(&args.format)?;
     let route = common::route(&args.route, numeric)?;
-    let backend = common::backend(&args.backend)?;
+    let backend = common::client_backend(&args.backend, &args.tls)?;
     let timeout = Duration::from_millis(args.timeout);
     let md = metadata(&args.metadata)?;
     let options = CallOptions {

@@ -70,6 +70,37 @@ pub fn backend(name: &str) -> Result<Backend, Failure> {
         .ok_or_else(|| Failure::Other(format!("--backend: evloop, tcp, kcp or ws, not {name}")))
 }
 
+/// TLS for a client: the authorities to trust and the name to check.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TlsArgs {
+    /// Speak TLS (tcp backend), trusting the authorities in this PEM file.
+    #[arg(long = "tls-ca", value_name = "PEM")]
+    pub ca: Option<std::path::PathBuf>,
+    /// The name the server's certificate must carry (default: the
+    /// address's host).
+    #[arg(long = "tls-name", value_name = "NAME", requires = "ca")]
+    pub name: Option<String>,
+}
+
+/// The client backend by name, with TLS when asked for.
+pub fn client_backend(name: &str, tls: &TlsArgs) -> Result<Backend, Failure> {
+    let backend = backend(name)?;
+    let Some(ca) = &tls.ca else {
+        return Ok(backend);
+    };
+    let mut options = walle::net::TlsOptions::client(ca);
+    if let Some(name) = &tls.name {
+        options = options.server_name(name);
+    }
+    match backend {
+        Backend::Tcp(tcp) => Ok(Backend::Tcp(tcp.tls(options))),
+        other => Err(Failure::Other(format!(
+            "--tls-ca: TLS is spoken by the tcp backend, not {} (add --backend tcp)",
+            other.name()
+        ))),
+    }
+}
+
 /// A route as the format takes it: a number on numeric formats, else a
 /// name (`echo`, `game.Room/Join`).
 pub fn route(text: &str, numeric: bool) -> Result<Route<'_>, Failure> {

@@ -14,6 +14,10 @@
 //!
 //! [metrics]                        # Prometheus text format on /metrics
 //! addr = "127.0.0.1:9100"
+//!
+//! [tls]                            # TLS (rustls), on the tcp backend
+//! cert = "cert.pem"
+//! key = "key.pem"
 //! ```
 
 use std::time::Duration;
@@ -21,7 +25,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use walle::codec::RawCodec;
 use walle::discovery::{Drivers, Node, reachable_addr};
-use walle::net::{Backend, Server, ServerOptions};
+use walle::net::{Backend, Server, ServerOptions, TlsOptions};
 use walle::prelude::*;
 
 use crate::common::{self, Failure};
@@ -50,6 +54,17 @@ struct Config {
     register: Option<Register>,
     #[serde(default)]
     metrics: Option<MetricsConfig>,
+    #[serde(default)]
+    tls: Option<toml::Spanned<TlsConfig>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsConfig {
+    /// The certificate chain, a PEM file.
+    cert: std::path::PathBuf,
+    /// The private key, a PEM file.
+    key: std::path::PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,6 +142,20 @@ pub fn plan(file: &str, text: &str) -> Result<Plan, Failure> {
                 )));
             }
         },
+    };
+    let backend = match (config.tls, backend) {
+        (None, backend) => backend,
+        (Some(tls), Backend::Tcp(options)) => {
+            let TlsConfig { cert, key } = tls.into_inner();
+            Backend::Tcp(options.tls(TlsOptions::server(cert, key)))
+        }
+        (Some(tls), other) => {
+            return Err(Failure::Other(format!(
+                "{}: [tls]: TLS is served by the tcp backend, not {}",
+                at(tls.span()),
+                other.name()
+            )));
+        }
     };
     Ok(Plan {
         addr: config.addr,
@@ -272,6 +301,11 @@ mod tests {
         );
         let e = error("addr = \"a:1\"\n[server]\nmax_sessions = \"many\"\n");
         assert!(e.contains("line 3") && e.contains("max_sessions"), "{e}");
+        let e = error("addr = \"a:1\"\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n");
+        assert!(
+            e.starts_with("f.toml:2: [tls]") && e.contains("evloop"),
+            "{e}"
+        );
         let e = error("format = \"walle\"\n");
         assert!(e.contains("addr"), "{e}");
     }

@@ -457,3 +457,102 @@ fn served_metrics_parse_and_count_requests() {
         "{after}"
     );
 }
+
+/// A CA and a server certificate it signed for `localhost`, PEM files in
+/// `dir`.
+fn pki(dir: &std::path::Path) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "walle cli test CA");
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("cert.pem"), leaf.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+}
+
+#[test]
+fn served_tls_answers_a_tls_client_we_did_not_write_and_the_commands_client() {
+    let dir = tempfile::tempdir().unwrap();
+    pki(dir.path());
+    let file = |name: &str| dir.path().join(name).display().to_string();
+    let served = Served::start(&format!(
+        "addr = \"127.0.0.1:0\"\nbackend = \"tcp\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+        file("cert.pem"),
+        file("key.pem")
+    ));
+    // Python's ssl module (OpenSSL) as the client.
+    let mut frame = Vec::new();
+    Protocol::new(WalleFormat::new())
+        .encode(
+            &walle::packet::Head::request(Route::Uri("echo"), 4),
+            b"over tls",
+            &mut frame,
+        )
+        .unwrap();
+    let hex: String = frame.iter().map(|b| format!("{b:02x}")).collect();
+    let port = served.addr.rsplit(':').next().unwrap().to_owned();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../net/tests/python/tls_client.py"
+    );
+    let out = Command::new("python3")
+        .args([script, &port, &file("ca.pem"), &hex])
+        .output()
+        .expect("python3 is needed: apt-get install python3 (scripts/test.sh installs it)");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}{stdout}", text(&out.stderr));
+    let body = stdout.trim().split(' ').nth(1).expect("a body");
+    assert!(
+        body.ends_with(
+            &b"over tls"
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        ),
+        "{stdout}"
+    );
+
+    // The command's own client, with the CA; without it, the plain-text
+    // call is closed by the server.
+    let ca = file("ca.pem");
+    let out = run(&[
+        "call",
+        &served.addr,
+        "echo",
+        "hi",
+        "--codec",
+        "raw",
+        "--backend",
+        "tcp",
+        "--tls-ca",
+        &ca,
+        "--tls-name",
+        "localhost",
+    ]);
+    assert_eq!(text(&out.stdout), "hi\n", "{}", text(&out.stderr));
+    let out = run(&[
+        "call",
+        &served.addr,
+        "echo",
+        "hi",
+        "--codec",
+        "raw",
+        "--backend",
+        "tcp",
+        "--timeout",
+        "2000",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a plain-text call to a TLS server: {}",
+        text(&out.stderr)
+    );
+}
