@@ -73,7 +73,8 @@ pub fn backend(name: &str) -> Result<Backend, Failure> {
 /// TLS for a client: the authorities to trust and the name to check.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct TlsArgs {
-    /// Speak TLS (tcp backend), trusting the authorities in this PEM file.
+    /// Speak TLS (evloop and tcp backends), trusting the authorities in
+    /// this PEM file.
     #[arg(long = "tls-ca", value_name = "PEM")]
     pub ca: Option<std::path::PathBuf>,
     /// The name the server's certificate must carry (default: the
@@ -94,8 +95,9 @@ pub fn client_backend(name: &str, tls: &TlsArgs) -> Result<Backend, Failure> {
     }
     match backend {
         Backend::Tcp(tcp) => Ok(Backend::Tcp(tcp.tls(options))),
+        Backend::Evloop(evloop) => Ok(Backend::Evloop(evloop.tls(options))),
         other => Err(Failure::Other(format!(
-            "--tls-ca: TLS is spoken by the tcp backend, not {} (add --backend tcp)",
+            "--tls-ca: TLS is spoken by the evloop and tcp backends, not {}",
             other.name()
         ))),
     }

@@ -15,7 +15,7 @@
 //! [metrics]                        # Prometheus text format on /metrics
 //! addr = "127.0.0.1:9100"
 //!
-//! [tls]                            # TLS (rustls), on the tcp backend
+//! [tls]                            # TLS (rustls), on the evloop and tcp backends
 //! cert = "cert.pem"
 //! key = "key.pem"
 //! ```
@@ -149,9 +149,13 @@ pub fn plan(file: &str, text: &str) -> Result<Plan, Failure> {
             let TlsConfig { cert, key } = tls.into_inner();
             Backend::Tcp(options.tls(TlsOptions::server(cert, key)))
         }
+        (Some(tls), Backend::Evloop(options)) => {
+            let TlsConfig { cert, key } = tls.into_inner();
+            Backend::Evloop(options.tls(TlsOptions::server(cert, key)))
+        }
         (Some(tls), other) => {
             return Err(Failure::Other(format!(
-                "{}: [tls]: TLS is served by the tcp backend, not {}",
+                "{}: [tls]: TLS is served by the evloop and tcp backends, not {}",
                 at(tls.span()),
                 other.name()
             )));
@@ -301,11 +305,9 @@ mod tests {
         );
         let e = error("addr = \"a:1\"\n[server]\nmax_sessions = \"many\"\n");
         assert!(e.contains("line 3") && e.contains("max_sessions"), "{e}");
-        let e = error("addr = \"a:1\"\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n");
-        assert!(
-            e.starts_with("f.toml:2: [tls]") && e.contains("evloop"),
-            "{e}"
-        );
+        let e =
+            error("addr = \"a:1\"\nbackend = \"kcp\"\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n");
+        assert!(e.starts_with("f.toml:3: [tls]") && e.contains("kcp"), "{e}");
         let e = error("format = \"walle\"\n");
         assert!(e.contains("addr"), "{e}");
     }

@@ -1,7 +1,8 @@
-//! TLS on the tcp backend, with certificates made by rcgen: the
-//! framework's client and a TLS client we did not write (Python's ssl,
-//! OpenSSL) get answers; a plain-text client, and a client that trusts
-//! another authority, are closed (only they), with a logged reason.
+//! TLS on the tcp and evloop backends, with certificates made by rcgen:
+//! the framework's clients (both backends, against both servers) and a
+//! TLS client we did not write (Python's ssl, OpenSSL) get answers; a
+//! plain-text client, and a client that trusts another authority, are
+//! closed (only they), with a logged reason.
 
 mod util;
 
@@ -13,7 +14,9 @@ use std::process::Command;
 use bytes::Bytes;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use walle_codec::RawCodec;
-use walle_net::{Backend, Client, ClientOptions, Server, ServerOptions, TcpOptions, TlsOptions};
+use walle_net::{
+    Backend, Client, ClientOptions, EvloopOptions, Server, ServerOptions, TcpOptions, TlsOptions,
+};
 use walle_process::{CloseReason, Router};
 
 use util::*;
@@ -48,26 +51,37 @@ impl Pki {
         self.dir.path().join(name)
     }
 
-    fn server_backend(&self) -> Backend {
-        Backend::Tcp(TcpOptions::default().tls(TlsOptions::server(
-            self.path("cert.pem"),
-            self.path("key.pem"),
-        )))
+    fn server_backend(&self, kind: &str) -> Backend {
+        with_tls(
+            kind,
+            TlsOptions::server(self.path("cert.pem"), self.path("key.pem")),
+        )
     }
 
-    fn client_backend(&self) -> Backend {
-        Backend::Tcp(
-            TcpOptions::default()
-                .tls(TlsOptions::client(self.path("ca.pem")).server_name("localhost")),
+    fn client_backend(&self, kind: &str) -> Backend {
+        with_tls(
+            kind,
+            TlsOptions::client(self.path("ca.pem")).server_name("localhost"),
         )
     }
 }
 
-fn tls_server(pki: &Pki) -> (Server<RawCodec>, Reasons) {
+/// `kind` (evloop or tcp) with `tls`.
+fn with_tls(kind: &str, tls: TlsOptions) -> Backend {
+    match kind {
+        "evloop" => Backend::Evloop(EvloopOptions::default().tls(tls)),
+        _ => Backend::Tcp(TcpOptions::default().tls(tls)),
+    }
+}
+
+/// The backends that speak TLS.
+const KINDS: [&str; 2] = ["evloop", "tcp"];
+
+fn tls_server(pki: &Pki, kind: &str) -> (Server<RawCodec>, Reasons) {
     let reasons = Reasons::default();
     let record = reasons.clone();
     let server = Server::builder(echo_router())
-        .backend(pki.server_backend())
+        .backend(pki.server_backend(kind))
         .options(ServerOptions::default())
         .on_session(move |session| {
             let (record, peer) = (record.clone(), session.peer());
@@ -90,91 +104,127 @@ fn tls_client(backend: Backend, server: &Server<RawCodec>) -> Client<RawCodec> {
 }
 
 #[test]
-fn the_frameworks_client_is_answered_over_tls() {
+fn the_frameworks_clients_are_answered_over_tls() {
     let pki = Pki::new();
-    let (server, reasons) = tls_server(&pki);
-    let client = tls_client(pki.client_backend(), &server);
     let rt = runtime();
-    for payload in [Bytes::from_static(b"hi"), Bytes::from(vec![7u8; 300_000])] {
-        for _ in 0..3 {
-            let got: Bytes = rt
-                .block_on(client.call("echo", &payload))
-                .expect("an answer over TLS");
-            assert_eq!(got, payload);
+    for server_kind in KINDS {
+        let (server, reasons) = tls_server(&pki, server_kind);
+        for client_kind in KINDS {
+            let pair = format!("{client_kind} -> {server_kind}");
+            let client = tls_client(pki.client_backend(client_kind), &server);
+            for payload in [Bytes::from_static(b"hi"), Bytes::from(vec![7u8; 300_000])] {
+                for _ in 0..3 {
+                    let got: Bytes = rt
+                        .block_on(client.call("echo", &payload))
+                        .unwrap_or_else(|e| panic!("{pair}: {e}"));
+                    assert_eq!(got, payload, "{pair}");
+                }
+            }
+            // Many calls in flight at once: records interleave with the
+            // writer's batches.
+            let calls: Vec<_> = (0..64u8)
+                .map(|i| {
+                    let client = client.clone();
+                    rt.spawn(async move {
+                        let payload = Bytes::from(vec![i; 1000 + i as usize]);
+                        client.call::<Bytes, Bytes>("echo", &payload).await
+                    })
+                })
+                .collect();
+            for (i, call) in calls.into_iter().enumerate() {
+                let got = rt
+                    .block_on(call)
+                    .unwrap()
+                    .unwrap_or_else(|e| panic!("{pair}: {e}"));
+                assert_eq!(got.len(), 1000 + i, "{pair}");
+            }
         }
+        // The clients dropped along the way closed their sessions; none
+        // closed for a fault.
+        let reasons = reasons.lock().unwrap();
+        assert!(
+            reasons
+                .values()
+                .all(|r| matches!(r, CloseReason::PeerClosed)),
+            "{server_kind}: {reasons:?}"
+        );
     }
-    assert!(reasons.lock().unwrap().is_empty(), "{reasons:?}");
 }
 
 #[test]
 fn a_tls_client_we_did_not_write_is_answered() {
     let pki = Pki::new();
-    let (server, _) = tls_server(&pki);
-    let frame = request_frame("echo", 5, b"from openssl");
-    let hex: String = frame.iter().map(|b| format!("{b:02x}")).collect();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/tls_client.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(server.local_addr().port().to_string())
-        .arg(pki.path("ca.pem"))
-        .arg(hex)
-        .output()
-        .expect("python3 is needed: apt-get install python3 (scripts/test.sh installs it)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (version, body) = stdout.trim().split_once(' ').expect("version and body");
-    assert!(version.starts_with("TLSv1."), "{version}");
-    let body: Vec<u8> = (0..body.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&body[i..i + 2], 16).unwrap())
-        .collect();
-    assert!(body.ends_with(b"from openssl"), "{body:?}");
+    for kind in KINDS {
+        let (server, _) = tls_server(&pki, kind);
+        let frame = request_frame("echo", 5, b"from openssl");
+        let hex: String = frame.iter().map(|b| format!("{b:02x}")).collect();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/tls_client.py");
+        let out = Command::new("python3")
+            .arg(script)
+            .arg(server.local_addr().port().to_string())
+            .arg(pki.path("ca.pem"))
+            .arg(hex)
+            .output()
+            .expect("python3 is needed: apt-get install python3 (scripts/test.sh installs it)");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}{stdout}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (version, body) = stdout.trim().split_once(' ').expect("version and body");
+        assert!(version.starts_with("TLSv1."), "{version}");
+        let body: Vec<u8> = (0..body.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&body[i..i + 2], 16).unwrap())
+            .collect();
+        assert!(body.ends_with(b"from openssl"), "{kind}: {body:?}");
+    }
 }
 
 #[test]
 fn plain_text_and_untrusting_clients_are_closed_alone() {
     let pki = Pki::new();
     let other = Pki::new();
-    let (server, reasons) = tls_server(&pki);
-    let good = tls_client(pki.client_backend(), &server);
-    let rt = runtime();
+    for kind in KINDS {
+        let (server, reasons) = tls_server(&pki, kind);
+        let good = tls_client(pki.client_backend(kind), &server);
+        let rt = runtime();
 
-    // Plain text where TLS is expected: a walle frame, raw.
-    let mut plain = TcpStream::connect(server.local_addr()).expect("connect");
-    let peer = plain.local_addr().unwrap();
-    plain
-        .write_all(&request_frame("echo", 1, b"clear"))
-        .unwrap();
-    assert!(
-        closed_by_server(&mut plain),
-        "a plain-text client was not closed"
-    );
-    eventually("the plain-text client's close reason", || {
-        reasons.lock().unwrap().contains_key(&peer)
-    });
-    let reason = reasons.lock().unwrap().get(&peer).cloned();
-    match reason {
-        Some(CloseReason::Io(e)) => assert!(e.to_string().contains("tls"), "{e}"),
-        other => panic!("the plain-text client closed as {other:?}"),
+        // Plain text where TLS is expected: a walle frame, raw.
+        let mut plain = TcpStream::connect(server.local_addr()).expect("connect");
+        let peer = plain.local_addr().unwrap();
+        plain
+            .write_all(&request_frame("echo", 1, b"clear"))
+            .unwrap();
+        assert!(
+            closed_by_server(&mut plain),
+            "a plain-text client was not closed"
+        );
+        eventually("the plain-text client's close reason", || {
+            reasons.lock().unwrap().contains_key(&peer)
+        });
+        let reason = reasons.lock().unwrap().get(&peer).cloned();
+        match reason {
+            Some(CloseReason::Io(e)) => assert!(e.to_string().contains("tls"), "{kind}: {e}"),
+            other => panic!("{kind}: the plain-text client closed as {other:?}"),
+        }
+
+        // A client that trusts another authority refuses the server's
+        // certificate: its call fails, the server sees the alert.
+        let untrusting = tls_client(other.client_backend(kind), &server);
+        let refused =
+            rt.block_on(untrusting.call::<Bytes, Bytes>("echo", &Bytes::from_static(b"x")));
+        assert!(refused.is_err(), "a client with another CA got an answer");
+        eventually("the untrusting client's session closed", || {
+            reasons.lock().unwrap().len() == 2
+        });
+
+        let got: Bytes = rt
+            .block_on(good.call("echo", &Bytes::from_static(b"still served")))
+            .expect("the good client is still served");
+        assert_eq!(&got[..], b"still served", "{kind}");
     }
-
-    // A client that trusts another authority refuses the server's
-    // certificate: its call fails, the server sees the alert.
-    let untrusting = tls_client(other.client_backend(), &server);
-    let refused = rt.block_on(untrusting.call::<Bytes, Bytes>("echo", &Bytes::from_static(b"x")));
-    assert!(refused.is_err(), "a client with another CA got an answer");
-    eventually("the untrusting client's session closed", || {
-        reasons.lock().unwrap().len() == 2
-    });
-
-    let got: Bytes = rt
-        .block_on(good.call("echo", &Bytes::from_static(b"still served")))
-        .expect("the good client is still served");
-    assert_eq!(&got[..], b"still served");
 }
 
 #[test]

@@ -53,8 +53,8 @@ pub(super) fn dialer_for(
     };
     if let Backend::Ws(opts) = backend {
         // A plain address (tcp) names the server; WebSocket is spoken to
-        // it on the backend's path. wss needs TLS, which no backend has
-        // yet.
+        // it on the backend's path. wss (TLS under WebSocket) is not
+        // supported yet: TLS runs on the evloop and tcp backends.
         return match endpoint.scheme() {
             Scheme::Ws | Scheme::Tcp => Ok(Box::new(WsDialer(Arc::new(opts.clone())))),
             _ => Err(unsupported()),
@@ -65,11 +65,18 @@ pub(super) fn dialer_for(
     }
     match (backend.driver(), endpoint.transport()) {
         (Driver::Mio, TransportKind::Tcp) => {
-            let spread = match backend {
-                Backend::Evloop(ev) => ev.loop_count(),
-                _ => 1,
+            let (spread, tls) = match backend {
+                Backend::Evloop(ev) => (ev.loop_count(), ev.tls.as_ref()),
+                _ => (1, None),
             };
-            Ok(Box::new(TcpDialer::<Mio>(spread, PhantomData)))
+            let tls = match tls {
+                Some(tls) => evloop::Tls::Client(
+                    tcp::tls::client_config(tls).map_err(NetError::Io)?,
+                    tcp::tls::server_name(tls, endpoint.host()).map_err(NetError::Io)?,
+                ),
+                None => evloop::Tls::Plain,
+            };
+            Ok(Box::new(TcpDialer::<Mio>(spread, PhantomData, tls)))
         }
         (Driver::Tokio, TransportKind::Tcp) => match backend {
             Backend::Tcp(crate::TcpOptions { tls: Some(tls), .. }) => {
@@ -77,7 +84,11 @@ pub(super) fn dialer_for(
                 let name = tcp::tls::server_name(tls, endpoint.host()).map_err(NetError::Io)?;
                 Ok(Box::new(TlsDialer { config, name }))
             }
-            _ => Ok(Box::new(TcpDialer::<Tokio>(1, PhantomData))),
+            _ => Ok(Box::new(TcpDialer::<Tokio>(
+                1,
+                PhantomData,
+                evloop::Tls::Plain,
+            ))),
         },
         (Driver::Mio, TransportKind::Kcp) => match backend {
             Backend::Kcp(opts) => Ok(Box::new(super::kcp_dial::KcpDialer(opts.clone()))),
@@ -131,14 +142,16 @@ enum Mio {}
 enum Tokio {}
 
 /// Dials TCP for the driver `D`; the event loop's connections spread over
-/// that many client reactors.
-struct TcpDialer<D>(usize, PhantomData<D>);
+/// that many client reactors, with TLS when `tls` says (the event loop's
+/// only: the tokio driver's TLS has a dialer of its own).
+struct TcpDialer<D>(usize, PhantomData<D>, evloop::Tls);
 
 /// A TCP connection, for the driver `D` to adopt.
 struct Tcp<D> {
     stream: TcpStream,
     peer: SocketAddr,
     spread: usize,
+    tls: evloop::Tls,
     driver: PhantomData<D>,
 }
 
@@ -149,7 +162,7 @@ where
     /// Connects to the endpoint's host and port, trying each address the
     /// host resolves to in turn.
     fn dial(&self, endpoint: Endpoint) -> Dialling {
-        let spread = self.0;
+        let (spread, tls) = (self.0, self.2.clone());
         Box::pin(async move {
             let stream = match endpoint.socket_addr() {
                 Some(addr) => TcpStream::connect(addr).await?,
@@ -161,6 +174,7 @@ where
                 stream,
                 peer,
                 spread,
+                tls,
                 driver,
             }) as Box<dyn Dialled>)
         })
@@ -174,7 +188,7 @@ impl Dialled for Tcp<Mio> {
     fn hand_over(self: Box<Self>, attach: Attach, conn: Arc<ConnOptions>) -> io::Result<()> {
         let stream = self.stream.into_std()?;
         stream.set_nonblocking(true)?;
-        evloop::adopt(stream, self.peer, attach, conn, self.spread);
+        evloop::adopt(stream, self.peer, attach, conn, self.spread, &self.tls);
         Ok(())
     }
 }

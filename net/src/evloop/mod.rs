@@ -24,6 +24,7 @@ mod stream;
 mod tcp;
 #[cfg(test)]
 mod tests;
+mod tls;
 mod transport;
 
 use std::cell::Cell;
@@ -39,7 +40,7 @@ use crate::options::{EvloopOptions, later};
 use crate::server::Running;
 
 use driver::{Op, Start};
-pub(crate) use tcp::{adopt, serve};
+pub(crate) use tcp::{Tls, adopt, serve};
 
 /// A source's place in a reactor: slab token plus a generation that
 /// tells a reused token from the source that held it before.

@@ -23,9 +23,26 @@ use crate::options::{ConnOptions, later};
 
 /// A byte stream a stream connection can drive: non-blocking, polled by
 /// mio, `Ok(0)` from a read at its end.
-pub(crate) trait Stream: mio::event::Source + Read + Write + Send + 'static {}
+pub(crate) trait Stream: mio::event::Source + Read + Write + Send + 'static {
+    /// True when a read shorter than asked means the socket is drained
+    /// (a plain socket); false when it may hold more (TLS hands out one
+    /// record's plaintext at a time).
+    fn short_read_drains(&self) -> bool {
+        true
+    }
+    /// True while the stream holds bytes of its own to write (TLS: a
+    /// handshake message, an alert).
+    fn wants_write(&self) -> bool {
+        false
+    }
+    /// Writes those bytes, without waiting; `Ok(true)` when none is left.
+    fn flush_own(&mut self) -> io::Result<bool> {
+        Ok(true)
+    }
+}
 
-impl<S: mio::event::Source + Read + Write + Send + 'static> Stream for S {}
+impl Stream for mio::net::TcpStream {}
+impl Stream for mio::net::UnixStream {}
 
 /// Nothing came from the peer for too long (or check again later).
 const SILENCE: TimerKind = TimerKind(0);
@@ -63,10 +80,13 @@ impl<S: Stream> StreamConn<S> {
         attach: &Attach,
         opts: Arc<ConnOptions>,
     ) -> Option<Box<dyn Driver>> {
-        if let Err(e) = cx
-            .registry
-            .register(&mut stream, cx.token(), Interest::READABLE)
-        {
+        // A TLS client starts with a message to send: writable at once.
+        let writable = stream.wants_write();
+        let interest = match writable {
+            true => Interest::READABLE | Interest::WRITABLE,
+            false => Interest::READABLE,
+        };
+        if let Err(e) = cx.registry.register(&mut stream, cx.token(), interest) {
             warn!(%peer, error = %e, "cannot register connection");
             return None;
         }
@@ -99,7 +119,7 @@ impl<S: Stream> StreamConn<S> {
             decoder,
             last_read: cx.now,
             opts,
-            writable: false,
+            writable,
             closing: false,
         }))
     }
@@ -124,7 +144,7 @@ impl<S: Stream> StreamConn<S> {
                     if let Err(reason) = deliver(&mut self.decoder, buf, &*self.handler) {
                         break Err(reason);
                     }
-                    if n < cx.scratch.len() && !to_end {
+                    if n < cx.scratch.len() && !to_end && self.stream.short_read_drains() {
                         // A short read drained the socket: data arriving
                         // later raises a new edge, so the read that would
                         // only say WouldBlock is skipped.
@@ -149,7 +169,10 @@ impl<S: Stream> StreamConn<S> {
     /// more. Ends the connection once all is written if it is closing or
     /// the loop is stopping.
     fn flush(&mut self, cx: &mut Ctx<'_>) -> Turn {
-        let written = self.shared.out().write_to(&mut self.stream);
+        let written = match self.shared.out().write_to(&mut self.stream) {
+            Ok(true) => self.stream.flush_own(),
+            other => other,
+        };
         let interest = match written {
             Ok(true) if self.closing => return Err(CloseReason::Local),
             Ok(true) if cx.stopping => return Err(CloseReason::Stopped),
@@ -188,7 +211,9 @@ impl<S: Stream> Driver for StreamConn<S> {
         if ready.readable || ready.drain {
             self.read(cx, ready.drain)?;
         }
-        if ready.writable {
+        // What reading asked the stream to answer (a TLS handshake
+        // message) and the socket did not take yet.
+        if ready.writable || self.stream.wants_write() {
             self.flush(cx)?;
         }
         Ok(())

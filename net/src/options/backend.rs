@@ -47,6 +47,9 @@ pub struct EvloopOptions {
     /// file, `busy_poll_us`.
     #[serde(rename = "busy_poll_us", with = "micros")]
     pub busy_poll: Duration,
+    /// TLS on every connection (rustls, driven by the reactor); `None`:
+    /// plain TCP.
+    pub tls: Option<TlsOptions>,
 }
 
 impl Default for EvloopOptions {
@@ -58,6 +61,7 @@ impl Default for EvloopOptions {
             read_chunk: 64 * 1024,
             events: 1024,
             busy_poll: Duration::from_micros(50),
+            tls: None,
         }
     }
 }
@@ -83,6 +87,11 @@ impl EvloopOptions {
         self.busy_poll = d;
         self
     }
+    /// Turns TLS on.
+    pub fn tls(mut self, tls: TlsOptions) -> Self {
+        self.tls = Some(tls);
+        self
+    }
     pub(crate) fn loop_count(&self) -> usize {
         match self.loops {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -98,7 +107,8 @@ impl EvloopOptions {
 pub struct TcpOptions {
     /// Runtime worker threads. 0: one per core.
     pub workers: usize,
-    /// TLS on every connection (rustls); `None`: plain TCP.
+    /// TLS on every connection (rustls, on the connection's tasks);
+    /// `None`: plain TCP.
     pub tls: Option<TlsOptions>,
 }
 

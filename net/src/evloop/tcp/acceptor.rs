@@ -36,6 +36,7 @@ impl Acceptor {
         loops: Vec<LoopHandle>,
         attach: Attach,
         conn: Arc<ConnOptions>,
+        tls: super::Tls,
     ) -> io::Result<Acceptor> {
         let mut listener = bind(addr, false)?;
         let local = listener.local_addr()?;
@@ -47,7 +48,7 @@ impl Acceptor {
         let stop = stopping.clone();
         let thread = std::thread::Builder::new()
             .name("walle-acceptor".into())
-            .spawn(move || accept_loop(poll, listener, balance, loops, attach, conn, stop))?;
+            .spawn(move || accept_loop(poll, listener, balance, loops, attach, conn, tls, stop))?;
         Ok(Acceptor {
             local,
             waker,
@@ -89,6 +90,7 @@ fn pick(balance: Balance, loops: &[LoopHandle], turn: &mut usize, peer: &SocketA
     }
 }
 
+#[allow(clippy::too_many_arguments)] // the thread's whole setup, moved in once
 fn accept_loop(
     mut poll: Poll,
     listener: TcpListener,
@@ -96,6 +98,7 @@ fn accept_loop(
     loops: Vec<LoopHandle>,
     attach: Attach,
     conn: Arc<ConnOptions>,
+    tls: super::Tls,
     stopping: Arc<AtomicBool>,
 ) {
     let mut events = Events::with_capacity(64);
@@ -114,7 +117,7 @@ fn accept_loop(
             match listener.accept() {
                 Ok((stream, peer)) => {
                     let i = pick(balance, &loops, &mut turn, &peer);
-                    let start = connection(stream, peer, attach.clone(), conn.clone());
+                    let start = connection(stream, peer, attach.clone(), conn.clone(), &tls);
                     loops[i].send(Cmd::Add(start));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,

@@ -17,10 +17,12 @@ use walle_process::CloseReason;
 
 use super::driver::{Ctx, Driver, Op, Ready, Start, TimerKind, Turn};
 use super::stream::StreamConn;
+use super::tls::TlsStream;
 use super::{Cmd, EvServer, Loops};
 use crate::conn::Attach;
 use crate::options::{ConnOptions, EvloopOptions};
 use crate::socket::tcp_listener;
+use rustls::Connection;
 
 /// Binds `addr` and starts the reactors and the acceptor (or, with
 /// `reuse_port`, one listener per reactor).
@@ -30,6 +32,10 @@ pub(crate) fn serve(
     conn: ConnOptions,
     attach: Attach,
 ) -> io::Result<EvServer> {
+    let tls = match &opts.tls {
+        Some(tls) => Tls::Server(crate::tcp::tls::server_config(tls)?),
+        None => Tls::Plain,
+    };
     let loops = Loops::start(opts.loop_count(), opts, "walle-evloop")?;
     let conn = Arc::new(conn);
     if opts.reuse_port {
@@ -40,12 +46,23 @@ pub(crate) fn serve(
             listeners.push(bind(local, true)?);
         }
         for (l, handle) in listeners.into_iter().zip(loops.handles()) {
-            handle.send(Cmd::Add(listener(l, attach.clone(), conn.clone())));
+            handle.send(Cmd::Add(listener(
+                l,
+                attach.clone(),
+                conn.clone(),
+                tls.clone(),
+            )));
         }
         return Ok(EvServer::new(local, loops, None));
     }
-    let acceptor =
-        acceptor::Acceptor::start(addr, opts.balance, loops.handles().to_vec(), attach, conn)?;
+    let acceptor = acceptor::Acceptor::start(
+        addr,
+        opts.balance,
+        loops.handles().to_vec(),
+        attach,
+        conn,
+        tls,
+    )?;
     Ok(EvServer::new(
         acceptor.local_addr(),
         loops,
@@ -61,9 +78,22 @@ pub(crate) fn adopt(
     attach: Attach,
     conn: Arc<ConnOptions>,
     spread: usize,
+    tls: &Tls,
 ) {
     let stream = TcpStream::from_std(stream);
-    super::next_client_loop(spread).send(Cmd::Add(connection(stream, peer, attach, conn)));
+    let start = connection(stream, peer, attach, conn, tls);
+    super::next_client_loop(spread).send(Cmd::Add(start));
+}
+
+/// Whether a connection speaks TLS, and as which side.
+#[derive(Clone)]
+pub(crate) enum Tls {
+    Plain,
+    Server(Arc<rustls::ServerConfig>),
+    Client(
+        Arc<rustls::ClientConfig>,
+        rustls::pki_types::ServerName<'static>,
+    ),
 }
 
 /// A non-blocking mio listener (see [`tcp_listener`]).
@@ -77,17 +107,34 @@ pub(crate) fn connection(
     peer: SocketAddr,
     attach: Attach,
     opts: Arc<ConnOptions>,
+    tls: &Tls,
 ) -> Start {
+    let tls = tls.clone();
     Box::new(move |cx: &mut Ctx<'_>| {
         if opts.nodelay {
             let _ = stream.set_nodelay(true);
         }
-        StreamConn::start(cx, stream, peer, &attach, opts)
+        let session = match tls {
+            Tls::Plain => return StreamConn::start(cx, stream, peer, &attach, opts),
+            Tls::Server(config) => rustls::ServerConnection::new(config).map(Connection::from),
+            Tls::Client(config, name) => {
+                rustls::ClientConnection::new(config, name).map(Connection::from)
+            }
+        };
+        match session {
+            Ok(session) => {
+                StreamConn::start(cx, TlsStream::new(stream, session), peer, &attach, opts)
+            }
+            Err(e) => {
+                warn!(%peer, error = %e, "tls: cannot start a session; connection closed");
+                None
+            }
+        }
     })
 }
 
 /// A listener accepting into the loop it is sent to.
-fn listener(listener: TcpListener, attach: Attach, opts: Arc<ConnOptions>) -> Start {
+fn listener(listener: TcpListener, attach: Attach, opts: Arc<ConnOptions>, tls: Tls) -> Start {
     Box::new(move |cx: &mut Ctx<'_>| {
         let mut listener = listener;
         if let Err(e) = cx
@@ -101,6 +148,7 @@ fn listener(listener: TcpListener, attach: Attach, opts: Arc<ConnOptions>) -> St
             listener,
             attach,
             opts,
+            tls,
         }))
     })
 }
@@ -109,6 +157,7 @@ struct Listener {
     listener: TcpListener,
     attach: Attach,
     opts: Arc<ConnOptions>,
+    tls: Tls,
 }
 
 impl Driver for Listener {
@@ -117,7 +166,7 @@ impl Driver for Listener {
             match self.listener.accept() {
                 Ok((stream, peer)) => {
                     let (attach, opts) = (self.attach.clone(), self.opts.clone());
-                    cx.add(connection(stream, peer, attach, opts));
+                    cx.add(connection(stream, peer, attach, opts, &self.tls));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
