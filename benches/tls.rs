@@ -1,9 +1,10 @@
-//! TLS on the tcp backend against plain tcp, same run: the framework's
-//! own client (tokio backend, `caller_runtime`) at 256 connections x 16
-//! calls in flight x 1 KiB, against a plain tcp echo server and a TLS one
-//! (rustls, a certificate made by rcgen). Interleaved rounds, starting
-//! with a different one each round; the median per-round ratio (TLS /
-//! plain) is printed with its min-max range.
+//! TLS against plain TCP, same run, on the tcp and evloop backends: the
+//! framework's own client (tokio backend, `caller_runtime`) at 256
+//! connections x 16 calls in flight x 1 KiB, against a plain echo server
+//! and a TLS one (rustls, a certificate made by rcgen) of each backend.
+//! Interleaved rounds, starting with a different one each round; the
+//! median per-round ratio (TLS / plain, per backend) is printed with its
+//! min-max range.
 //!
 //! `cargo bench --bench tls` (`-- --test`: one short round, 4 connections).
 #![allow(clippy::print_stdout)] // a bench report
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use client_load::ClientLoad;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-use walle::net::{Backend, Server, TcpOptions, TlsOptions};
+use walle::net::{Backend, EvloopOptions, Server, TcpOptions, TlsOptions};
 use walle::prelude::*;
 
 fn echo_server(backend: Backend) -> Server<RawCodec> {
@@ -62,38 +63,66 @@ fn main() {
     let dir = tempfile::tempdir().expect("a temp dir");
     pki(dir.path());
     let path = |name: &str| dir.path().join(name);
-    let plain = echo_server(Backend::tcp());
-    let sealed = echo_server(Backend::Tcp(
-        TcpOptions::default().tls(TlsOptions::server(path("cert.pem"), path("key.pem"))),
-    ));
+    let server_tls = || TlsOptions::server(path("cert.pem"), path("key.pem"));
+    let servers = [
+        ("tcp", echo_server(Backend::tcp())),
+        (
+            "tcp+tls",
+            echo_server(Backend::Tcp(TcpOptions::default().tls(server_tls()))),
+        ),
+        ("evloop", echo_server(Backend::evloop())),
+        (
+            "evloop+tls",
+            echo_server(Backend::Evloop(EvloopOptions::default().tls(server_tls()))),
+        ),
+    ];
     let tls_client = Backend::Tcp(
         TcpOptions::default().tls(TlsOptions::client(path("ca.pem")).server_name("localhost")),
     );
-    let mut loads = [
-        ClientLoad::connect(plain.local_addr(), Backend::tcp(), conns, depth, size),
-        ClientLoad::connect(sealed.local_addr(), tls_client, conns, depth, size),
-    ];
-    // Warm up both (handshakes done, buffers grown).
+    let mut loads: Vec<ClientLoad> = servers
+        .iter()
+        .map(|(name, server)| {
+            let client = match name.ends_with("+tls") {
+                true => tls_client.clone(),
+                false => Backend::tcp(),
+            };
+            ClientLoad::connect(server.local_addr(), client, conns, depth, size)
+        })
+        .collect();
+    // Warm up every load (handshakes done, buffers grown).
     for load in &mut loads {
         load.run_for(window / 4);
     }
-    let mut rates: [Vec<f64>; 2] = Default::default();
+    let n = loads.len();
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); n];
     for round in 0..rounds {
-        for k in 0..2 {
-            let which = (round + k) % 2;
+        for k in 0..n {
+            let which = (round + k) % n;
             let answered = loads[which].run_for(window);
             rates[which].push(answered as f64 / window.as_secs_f64());
         }
     }
-    let ratios: Vec<f64> = (0..rounds).map(|r| rates[1][r] / rates[0][r]).collect();
-    let (lo, hi) = ratios
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
     println!(
-        "tcp backend, {conns}x{depth}x{size} B, {rounds} interleaved rounds of {window:?}: \
-         plain {:.0} msgs/s, tls {:.0} msgs/s (medians)",
-        median(rates[0].clone()),
-        median(rates[1].clone())
+        "{conns}x{depth}x{size} B, {rounds} interleaved rounds of {window:?}, the tcp backend's client"
     );
-    println!("tls / plain: {:.2}x ({lo:.2}-{hi:.2})", median(ratios));
+    for (i, (name, _)) in servers.iter().enumerate() {
+        println!(
+            "{name:>12}: {:.0} msgs/s (median)",
+            median(rates[i].clone())
+        );
+    }
+    for (plain, sealed) in [(0, 1), (2, 3)] {
+        let ratios: Vec<f64> = (0..rounds)
+            .map(|r| rates[sealed][r] / rates[plain][r])
+            .collect();
+        let (lo, hi) = ratios
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        println!(
+            "{} / {}: {:.2}x ({lo:.2}-{hi:.2})",
+            servers[sealed].0,
+            servers[plain].0,
+            median(ratios)
+        );
+    }
 }

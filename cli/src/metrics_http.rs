@@ -69,6 +69,8 @@ fn answer(stream: TcpStream, handle: &PrometheusHandle) -> std::io::Result<()> {
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let (status, kind, body) =
         if method == "GET" && (path == "/metrics" || path.starts_with("/metrics?")) {
+            // The pools' counters are read when asked for.
+            walle::net::record_pool_metrics();
             handle.run_upkeep();
             ("200 OK", "text/plain; version=0.0.4", handle.render())
         } else {

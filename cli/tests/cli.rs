@@ -456,6 +456,14 @@ fn served_metrics_parse_and_count_requests() {
         after["walle_frame_bytes_in_total{}"].as_f64() > Some(0.0),
         "{after}"
     );
+    assert!(
+        after["walle_pool_reused{pool=outbound}"].as_f64() > Some(0.0),
+        "{after}"
+    );
+    assert!(
+        after["walle_pool_outstanding{pool=process}"].is_number(),
+        "{after}"
+    );
 }
 
 /// A CA and a server certificate it signed for `localhost`, PEM files in

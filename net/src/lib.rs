@@ -116,6 +116,15 @@ pub use options::{
     TcpOptions, TlsOptions, WriteMode, WsOptions,
 };
 pub use server::{Server, ServerBuilder, SessionHook};
+
+/// Sets the gauges of the pools walle's io layer and processes use by
+/// default (labels `pool = "outbound"` and `pool = "process"`; see
+/// [`walle_process::record_pool_metrics`]). Call it where metrics are
+/// gathered, every few seconds or before each scrape.
+pub fn record_pool_metrics() {
+    walle_process::record_pool_metrics("outbound", &**outbound::chunk_pool());
+    walle_process::record_pool_metrics("process", &*walle_process::default_pool());
+}
 pub use session::{SessionHandle, UserId};
 
 /// Counters of an io backend.

@@ -68,6 +68,12 @@ mod hook;
 mod load;
 pub mod mem;
 mod metrics;
+
+/// The pool processes take their buffers from when their builder is given
+/// none: one for the whole program.
+pub fn default_pool() -> std::sync::Arc<dyn walle_mempool::Pool> {
+    process::builder::default_pool()
+}
 mod options;
 mod panic;
 mod pending;
@@ -85,6 +91,7 @@ pub use dispatch::{Dispatch, Inline};
 pub use error::{Error, HandlerError, RouteError, Status};
 pub use hook::{DispatchHook, FrameNext};
 pub use load::{LoadGuard, LoadLimit};
+pub use metrics::record_pool_metrics;
 pub use options::{CallOptions, ProcessOptions, SeqRange};
 pub use process::{CallFuture, Process, ProcessBuilder, ProcessTemplate, encode_notify_frame};
 pub use router::{Middleware, Next, OwnedNext, RouteHandle, Router, Routes};

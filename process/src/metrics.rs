@@ -105,6 +105,26 @@ impl RouteMetrics {
     }
 }
 
+/// Sets the gauges of `pool`'s counters, labelled `pool = name`:
+/// `walle_pool_allocated`, `walle_pool_reused`, `walle_pool_oversize`,
+/// `walle_pool_discarded`, `walle_pool_outstanding` and
+/// `walle_pool_retained_bytes`. A pool's counters are read on demand, so
+/// call this where the metrics are gathered (every few seconds, or before
+/// each scrape).
+pub fn record_pool_metrics(name: &'static str, pool: &dyn walle_mempool::Pool) {
+    let stats = pool.stats();
+    for (metric, value) in [
+        ("walle_pool_allocated", stats.allocated),
+        ("walle_pool_reused", stats.reused),
+        ("walle_pool_oversize", stats.oversize),
+        ("walle_pool_discarded", stats.discarded),
+        ("walle_pool_outstanding", stats.outstanding),
+        ("walle_pool_retained_bytes", stats.retained_bytes),
+    ] {
+        metrics::gauge!(metric, "pool" => name).set(value as f64);
+    }
+}
+
 /// A request that matched no route, answered with `code`.
 pub(crate) fn unrouted(code: Code) {
     counter!("walle_requests_total", "route" => "", "code" => code.0.to_string()).increment(1);

@@ -28,7 +28,7 @@ const ROOM: usize = CHUNK / 4;
 const SLICES: usize = 64;
 
 /// The pool outbound chunks come from, shared by every reactor.
-fn chunk_pool() -> &'static Arc<dyn Pool> {
+pub(crate) fn chunk_pool() -> &'static Arc<dyn Pool> {
     static POOL: OnceLock<Arc<dyn Pool>> = OnceLock::new();
     POOL.get_or_init(|| Arc::new(SizedPool::new()))
 }

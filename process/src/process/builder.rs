@@ -19,7 +19,7 @@ use crate::time::{Clock, SystemClock};
 use crate::transport::Transport;
 
 /// The process-wide pool used when a builder is given none.
-pub(super) fn default_pool() -> Arc<dyn Pool> {
+pub(crate) fn default_pool() -> Arc<dyn Pool> {
     static POOL: OnceLock<Arc<dyn Pool>> = OnceLock::new();
     POOL.get_or_init(|| Arc::new(SizedPool::new())).clone()
 }

@@ -1,6 +1,6 @@
 //! A process: one connection's protocol state, typed calls and dispatch.
 
-mod builder;
+pub(crate) mod builder;
 mod call;
 
 use std::fmt;
