@@ -88,21 +88,9 @@ fn prost_bytes_fields_allocate_nothing_with_metrics_on() {
     let fixed = Fixed::default();
     let (requests, histograms) = (fixed.requests.clone(), fixed.histograms.clone());
     metrics::set_global_recorder(fixed).expect("the only recorder of this test process");
-    let proto = || walle_packet::Protocol::new(walle_packet::ProtoFormat::new());
-    let blob = prost::Message::encode_to_vec(&Blob {
-        data: bytes::Bytes::from(vec![3u8; 512]),
-        name: bytes::Bytes::from_static(b"player-1"),
-        n: 9,
-    });
     for backend in [Backend::evloop(), Backend::tcp()] {
         let before = requests.0.load(Ordering::Relaxed);
-        let per_request = codec_allocations::<_, Blob>(
-            &backend,
-            proto(),
-            walle_codec::ProstCodec,
-            "prost, Bytes fields, metrics on",
-            &blob,
-        );
+        let per_request = blob_allocations(&backend, "prost, Bytes fields, metrics on");
         assert!(
             per_request < 0.01,
             "{}: prost with Bytes fields, metrics on: {per_request}",

@@ -20,20 +20,8 @@ fn prost_bytes_fields_with_the_prometheus_recorder() {
     let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .expect("the only recorder of this test process");
-    let proto = || walle_packet::Protocol::new(walle_packet::ProtoFormat::new());
-    let blob = prost::Message::encode_to_vec(&Blob {
-        data: bytes::Bytes::from(vec![3u8; 512]),
-        name: bytes::Bytes::from_static(b"player-1"),
-        n: 9,
-    });
     for backend in [Backend::evloop(), Backend::tcp()] {
-        let with_metrics = codec_allocations::<_, Blob>(
-            &backend,
-            proto(),
-            walle_codec::ProstCodec,
-            "prost, Bytes fields, metrics on",
-            &blob,
-        );
+        let with_metrics = blob_allocations(&backend, "prost, Bytes fields, metrics on");
         assert!(
             with_metrics < 0.05,
             "{}: prost with Bytes fields, metrics on: {with_metrics}",

@@ -26,22 +26,12 @@ fn sealed(key: &AeadKey) -> Protocol {
 }
 
 fn sealed_server(backend: &Backend, key: &AeadKey) -> (Server<RawCodec>, Reasons) {
-    let reasons = Reasons::default();
-    let record = reasons.clone();
-    let server = Server::builder(echo_router())
-        .backend(backend.clone())
-        .protocol(sealed(key))
-        .options(ServerOptions::default())
-        .on_session(move |session| {
-            let (record, peer) = (record.clone(), session.peer());
-            session.on_close(move |reason| {
-                record.lock().unwrap().insert(peer, reason.clone());
-            });
-            Ok(())
-        })
-        .bind("127.0.0.1:0")
-        .expect("bind");
-    (server, reasons)
+    recording(
+        Server::builder(echo_router())
+            .backend(backend.clone())
+            .protocol(sealed(key))
+            .options(ServerOptions::default()),
+    )
 }
 
 fn sealed_client(backend: &Backend, server: &Server<RawCodec>, key: &AeadKey) -> Client<RawCodec> {

@@ -78,21 +78,11 @@ fn with_tls(kind: &str, tls: TlsOptions) -> Backend {
 const KINDS: [&str; 2] = ["evloop", "tcp"];
 
 fn tls_server(pki: &Pki, kind: &str) -> (Server<RawCodec>, Reasons) {
-    let reasons = Reasons::default();
-    let record = reasons.clone();
-    let server = Server::builder(echo_router())
-        .backend(pki.server_backend(kind))
-        .options(ServerOptions::default())
-        .on_session(move |session| {
-            let (record, peer) = (record.clone(), session.peer());
-            session.on_close(move |reason| {
-                record.lock().unwrap().insert(peer, reason.clone());
-            });
-            Ok(())
-        })
-        .bind("127.0.0.1:0")
-        .expect("bind");
-    (server, reasons)
+    recording(
+        Server::builder(echo_router())
+            .backend(pki.server_backend(kind))
+            .options(ServerOptions::default()),
+    )
 }
 
 fn tls_client(backend: Backend, server: &Server<RawCodec>) -> Client<RawCodec> {

@@ -96,6 +96,17 @@ pub(crate) struct StreamInbox {
     pub(super) decoder: FrameDecoder,
 }
 
+impl StreamInbox {
+    /// Hands every complete frame to `handler`.
+    pub(super) fn deliver(&mut self, handler: &dyn Handler) -> Result<(), CloseReason> {
+        let handed = deliver(&mut self.decoder, &mut self.buf, handler);
+        if self.buf.is_empty() && self.buf.capacity() > 64 * 1024 {
+            self.buf = BytesMut::new(); // an idle connection keeps no large buffer
+        }
+        handed
+    }
+}
+
 /// The stream as an `io::Write` that never waits.
 struct Sink<'a, S>(&'a S);
 
@@ -130,11 +141,7 @@ impl<S: ByteStream> Link for S {
     }
 
     fn deliver(&self, inbox: &mut StreamInbox, handler: &dyn Handler) -> Result<(), CloseReason> {
-        let handed = deliver(&mut inbox.decoder, &mut inbox.buf, handler);
-        if inbox.buf.is_empty() && inbox.buf.capacity() > 64 * 1024 {
-            inbox.buf = BytesMut::new(); // an idle connection keeps no large buffer
-        }
-        handed
+        inbox.deliver(handler)
     }
 
     fn mode(&self) -> FrameMode {

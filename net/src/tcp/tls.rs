@@ -26,7 +26,7 @@ use walle_process::CloseReason;
 use super::Registry;
 use super::conn;
 use super::link::{Link, SCRATCH, StreamInbox};
-use crate::conn::{Attach, Handler, deliver};
+use crate::conn::{Attach, Handler};
 use crate::options::{ConnOptions, TlsOptions};
 use crate::outbound::Outbound;
 
@@ -278,11 +278,7 @@ impl Link for TlsLink {
     }
 
     fn deliver(&self, inbox: &mut StreamInbox, handler: &dyn Handler) -> Result<(), CloseReason> {
-        let handed = deliver(&mut inbox.decoder, &mut inbox.buf, handler);
-        if inbox.buf.is_empty() && inbox.buf.capacity() > 64 * 1024 {
-            inbox.buf = bytes::BytesMut::new();
-        }
-        handed
+        inbox.deliver(handler)
     }
 
     fn mode(&self) -> FrameMode {

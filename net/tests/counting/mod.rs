@@ -123,3 +123,20 @@ where
     );
     per_request
 }
+
+/// [`codec_allocations`] of a prost [`Blob`] (512 B of data, `Bytes`
+/// fields) through the walle-proto format on `backend`.
+pub fn blob_allocations(backend: &Backend, what: &str) -> f64 {
+    let blob = prost::Message::encode_to_vec(&Blob {
+        data: bytes::Bytes::from(vec![3u8; 512]),
+        name: bytes::Bytes::from_static(b"player-1"),
+        n: 9,
+    });
+    codec_allocations::<_, Blob>(
+        backend,
+        walle_packet::Protocol::new(walle_packet::ProtoFormat::new()),
+        walle_codec::ProstCodec,
+        what,
+        &blob,
+    )
+}

@@ -261,11 +261,19 @@ pub type Reasons = Arc<Mutex<HashMap<SocketAddr, CloseReason>>>;
 
 /// A server recording why each of its sessions closed.
 pub fn recording_server(backend: &Backend, options: ServerOptions) -> (Server<RawCodec>, Reasons) {
+    recording(
+        Server::builder(echo_router())
+            .backend(backend.clone())
+            .options(options),
+    )
+}
+
+/// The server `builder` describes, bound on loopback, recording why each
+/// of its sessions closed.
+pub fn recording(builder: walle_net::ServerBuilder<RawCodec>) -> (Server<RawCodec>, Reasons) {
     let reasons = Reasons::default();
     let record = reasons.clone();
-    let server = Server::builder(echo_router())
-        .backend(backend.clone())
-        .options(options)
+    let server = builder
         .on_session(move |session| {
             let (record, peer) = (record.clone(), session.peer());
             session.on_close(move |reason| {
