@@ -13,7 +13,7 @@
 //! | `walle_queue_full_total` | counter | |
 
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::Duration;
 
 use metrics::{Counter, Histogram, counter, histogram};
 use walle_codec::Code;
@@ -90,10 +90,11 @@ impl RouteMetrics {
         }
     }
 
-    /// A request of this route answered with `code` after `started`.
-    pub(crate) fn answered(slot: &RouteSlot, label: &str, code: Code, started: Instant) {
+    /// A request of this route answered with `code`, `took` after it came
+    /// in.
+    pub(crate) fn answered(slot: &RouteSlot, label: &str, code: Code, took: Duration) {
         let route = slot.get_or_init(|| RouteMetrics::new(label));
-        route.duration.record(started.elapsed().as_secs_f64());
+        route.duration.record(took.as_secs_f64());
         if code == Code::OK {
             route.ok.increment(1);
         } else {

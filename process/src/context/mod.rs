@@ -48,7 +48,8 @@ pub struct Context {
     /// One more than the index of the route the packet went to, if any:
     /// whose metrics count the answer.
     route: Option<std::num::NonZeroU32>,
-    /// When the request came in, for its duration.
+    /// When the request came in (by the process's clock), for its
+    /// duration.
     started: std::time::Instant,
     _load: Option<LoadGuard>,
 }
@@ -59,6 +60,7 @@ impl Context {
             Cmd::Request => State::Open,
             _ => State::Done,
         };
+        let started = core.clock.now();
         Context {
             core,
             packet,
@@ -66,7 +68,7 @@ impl Context {
             aborted: false,
             named: None,
             route: None,
-            started: std::time::Instant::now(),
+            started,
             _load: load,
         }
     }
@@ -90,12 +92,12 @@ impl Context {
         match self.route {
             Some(index) => {
                 let entry = &self.core.table.entries[index.get() as usize - 1];
-                crate::metrics::RouteMetrics::answered(
-                    &entry.metrics,
-                    &entry.label,
-                    code,
-                    self.started,
-                );
+                let took = self
+                    .core
+                    .clock
+                    .now()
+                    .saturating_duration_since(self.started);
+                crate::metrics::RouteMetrics::answered(&entry.metrics, &entry.label, code, took);
             }
             None => crate::metrics::unrouted(code),
         }
