@@ -189,8 +189,15 @@ impl<C: Clone + Send + Sync + 'static> ProcessParts<C> {
         }
         let mut template = self.template.lock().unwrap_or_else(|e| e.into_inner());
         if !matches!(&*template, Some((built, _)) if *built == options) {
-            let mut builder = Process::builder(self.protocol.clone(), self.routes.clone())
-                .options(options.clone());
+            // The pipeline knows its end of the connection: an encoder
+            // with per-connection state then refuses frames of its own side.
+            let role = match side {
+                Side::Server => walle_packet::Role::Server,
+                Side::Client => walle_packet::Role::Client,
+            };
+            let protocol = self.protocol.clone().with_role(role);
+            let mut builder =
+                Process::builder(protocol, self.routes.clone()).options(options.clone());
             if let Some(pool) = &self.pool {
                 builder = builder.pool(pool.clone());
             }

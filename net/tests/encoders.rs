@@ -12,7 +12,7 @@ use bytes::Bytes;
 use walle_codec::RawCodec;
 use walle_net::{Backend, Client, ClientOptions, Server, ServerOptions};
 use walle_packet::{
-    AeadEncoder, AeadKey, Cmd, Head, Lz4Encoder, Lz4Options, PacketError, Protocol, Route,
+    AeadEncoder, AeadKey, Cmd, Head, Lz4Encoder, Lz4Options, PacketError, Protocol, Role, Route,
     WalleFormat,
 };
 use walle_process::{CloseReason, Context, Error, Router};
@@ -140,7 +140,10 @@ fn a_replayed_sealed_frame_closes_only_its_connection() {
         let name = backend.name();
         let (server, reasons) = sealed_server(&backend, &key);
         // Our end of the sealed stream, driven by hand over a raw socket.
-        let ours = sealed(&key).for_connection().expect("per connection");
+        let ours = sealed(&key)
+            .with_role(Role::Client)
+            .for_connection()
+            .expect("per connection");
         let mut frame = Vec::new();
         ours.encode(&Head::request(Route::Uri("echo"), 1), b"once", &mut frame)
             .expect("encodes");
@@ -186,7 +189,10 @@ fn a_replayed_sealed_frame_closes_only_its_connection() {
 fn the_wire_carries_neither_the_clear_text_nor_its_size() {
     let key = AeadKey::random();
     let (server, _) = sealed_server(&Backend::evloop(), &key);
-    let ours = sealed(&key).for_connection().expect("per connection");
+    let ours = sealed(&key)
+        .with_role(Role::Client)
+        .for_connection()
+        .expect("per connection");
     let payload = b"secret position 12,40; ".repeat(500);
     let mut frame = Vec::new();
     ours.encode(&Head::request(Route::Uri("echo"), 9), &payload, &mut frame)
@@ -272,5 +278,55 @@ fn pushes_to_sealed_sessions_are_encoded_per_session() {
         for log in &logs {
             assert!(log.lock().unwrap().iter().all(|m| *m == news), "{name}");
         }
+    }
+}
+
+/// A server's own sealed output (an answer on one connection) written to
+/// it on another connection is refused as reflected: each end seals as
+/// its role and opens only the other role's packets.
+#[test]
+fn a_servers_own_packet_replayed_to_it_is_refused() {
+    let key = AeadKey::random();
+    for backend in [Backend::evloop(), Backend::tcp()] {
+        let name = backend.name();
+        let (server, reasons) = sealed_server(&backend, &key);
+        let ours = sealed(&key)
+            .with_role(Role::Client)
+            .for_connection()
+            .expect("per connection");
+        let mut frame = Vec::new();
+        ours.encode(&Head::request(Route::Uri("echo"), 1), b"hello", &mut frame)
+            .expect("encodes");
+        let mut first = TcpStream::connect(server.local_addr()).expect("connect");
+        first.set_read_timeout(Some(PATIENCE)).unwrap();
+        first.write_all(&frame).unwrap();
+        let answer = read_frame(&mut first);
+        // The answer, length prefix and all, as the first frame of
+        // another connection.
+        let mut reflected = (answer.len() as u32).to_be_bytes().to_vec();
+        reflected.extend_from_slice(&answer);
+        let mut second = TcpStream::connect(server.local_addr()).expect("connect");
+        let peer = second.local_addr().unwrap();
+        second.write_all(&reflected).unwrap();
+        assert!(
+            closed_by_server(&mut second),
+            "{name}: the reflected packet was taken"
+        );
+        eventually(
+            &format!("{name}: the reflected packet's close reason"),
+            || reasons.lock().unwrap().contains_key(&peer),
+        );
+        let reason = reasons.lock().unwrap().get(&peer).cloned();
+        match reason {
+            Some(CloseReason::Malformed(e)) => {
+                let why = chain(&*e);
+                assert!(why.contains("reflected"), "{name}: {why}");
+            }
+            other => panic!("{name}: the reflected packet closed as {other:?}"),
+        }
+        assert_eq!(
+            &ours.decode(answer).expect("our answer opens").payload()[..],
+            b"hello"
+        );
     }
 }

@@ -11,10 +11,11 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use walle_codec::BoxError;
 
-use crate::PacketEncoder;
+use crate::{PacketEncoder, Role};
 
-/// The first byte of every sealed body: the layout's version, also
-/// authenticated.
+/// The low half of every sealed body's first byte: the layout's version.
+/// The high half is the sender's role (0 unspecified, 1 client, 2
+/// server). The byte is authenticated.
 const VERSION: u8 = 1;
 const SALT: usize = 16;
 const COUNTER: usize = 8;
@@ -112,9 +113,9 @@ pub enum AeadError {
     /// The layout's version byte is unknown.
     #[error("unknown sealed-body version {0}")]
     Version(u8),
-    /// The body carries this end's own stream salt: one of our packets
-    /// sent back to us.
-    #[error("a packet of our own stream came back (reflected)")]
+    /// The body carries this end's own stream salt, or was sealed by an
+    /// end of this one's role: a packet of this side sent back to it.
+    #[error("a packet sent by this side came back (reflected)")]
     Reflected,
     /// The body belongs to another stream than the one this connection
     /// receives.
@@ -134,6 +135,24 @@ pub enum AeadError {
     /// This end has sent 2^64 packets on one stream.
     #[error("the stream's packet counter is exhausted")]
     Exhausted,
+}
+
+/// A role as the first byte's high half carries it.
+fn role_code(role: Option<Role>) -> u8 {
+    match role {
+        None => 0,
+        Some(Role::Client) => 1,
+        Some(Role::Server) => 2,
+    }
+}
+
+/// The role whose packets an end of role `code` opens.
+fn peer_code(code: u8) -> u8 {
+    match code {
+        1 => 2,
+        2 => 1,
+        _ => 0,
+    }
 }
 
 /// Fills `buf` from the operating system's generator, which on the
@@ -172,14 +191,24 @@ struct Receiving {
 /// are those of XChaCha20-Poly1305 with that nonce (libsodium's
 /// `crypto_aead_xchacha20poly1305_ietf`).
 ///
-/// Wire: `version (1) | salt (16) | counter (8, little-endian) |
-/// ciphertext | tag (16)`; the version byte is authenticated data. The
+/// Wire: `role << 4 | version (1) | salt (16) | counter (8,
+/// little-endian) | ciphertext | tag (16)`; the first byte is
+/// authenticated data. The
 /// transports it runs on deliver frames in order (tcp, ws, kcp), so a
 /// counter that does not grow means an attacker's replay or reorder.
 ///
+/// The instances of a server's and a client's connections also know
+/// their role ([`Role`], set by the io layer): the first byte carries the
+/// sender's, authenticated, and a client accepts only packets sealed by a
+/// server and the other way round. A server's own output replayed to it
+/// on another connection (its pushes, its answers) is refused.
+/// Instances made with [`new`](AeadEncoder::new) have no role and accept
+/// only packets of instances without one.
+///
 /// What it does not do: there is no handshake, so a recording of a whole
-/// connection from its first packet can be replayed as a new connection.
-/// Where that matters, run TLS (which has one) instead of or beneath it.
+/// connection's client side from its first packet can be replayed to a
+/// server as a new connection. Where that matters, run TLS (which has
+/// one) instead of or beneath it.
 ///
 /// ```
 /// use bytes::Bytes;
@@ -196,6 +225,8 @@ struct Receiving {
 /// ```
 pub struct AeadEncoder {
     key: AeadKey,
+    /// This end's role: 0 none, 1 client, 2 server.
+    role: u8,
     salt: [u8; SALT],
     /// The key of the stream this end sends.
     sending: LessSafeKey,
@@ -204,13 +235,20 @@ pub struct AeadEncoder {
 }
 
 impl AeadEncoder {
-    /// An encoder under `key`, with a fresh stream salt.
+    /// An encoder under `key`, with a fresh stream salt and no role.
     pub fn new(key: AeadKey) -> Self {
+        AeadEncoder::with_role(key, None)
+    }
+
+    /// An encoder under `key` for one end of a connection: it seals as
+    /// `role` and opens only what the other role sealed.
+    pub fn with_role(key: AeadKey, role: Option<Role>) -> Self {
         let mut salt = [0u8; SALT];
         fill_random(&mut salt);
         AeadEncoder {
             sending: key.stream_key(&salt),
             key,
+            role: role_code(role),
             salt,
             sent: AtomicU64::new(0),
             receiving: Mutex::new(None),
@@ -245,21 +283,23 @@ impl PacketEncoder for AeadEncoder {
     }
 
     fn encode(&self, body: &[u8], dst: &mut Vec<u8>) -> Result<(), BoxError> {
-        let counter = self.sent.fetch_add(1, Ordering::Relaxed);
-        if counter == u64::MAX {
-            self.sent.store(u64::MAX, Ordering::Relaxed);
-            return Err(AeadError::Exhausted.into());
-        }
+        // Never wraps: the last counter is never used, and a stream that
+        // reaches it refuses to seal more (no nonce is used twice).
+        let counter = self
+            .sent
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1))
+            .map_err(|_| AeadError::Exhausted)?;
         let counter = counter.to_le_bytes();
+        let first = self.role << 4 | VERSION;
         let start = dst.len();
         dst.reserve(HEADER + body.len() + TAG);
-        dst.push(VERSION);
+        dst.push(first);
         dst.extend_from_slice(&self.salt);
         dst.extend_from_slice(&counter);
         dst.extend_from_slice(body);
         match self.sending.seal_in_place_separate_tag(
             Self::nonce(counter),
-            Aad::from([VERSION]),
+            Aad::from([first]),
             &mut dst[start + HEADER..],
         ) {
             Ok(tag) => {
@@ -277,8 +317,12 @@ impl PacketEncoder for AeadEncoder {
         if body.len() < HEADER + TAG {
             return Err(AeadError::Truncated(body.len()).into());
         }
-        if body[0] != VERSION {
-            return Err(AeadError::Version(body[0]).into());
+        let first = body[0];
+        if first & 0x0f != VERSION {
+            return Err(AeadError::Version(first & 0x0f).into());
+        }
+        if first >> 4 != peer_code(self.role) {
+            return Err(AeadError::Reflected.into());
         }
         let mut salt = [0u8; SALT];
         salt.copy_from_slice(&body[1..1 + SALT]);
@@ -310,7 +354,7 @@ impl PacketEncoder for AeadEncoder {
         };
         let mut plain = body[HEADER..].to_vec();
         let len = key
-            .open_in_place(Self::nonce(counter), Aad::from([VERSION]), &mut plain)
+            .open_in_place(Self::nonce(counter), Aad::from([first]), &mut plain)
             .map_err(|_| AeadError::Forged)?
             .len();
         plain.truncate(len);
@@ -329,8 +373,8 @@ impl PacketEncoder for AeadEncoder {
         Ok(Bytes::from(plain))
     }
 
-    fn for_connection(&self) -> Option<Box<dyn PacketEncoder>> {
-        Some(Box::new(AeadEncoder::new(self.key.clone())))
+    fn for_connection(&self, role: Option<Role>) -> Option<Box<dyn PacketEncoder>> {
+        Some(Box::new(AeadEncoder::with_role(self.key.clone(), role)))
     }
 }
 
@@ -411,8 +455,8 @@ mod tests {
     fn connections_get_their_own_streams() {
         let (a, _) = pair();
         let (one, two) = (
-            a.for_connection().expect("stateful"),
-            a.for_connection().expect("stateful"),
+            a.for_connection(None).expect("stateful"),
+            a.for_connection(None).expect("stateful"),
         );
         let mut x = Vec::new();
         let mut y = Vec::new();
@@ -420,6 +464,62 @@ mod tests {
         two.encode(b"p", &mut y).expect("seals");
         assert_ne!(x[1..HEADER], y[1..HEADER], "salts differ");
         assert_ne!(x, y);
+    }
+
+    #[test]
+    fn each_role_opens_only_the_other_roles_packets() {
+        let key = AeadKey::random();
+        let server_a = AeadEncoder::with_role(key.clone(), Some(Role::Server));
+        let server_b = AeadEncoder::with_role(key.clone(), Some(Role::Server));
+        let client = AeadEncoder::with_role(key.clone(), Some(Role::Client));
+        let unset = AeadEncoder::new(key);
+        // A server's push replayed to another connection of the same
+        // server: another stream, but the server's own role.
+        assert!(refused(&server_b, seal(&server_a, b"push")).contains("reflected"));
+        assert!(
+            refused(
+                &client,
+                seal(
+                    &AeadEncoder::with_role(client.key.clone(), Some(Role::Client)),
+                    b"x"
+                )
+            )
+            .contains("reflected")
+        );
+        assert!(refused(&unset, seal(&server_a, b"x")).contains("reflected"));
+        assert!(refused(&server_b, seal(&unset, b"x")).contains("reflected"));
+        assert_eq!(
+            &server_b.decode(seal(&client, b"up")).expect("opens")[..],
+            b"up"
+        );
+        assert_eq!(
+            &client.decode(seal(&server_a, b"down")).expect("opens")[..],
+            b"down"
+        );
+        // The role is authenticated: flipping it breaks the tag.
+        let mut forged = seal(&server_a, b"x").to_vec();
+        forged[0] = 1 << 4 | VERSION;
+        assert!(
+            refused(
+                &AeadEncoder::with_role(server_a.key.clone(), Some(Role::Server)),
+                Bytes::from(forged)
+            )
+            .contains("authenticate")
+        );
+    }
+
+    #[test]
+    fn a_stream_at_its_last_counter_refuses_to_seal() {
+        let enc = AeadEncoder::new(AeadKey::random());
+        enc.sent.store(u64::MAX, Ordering::Relaxed);
+        let mut wire = Vec::new();
+        assert!(enc.encode(b"x", &mut wire).is_err());
+        assert!(wire.is_empty());
+        assert_eq!(
+            enc.sent.load(Ordering::Relaxed),
+            u64::MAX,
+            "the counter wrapped"
+        );
     }
 
     #[test]

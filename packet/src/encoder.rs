@@ -42,12 +42,27 @@ pub trait PacketEncoder: Send + Sync + 'static {
     /// A fresh instance for one connection, for an encoder whose state
     /// belongs to one stream of frames (a sequence number, a replay
     /// window): every connection's process then encodes and decodes
-    /// through its own. `None`, the default, means this instance serves
-    /// every connection, as a stateless transform can.
+    /// through its own. `role` is the end of the connection the instance
+    /// serves, when the pipeline knows it ([`Protocol::with_role`]; the io
+    /// layer sets it), so that an encoder can refuse frames its own side
+    /// sent. `None`, the default, means this instance serves every
+    /// connection, as a stateless transform can.
     ///
     /// A [`Protocol`](crate::Protocol) with such an encoder cannot encode
     /// a frame once for many connections: a broadcast encodes per session.
-    fn for_connection(&self) -> Option<Box<dyn PacketEncoder>> {
+    ///
+    /// [`Protocol::with_role`]: crate::Protocol::with_role
+    fn for_connection(&self, role: Option<Role>) -> Option<Box<dyn PacketEncoder>> {
+        let _ = role;
         None
     }
+}
+
+/// Which end of a connection a pipeline serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The end that dialled.
+    Client,
+    /// The end that accepted.
+    Server,
 }

@@ -59,7 +59,7 @@ pub use walle_codec::Code;
 #[cfg(feature = "aead")]
 pub use aead::{AeadEncoder, AeadError, AeadKey, AeadOptions};
 pub use due::DueFormat;
-pub use encoder::PacketEncoder;
+pub use encoder::{PacketEncoder, Role};
 pub use error::PacketError;
 pub use framing::{ByteOrder, DEFAULT_MAX_FRAME, FrameDecoder, FrameMode, Framing};
 #[cfg(feature = "lz4")]

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use walle_codec::Code;
 
 use crate::packet::{Head, Packet};
-use crate::{FrameDecoder, FrameMode, Framing, PacketEncoder, PacketError, ProtocolWrapper};
+use crate::{FrameDecoder, FrameMode, Framing, PacketEncoder, PacketError, ProtocolWrapper, Role};
 
 /// Everything a connection needs to turn packets into bytes and back:
 /// a [`ProtocolWrapper`], its [`Framing`] (replaceable) and any
@@ -23,6 +23,8 @@ pub struct Protocol {
     /// Whether an encoder keeps per-connection state
     /// ([`PacketEncoder::for_connection`]).
     per_connection: bool,
+    /// The end of connections this pipeline serves, if known.
+    role: Option<Role>,
 }
 
 impl Protocol {
@@ -39,6 +41,7 @@ impl Protocol {
             framing,
             encoders: Arc::new([]),
             per_connection: false,
+            role: None,
         }
     }
 
@@ -56,7 +59,7 @@ impl Protocol {
 
     /// Adds an encoder after those already added.
     pub fn with_encoder(mut self, encoder: impl PacketEncoder) -> Self {
-        self.per_connection |= encoder.for_connection().is_some();
+        self.per_connection |= encoder.for_connection(None).is_some();
         let mut encoders = self.encoders.to_vec();
         encoders.push(Arc::new(encoder));
         self.encoders = encoders.into();
@@ -69,6 +72,20 @@ impl Protocol {
         self.per_connection
     }
 
+    /// Says which end of its connections this pipeline serves, for the
+    /// encoders that keep per-connection state (an `AeadEncoder` then
+    /// refuses frames sent by its own side). Servers and clients of the io
+    /// layer set it on the pipelines of their connections.
+    pub fn with_role(mut self, role: Role) -> Self {
+        self.role = Some(role);
+        self
+    }
+
+    /// The end of its connections this pipeline serves, if set.
+    pub fn role(&self) -> Option<Role> {
+        self.role
+    }
+
     /// The pipeline of one connection: the same format and framing, with
     /// a fresh instance of every encoder that keeps per-connection state.
     /// `None` when none does, and this pipeline serves every connection.
@@ -79,13 +96,17 @@ impl Protocol {
         let encoders: Vec<Arc<dyn PacketEncoder>> = self
             .encoders
             .iter()
-            .map(|e| e.for_connection().map_or_else(|| e.clone(), Arc::from))
+            .map(|e| {
+                e.for_connection(self.role)
+                    .map_or_else(|| e.clone(), Arc::from)
+            })
             .collect();
         Some(Protocol {
             wrapper: self.wrapper.clone(),
             framing: self.framing,
             encoders: encoders.into(),
             per_connection: true,
+            role: self.role,
         })
     }
 

@@ -39,6 +39,9 @@ pub(crate) trait Stream: mio::event::Source + Read + Write + Send + 'static {
     fn flush_own(&mut self) -> io::Result<bool> {
         Ok(true)
     }
+    /// Tells the peer the stream ends in order (TLS: close_notify), as far
+    /// as the socket takes it now.
+    fn close_notify(&mut self) {}
 }
 
 impl Stream for mio::net::TcpStream {}
@@ -174,8 +177,14 @@ impl<S: Stream> StreamConn<S> {
             other => other,
         };
         let interest = match written {
-            Ok(true) if self.closing => return Err(CloseReason::Local),
-            Ok(true) if cx.stopping => return Err(CloseReason::Stopped),
+            Ok(true) if self.closing => {
+                self.stream.close_notify();
+                return Err(CloseReason::Local);
+            }
+            Ok(true) if cx.stopping => {
+                self.stream.close_notify();
+                return Err(CloseReason::Stopped);
+            }
             Ok(true) if self.writable => Interest::READABLE,
             Ok(true) => return Ok(()),
             Ok(false) if self.writable => return Ok(()),

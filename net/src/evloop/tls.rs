@@ -16,6 +16,9 @@ use super::stream::Stream;
 pub(crate) struct TlsStream<S> {
     io: S,
     tls: Box<Connection>,
+    /// The handshake ended in the last read: what the connection queued
+    /// meanwhile (rustls held it back) must be flushed now.
+    opened: bool,
 }
 
 impl<S: Read + Write> TlsStream<S> {
@@ -23,6 +26,7 @@ impl<S: Read + Write> TlsStream<S> {
         TlsStream {
             io,
             tls: Box::new(tls.into()),
+            opened: false,
         }
     }
 
@@ -57,11 +61,13 @@ impl<S: Read + Write> Read for TlsStream<S> {
             match self.tls.read_tls(&mut self.io) {
                 Ok(0) => return Ok(0),
                 Ok(_) => {
+                    let was_handshaking = self.tls.is_handshaking();
                     if let Err(e) = self.tls.process_new_packets() {
                         // Tell the peer with an alert, if the socket takes it.
                         let _ = self.write_records();
                         return Err(tls_error(e));
                     }
+                    self.opened |= was_handshaking && !self.tls.is_handshaking();
                     // Answer what the input asked for at once; what the
                     // socket does not take waits for the connection's flush.
                     self.write_records()?;
@@ -127,9 +133,14 @@ impl<S: Source + Read + Write + Send + 'static> Stream for TlsStream<S> {
         false
     }
     fn wants_write(&self) -> bool {
-        self.tls.wants_write()
+        self.opened || self.tls.wants_write()
     }
     fn flush_own(&mut self) -> io::Result<bool> {
+        self.opened = false;
         self.write_records()
+    }
+    fn close_notify(&mut self) {
+        self.tls.send_close_notify();
+        let _ = self.write_records();
     }
 }

@@ -107,6 +107,10 @@ pub(crate) fn server_name(opts: &TlsOptions, host: &str) -> io::Result<ServerNam
 pub(crate) struct TlsLink {
     tcp: TcpStream,
     tls: Mutex<Connection>,
+    /// Told when the reader has fed rustls: a writer waiting for the
+    /// handshake to end (rustls takes no more plaintext until then) looks
+    /// again.
+    progress: tokio::sync::Notify,
 }
 
 /// The TCP stream as an `io::Write` that never waits.
@@ -157,6 +161,7 @@ impl TlsLink {
         TlsLink {
             tcp,
             tls: Mutex::new(tls),
+            progress: tokio::sync::Notify::new(),
         }
     }
 
@@ -175,18 +180,6 @@ impl TlsLink {
             }
         }
         Ok(true)
-    }
-
-    /// Writes the records rustls holds, waiting for room: the handshake's
-    /// and alerts' records, which no frame of the writer's may be waiting
-    /// to carry out.
-    async fn flush_records(&self) -> io::Result<()> {
-        loop {
-            if Self::write_records(&mut self.tls(), &self.tcp)? {
-                return Ok(());
-            }
-            self.tcp.writable().await?;
-        }
     }
 
     /// Feeds `input` to rustls and appends the plaintext it yields to
@@ -244,22 +237,27 @@ impl Link for TlsLink {
                     if n == 0 {
                         return Ok(None);
                     }
-                    let open = Self::take_in(&mut self.tls(), &scratch[..n], &mut inbox.buf)?;
+                    let mut tls = self.tls();
+                    let open = Self::take_in(&mut tls, &scratch[..n], &mut inbox.buf)?;
+                    // What the input asked for (the handshake's next
+                    // flight, an alert, a key update) goes out as far as
+                    // the socket takes it now; the rest is the writer's
+                    // (the reader's batch end wakes it: `flushed` is false).
+                    Self::write_records(&mut tls, &self.tcp)?;
                     Ok(Some(open))
                 })
             });
             match attempt {
                 Ok(None) => return Err(CloseReason::PeerClosed),
                 Ok(Some(open)) => {
-                    // What the input asked for (the handshake's next
-                    // flight, an alert, a key update) goes out now.
-                    self.flush_records().await.map_err(CloseReason::io)?;
-                    if inbox.buf.len() > before {
-                        return Ok(());
-                    }
-                    if !open {
+                    self.progress.notify_waiters();
+                    if !open && inbox.buf.len() == before {
                         return Err(CloseReason::PeerClosed);
                     }
+                    // Input arrived, plaintext or not (a handshake
+                    // message): the reader's turn ends, and with it its
+                    // batch, which writes what rustls now holds.
+                    return Ok(());
                 }
                 Err(e)
                     if matches!(
@@ -290,6 +288,7 @@ impl Link for TlsLink {
         loop {
             // Frames into rustls as far as its buffer takes them, then its
             // records onto the socket as far as it takes them.
+            let queued = out.queued();
             let all_in = out.write_to(&mut Plain(&mut tls))?;
             if !Self::write_records(&mut tls, &self.tcp)? {
                 return Ok(false);
@@ -297,10 +296,30 @@ impl Link for TlsLink {
             if all_in {
                 return Ok(true);
             }
+            if out.queued() == queued {
+                // rustls takes no plaintext (its buffer before the
+                // handshake ends is full) and has nothing to send: the
+                // writer waits for the reader (`writable`).
+                return Ok(false);
+            }
         }
     }
 
+    /// The socket's room, or, while the handshake holds back plaintext and
+    /// rustls has nothing to send, the reader's next input.
     async fn writable(&self) -> io::Result<()> {
+        loop {
+            let progress = self.progress.notified();
+            tokio::pin!(progress);
+            progress.as_mut().enable();
+            {
+                let tls = self.tls();
+                if tls.wants_write() || !tls.is_handshaking() {
+                    break;
+                }
+            }
+            progress.await;
+        }
         self.tcp.writable().await
     }
 
