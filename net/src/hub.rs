@@ -28,6 +28,16 @@ pub(crate) struct Hub<C> {
     max: usize,
 }
 
+impl<C> Hub<C> {
+    /// Sessions in the hub (for a drop, where `C` has no bounds).
+    pub(crate) fn count(&self) -> usize {
+        self.sessions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+}
+
 impl<C: Clone + Send + Sync + 'static> Hub<C> {
     pub(crate) fn new(max: usize) -> Self {
         Hub {

@@ -47,12 +47,12 @@ pub(super) fn attach<C: Clone + Send + Sync + 'static>(shared: Weak<Shared<C>>) 
         shared.metrics.accepted.increment(1);
         shared.metrics.open.increment(1.0);
         let weak = Arc::downgrade(&shared);
-        let open = shared.metrics.open.clone();
         session.on_close(move |_| {
-            // Even after the server is gone: the gauge stays balanced.
-            open.decrement(1.0);
+            // A session closing after its server is gone was counted off
+            // when the server went (`Drop for Shared`).
             if let Some(shared) = weak.upgrade() {
                 shared.hub.remove(id);
+                shared.metrics.open.decrement(1.0);
             }
             drop(admission);
         });

@@ -57,6 +57,16 @@ struct Shared<C> {
     backend: &'static str,
 }
 
+impl<C> Drop for Shared<C> {
+    /// The sessions still open lose their server: their close can no
+    /// longer count them off the open-connections gauge, so it is done
+    /// here (the closure each session holds stays small: idle sessions
+    /// are many).
+    fn drop(&mut self) {
+        self.metrics.open.decrement(self.hub.count() as f64);
+    }
+}
+
 /// A server's connection metrics, by backend (`backend` label):
 /// `walle_connections_accepted_total`, `walle_connections_refused_total`
 /// (counters) and `walle_connections_open` (gauge). Registered when the
