@@ -102,6 +102,7 @@ mod socket;
 mod tcp;
 #[cfg(test)]
 mod testing;
+mod tls;
 mod ws;
 
 pub use client::{Client, ClientBuilder, ClientOptions, ClientState};

@@ -70,18 +70,17 @@ pub(super) fn dialer_for(
                 _ => (1, None),
             };
             let tls = match tls {
-                Some(tls) => evloop::Tls::Client(
-                    tcp::tls::client_config(tls).map_err(NetError::Io)?,
-                    tcp::tls::server_name(tls, endpoint.host()).map_err(NetError::Io)?,
-                ),
+                Some(tls) => {
+                    let (config, name) = crate::tls::client(tls, endpoint.host())?;
+                    evloop::Tls::Client(config, name)
+                }
                 None => evloop::Tls::Plain,
             };
             Ok(Box::new(TcpDialer::<Mio>(spread, PhantomData, tls)))
         }
         (Driver::Tokio, TransportKind::Tcp) => match backend {
             Backend::Tcp(crate::TcpOptions { tls: Some(tls), .. }) => {
-                let config = tcp::tls::client_config(tls).map_err(NetError::Io)?;
-                let name = tcp::tls::server_name(tls, endpoint.host()).map_err(NetError::Io)?;
+                let (config, name) = crate::tls::client(tls, endpoint.host())?;
                 Ok(Box::new(TlsDialer { config, name }))
             }
             _ => Ok(Box::new(TcpDialer::<Tokio>(

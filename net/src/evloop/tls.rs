@@ -45,11 +45,6 @@ impl<S: Read + Write> TlsStream<S> {
     }
 }
 
-/// A TLS failure as an io error (the connection closes with it).
-fn tls_error(e: rustls::Error) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("tls: {e}"))
-}
-
 impl<S: Read + Write> Read for TlsStream<S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
@@ -65,7 +60,7 @@ impl<S: Read + Write> Read for TlsStream<S> {
                     if let Err(e) = self.tls.process_new_packets() {
                         // Tell the peer with an alert, if the socket takes it.
                         let _ = self.write_records();
-                        return Err(tls_error(e));
+                        return Err(crate::tls::error(e));
                     }
                     self.opened |= was_handshaking && !self.tls.is_handshaking();
                     // Answer what the input asked for at once; what the

@@ -173,7 +173,7 @@ pub(crate) fn serve(
             });
         }),
         Some(tls) => {
-            let config = tls::server_config(tls)?;
+            let config = crate::tls::server_config(tls)?;
             Box::new(move |stream, peer, attach, conn, registry| {
                 registry.while_accepting(|| {
                     tls::start_server(stream, &config, peer, attach, conn, Some(registry.clone()))

@@ -13,11 +13,8 @@ use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{
-    ClientConfig, ClientConnection, Connection, RootCertStore, ServerConfig, ServerConnection,
-};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 use walle_packet::{FrameMode, Framing};
@@ -27,81 +24,8 @@ use super::Registry;
 use super::conn;
 use super::link::{Link, SCRATCH, StreamInbox};
 use crate::conn::{Attach, Handler};
-use crate::options::{ConnOptions, TlsOptions};
+use crate::options::ConnOptions;
 use crate::outbound::Outbound;
-
-/// Why a TLS setting could not be used.
-fn bad(what: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, what)
-}
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// A server's rustls configuration from its PEM files.
-pub(crate) fn server_config(opts: &TlsOptions) -> io::Result<Arc<ServerConfig>> {
-    let (Some(cert), Some(key)) = (&opts.cert, &opts.key) else {
-        return Err(bad(
-            "a TLS server needs tls.cert and tls.key (PEM files)".into()
-        ));
-    };
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| bad(format!("tls.cert {}: {e}", cert.display())))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| bad(format!("tls.cert {}: {e}", cert.display())))?;
-    if chain.is_empty() {
-        return Err(bad(format!(
-            "tls.cert {}: no certificate in it",
-            cert.display()
-        )));
-    }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| bad(format!("tls.key {}: {e}", key.display())))?;
-    let config = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| bad(format!("tls: {e}")))?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|e| bad(format!("tls: the certificate and key: {e}")))?;
-    Ok(Arc::new(config))
-}
-
-/// A client's rustls configuration: the authorities it trusts.
-pub(crate) fn client_config(opts: &TlsOptions) -> io::Result<Arc<ClientConfig>> {
-    let Some(ca) = &opts.ca else {
-        return Err(bad(
-            "a TLS client needs tls.ca (a PEM file of the authorities to trust)".into(),
-        ));
-    };
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca)
-        .map_err(|e| bad(format!("tls.ca {}: {e}", ca.display())))?
-    {
-        let cert = cert.map_err(|e| bad(format!("tls.ca {}: {e}", ca.display())))?;
-        roots
-            .add(cert)
-            .map_err(|e| bad(format!("tls.ca {}: {e}", ca.display())))?;
-    }
-    if roots.is_empty() {
-        return Err(bad(format!(
-            "tls.ca {}: no certificate in it",
-            ca.display()
-        )));
-    }
-    let config = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| bad(format!("tls: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
-}
-
-/// The name a client checks the server's certificate against.
-pub(crate) fn server_name(opts: &TlsOptions, host: &str) -> io::Result<ServerName<'static>> {
-    let name = opts.server_name.as_deref().unwrap_or(host);
-    ServerName::try_from(name.to_owned()).map_err(|e| bad(format!("tls.server_name {name:?}: {e}")))
-}
 
 /// A TLS connection over a TCP stream.
 pub(crate) struct TlsLink {
@@ -151,11 +75,6 @@ impl Write for Plain<'_> {
     }
 }
 
-/// A TLS failure as the reason a connection closes.
-fn tls_error(e: rustls::Error) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("tls: {e}"))
-}
-
 impl TlsLink {
     fn new(tcp: TcpStream, tls: Connection) -> Self {
         TlsLink {
@@ -194,7 +113,7 @@ impl TlsLink {
             if !input.is_empty() {
                 tls.read_tls(&mut input)?;
             }
-            let state = tls.process_new_packets().map_err(tls_error)?;
+            let state = tls.process_new_packets().map_err(crate::tls::error)?;
             let mut plain = state.plaintext_bytes_to_read();
             while plain > 0 {
                 let at = buf.len();
@@ -375,7 +294,7 @@ pub(crate) fn adopt_client(
     if opts.nodelay {
         let _ = stream.set_nodelay(true);
     }
-    let tls = ClientConnection::new(config.clone(), name).map_err(tls_error)?;
+    let tls = ClientConnection::new(config.clone(), name).map_err(crate::tls::error)?;
     conn::start(TlsLink::new(stream, tls.into()), peer, attach, opts, None);
     Ok(())
 }

@@ -33,7 +33,7 @@ pub(crate) fn serve(
     attach: Attach,
 ) -> io::Result<EvServer> {
     let tls = match &opts.tls {
-        Some(tls) => Tls::Server(crate::tcp::tls::server_config(tls)?),
+        Some(tls) => Tls::Server(crate::tls::server_config(tls)?),
         None => Tls::Plain,
     };
     let loops = Loops::start(opts.loop_count(), opts, "walle-evloop")?;
