@@ -15,7 +15,7 @@ use walle_packet::{
     AeadEncoder, AeadKey, Cmd, Head, Lz4Encoder, Lz4Options, PacketError, Protocol, Role, Route,
     WalleFormat,
 };
-use walle_process::{CloseReason, Context, Error, Router};
+use walle_process::{CloseReason, Error, Router};
 
 use util::*;
 
@@ -130,6 +130,37 @@ fn read_frame(stream: &mut TcpStream) -> Bytes {
     Bytes::from(body)
 }
 
+/// Our client end of a sealed stream, driven by hand over a raw socket.
+fn client_end(key: &AeadKey) -> Protocol {
+    sealed(key)
+        .with_role(Role::Client)
+        .for_connection()
+        .expect("per connection")
+}
+
+/// A whole sealed `echo` request frame of `ours`.
+fn echo_request(ours: &Protocol, seq: u64, payload: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::new();
+    ours.encode(&Head::request(Route::Uri("echo"), seq), payload, &mut frame)
+        .expect("encodes");
+    frame
+}
+
+/// Waits for the server to close `stream` as malformed, recorded in
+/// `reasons`; returns why, the error with its sources.
+fn malformed_close(stream: &mut TcpStream, reasons: &Reasons, what: &str) -> String {
+    let peer = stream.local_addr().unwrap();
+    assert!(closed_by_server(stream), "{what} was not refused");
+    eventually(&format!("{what}: the close reason"), || {
+        reasons.lock().unwrap().contains_key(&peer)
+    });
+    let reason = reasons.lock().unwrap().get(&peer).cloned();
+    match reason {
+        Some(CloseReason::Malformed(e)) => chain(&*e),
+        other => panic!("{what} closed as {other:?}"),
+    }
+}
+
 /// A request frame written twice byte for byte: the first is answered,
 /// the replay closes the connection as malformed (the counter did not
 /// grow), and another connection is unaffected.
@@ -139,17 +170,10 @@ fn a_replayed_sealed_frame_closes_only_its_connection() {
     for backend in [Backend::evloop(), Backend::tcp()] {
         let name = backend.name();
         let (server, reasons) = sealed_server(&backend, &key);
-        // Our end of the sealed stream, driven by hand over a raw socket.
-        let ours = sealed(&key)
-            .with_role(Role::Client)
-            .for_connection()
-            .expect("per connection");
-        let mut frame = Vec::new();
-        ours.encode(&Head::request(Route::Uri("echo"), 1), b"once", &mut frame)
-            .expect("encodes");
+        let ours = client_end(&key);
+        let frame = echo_request(&ours, 1, b"once");
         let mut stream = TcpStream::connect(server.local_addr()).expect("connect");
         stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        let peer = stream.local_addr().unwrap();
         stream.write_all(&frame).expect("write");
         let answer = ours
             .decode(read_frame(&mut stream))
@@ -161,21 +185,8 @@ fn a_replayed_sealed_frame_closes_only_its_connection() {
 
         let other = sealed_client(&backend, &server, &key);
         stream.write_all(&frame).expect("write the replay");
-        assert!(
-            closed_by_server(&mut stream),
-            "{name}: the replay was not refused"
-        );
-        eventually(&format!("{name}: the replay's close reason"), || {
-            reasons.lock().unwrap().contains_key(&peer)
-        });
-        let reason = reasons.lock().unwrap().get(&peer).cloned();
-        match reason {
-            Some(CloseReason::Malformed(e)) => {
-                let why = chain(&*e);
-                assert!(why.contains("replayed or reordered"), "{name}: {why}")
-            }
-            other => panic!("{name}: the replay closed as {other:?}"),
-        }
+        let why = malformed_close(&mut stream, &reasons, &format!("{name}: the replay"));
+        assert!(why.contains("replayed or reordered"), "{name}: {why}");
         let got: Bytes = runtime()
             .block_on(other.call("echo", &Bytes::from_static(b"other")))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -189,14 +200,9 @@ fn a_replayed_sealed_frame_closes_only_its_connection() {
 fn the_wire_carries_neither_the_clear_text_nor_its_size() {
     let key = AeadKey::random();
     let (server, _) = sealed_server(&Backend::evloop(), &key);
-    let ours = sealed(&key)
-        .with_role(Role::Client)
-        .for_connection()
-        .expect("per connection");
+    let ours = client_end(&key);
     let payload = b"secret position 12,40; ".repeat(500);
-    let mut frame = Vec::new();
-    ours.encode(&Head::request(Route::Uri("echo"), 9), &payload, &mut frame)
-        .expect("encodes");
+    let frame = echo_request(&ours, 9, &payload);
     assert!(
         frame.len() < payload.len() / 4,
         "{} bytes on the wire",
@@ -221,17 +227,6 @@ fn the_wire_carries_neither_the_clear_text_nor_its_size() {
     );
     let answer = ours.decode(body).expect("opens");
     assert_eq!(&answer.payload()[..], &payload[..]);
-}
-
-fn news_router(log: Arc<Mutex<Vec<Bytes>>>) -> Router<RawCodec> {
-    let mut router = Router::new(RawCodec);
-    router
-        .route("news", move |_: &mut Context, msg: Bytes| {
-            log.lock().unwrap().push(msg);
-            Ok(Bytes::new())
-        })
-        .unwrap();
-    router
 }
 
 /// Broadcast and multicast to sealed sessions: one frame cannot serve
@@ -290,13 +285,8 @@ fn a_servers_own_packet_replayed_to_it_is_refused() {
     for backend in [Backend::evloop(), Backend::tcp()] {
         let name = backend.name();
         let (server, reasons) = sealed_server(&backend, &key);
-        let ours = sealed(&key)
-            .with_role(Role::Client)
-            .for_connection()
-            .expect("per connection");
-        let mut frame = Vec::new();
-        ours.encode(&Head::request(Route::Uri("echo"), 1), b"hello", &mut frame)
-            .expect("encodes");
+        let ours = client_end(&key);
+        let frame = echo_request(&ours, 1, b"hello");
         let mut first = TcpStream::connect(server.local_addr()).expect("connect");
         first.set_read_timeout(Some(PATIENCE)).unwrap();
         first.write_all(&frame).unwrap();
@@ -306,24 +296,13 @@ fn a_servers_own_packet_replayed_to_it_is_refused() {
         let mut reflected = (answer.len() as u32).to_be_bytes().to_vec();
         reflected.extend_from_slice(&answer);
         let mut second = TcpStream::connect(server.local_addr()).expect("connect");
-        let peer = second.local_addr().unwrap();
         second.write_all(&reflected).unwrap();
-        assert!(
-            closed_by_server(&mut second),
-            "{name}: the reflected packet was taken"
+        let why = malformed_close(
+            &mut second,
+            &reasons,
+            &format!("{name}: the reflected packet"),
         );
-        eventually(
-            &format!("{name}: the reflected packet's close reason"),
-            || reasons.lock().unwrap().contains_key(&peer),
-        );
-        let reason = reasons.lock().unwrap().get(&peer).cloned();
-        match reason {
-            Some(CloseReason::Malformed(e)) => {
-                let why = chain(&*e);
-                assert!(why.contains("reflected"), "{name}: {why}");
-            }
-            other => panic!("{name}: the reflected packet closed as {other:?}"),
-        }
+        assert!(why.contains("reflected"), "{name}: {why}");
         assert_eq!(
             &ours.decode(answer).expect("our answer opens").payload()[..],
             b"hello"

@@ -463,14 +463,7 @@ fn a_message_right_behind_the_upgrade_answer_reaches_the_client() {
         stream
     });
     let got = Arc::new(Mutex::new(Vec::new()));
-    let log = got.clone();
-    let mut router = Router::new(RawCodec);
-    router
-        .route("news", move |_: &mut Context, msg: Bytes| {
-            log.lock().unwrap().push(msg);
-            Ok(Bytes::new())
-        })
-        .unwrap();
+    let router = news_router(got.clone());
     let client = client_with(&Backend::ws(), addr, router, ClientOptions::default());
     let _stream = server.join().unwrap();
     eventually("the push handled", || got.lock().unwrap().len() == 1);

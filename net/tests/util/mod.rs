@@ -83,6 +83,18 @@ pub fn echo_router() -> Router<RawCodec> {
     router
 }
 
+/// A client router logging every `news` push it handles into `log`.
+pub fn news_router(log: Arc<Mutex<Vec<Bytes>>>) -> Router<RawCodec> {
+    let mut router = Router::new(RawCodec);
+    router
+        .route("news", move |_: &mut Context, msg: Bytes| {
+            log.lock().unwrap().push(msg);
+            Ok(Bytes::new())
+        })
+        .unwrap();
+    router
+}
+
 pub fn server(
     backend: &Backend,
     router: Router<RawCodec>,
