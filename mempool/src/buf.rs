@@ -36,7 +36,10 @@ pub struct PoolBuf {
     /// Taken out exactly once, by `drop`: its home decides whether it is
     /// freed or kept, without a `Vec` left behind for drop glue to check.
     buf: ManuallyDrop<Vec<u8>>,
-    home: Home,
+    /// Taken by `drop` too, so the buffer has no drop glue of its own
+    /// beyond `drop` (an `Arc` field would add a glue function that the
+    /// compiler keeps out of line, a call per free on the pooled path).
+    home: ManuallyDrop<Home>,
 }
 
 impl PoolBuf {
@@ -44,7 +47,7 @@ impl PoolBuf {
     pub(crate) fn new(buf: Vec<u8>, home: Home) -> Self {
         PoolBuf {
             buf: ManuallyDrop::new(buf),
-            home,
+            home: ManuallyDrop::new(home),
         }
     }
 
@@ -141,7 +144,7 @@ impl std::io::Write for PoolBuf {
 
 impl fmt::Debug for PoolBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let home = match &self.home {
+        let home = match &*self.home {
             Home::Heap => "heap",
             Home::Sized { .. } => "sized",
             Home::Custom(_) => "custom",
@@ -158,13 +161,27 @@ impl Drop for PoolBuf {
     #[inline(always)]
     #[allow(unsafe_code)]
     fn drop(&mut self) {
-        // SAFETY: `buf` is taken here and nowhere else, and `self` is not
-        // used again after `drop`.
-        let buf = unsafe { ManuallyDrop::take(&mut self.buf) };
-        match &self.home {
-            Home::Heap => drop(buf),
-            Home::Sized { pool, class, shift } => crate::sized::release(*pool, *class, *shift, buf),
-            Home::Custom(recycler) => recycler.recycle(buf),
+        // SAFETY: `buf` and `home` are taken here and nowhere else, and
+        // `self` is not used again after `drop`.
+        let (buf, home) = unsafe {
+            (
+                ManuallyDrop::take(&mut self.buf),
+                ManuallyDrop::take(&mut self.home),
+            )
+        };
+        match home {
+            Home::Sized { pool, class, shift } => crate::sized::release(pool, class, shift, buf),
+            other => release_other(other, buf),
         }
+    }
+}
+
+/// The free of a heap or user-pool buffer, kept off the inlined path of a
+/// pooled one.
+#[inline(never)]
+fn release_other(home: Home, buf: Vec<u8>) {
+    match home {
+        Home::Heap | Home::Sized { .. } => drop(buf),
+        Home::Custom(recycler) => recycler.recycle(buf),
     }
 }
