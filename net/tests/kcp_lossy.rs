@@ -65,7 +65,19 @@ fn a_thousand_large_requests_cross_a_lossy_link_whole() {
                 });
             }
             while let Some(done) = calls.join_next().await {
-                let (i, answer, took) = done.expect("no panic").expect("answered");
+                // A failed call says which error it got and what the
+                // server's kcp endpoint and the relay counted by then.
+                let (i, answer, took) = done.expect("no panic").unwrap_or_else(|e| {
+                    panic!(
+                        "a call of batch {} failed after {:?}: {e:?}; server {:?}; \
+                         relay dropped {} passed {}",
+                        batch[0] / 16,
+                        started.elapsed(),
+                        server.io_stats().kcp,
+                        relay.dropped.load(std::sync::atomic::Ordering::Relaxed),
+                        relay.passed.load(std::sync::atomic::Ordering::Relaxed),
+                    )
+                });
                 assert_eq!(answer, payload(i), "request {i}: its own answer, whole");
                 all.push(took);
             }
