@@ -205,10 +205,15 @@ pub async fn run(args: &ServeArgs) -> Result<(), Failure> {
         Some(addr) => Some(crate::metrics_http::install(addr)?),
         None => None,
     };
+    let mut options = plan.server.clone();
+    if metrics.is_some() {
+        // Served metrics include the request duration histogram.
+        options.conn.process.request_durations = true;
+    }
     let server = Server::builder(echo_router())
         .backend(plan.backend.clone())
         .protocol(protocol)
-        .options(plan.server.clone())
+        .options(options)
         .bind(plan.addr.as_str())
         .map_err(|e| Failure::Other(format!("binding {}: {e}", plan.addr)))?;
     let local = server.local_addr();

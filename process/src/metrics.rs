@@ -7,7 +7,7 @@
 //! | name | kind | labels |
 //! |---|---|---|
 //! | `walle_requests_total` | counter | `route`, `code` (0 for success) |
-//! | `walle_request_duration_seconds` | histogram | `route` |
+//! | `walle_request_duration_seconds` | histogram | `route` (with `ProcessOptions::request_durations`) |
 //! | `walle_calls_total` | counter | `outcome`: ok, error, timeout, closed |
 //! | `walle_frame_bytes_in_total`, `walle_frame_bytes_out_total` | counter | |
 //! | `walle_queue_full_total` | counter | |
@@ -91,10 +91,12 @@ impl RouteMetrics {
     }
 
     /// A request of this route answered with `code`, `took` after it came
-    /// in.
-    pub(crate) fn answered(slot: &RouteSlot, label: &str, code: Code, took: Duration) {
+    /// in (if the process times requests).
+    pub(crate) fn answered(slot: &RouteSlot, label: &str, code: Code, took: Option<Duration>) {
         let route = slot.get_or_init(|| RouteMetrics::new(label));
-        route.duration.record(took.as_secs_f64());
+        if let Some(took) = took {
+            route.duration.record(took.as_secs_f64());
+        }
         if code == Code::OK {
             route.ok.increment(1);
         } else {

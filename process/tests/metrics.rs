@@ -17,7 +17,7 @@ use metrics::{
 };
 use util::{Link, poll, walle};
 use walle_codec::RawCodec;
-use walle_process::{CallOptions, Context, Error, Router, Status};
+use walle_process::{CallOptions, Context, Error, ProcessOptions, Router, Status};
 
 /// Every value recorded, by metric name and labels.
 #[derive(Default, Clone)]
@@ -109,7 +109,13 @@ fn requests_calls_and_bytes_are_recorded_with_the_processes_clock() {
                 Err(Status::new(1234, "no").into())
             })
             .unwrap();
-        let mut link = Link::new(walle(), router);
+        let mut link = Link::with(
+            walle(),
+            Router::new(RawCodec),
+            router,
+            |b| b,
+            |b| b.options(ProcessOptions::default().request_durations(true)),
+        );
         *clock.lock().unwrap() = Some(link.clock.clone());
 
         let mut slow = Box::pin(
@@ -179,5 +185,35 @@ fn requests_calls_and_bytes_are_recorded_with_the_processes_clock() {
     assert!(
         count("walle_frame_bytes_out_total{}") > 0.0 && count("walle_frame_bytes_in_total{}") > 0.0,
         "{seen:?}"
+    );
+}
+
+#[test]
+fn requests_are_counted_but_not_timed_by_default() {
+    let seen = Seen::default();
+    metrics::with_local_recorder(&seen, || {
+        let mut router = Router::new(RawCodec);
+        router
+            .route("echo", |_: &mut Context, req: Bytes| Ok(req))
+            .unwrap();
+        let mut link = Link::new(walle(), router);
+        let mut call = Box::pin(
+            link.client
+                .call::<Bytes, Bytes>("echo", &Bytes::from_static(b"hi")),
+        );
+        let _ = poll(&mut call);
+        link.pump();
+        assert!(matches!(poll(&mut call), std::task::Poll::Ready(Ok(_))));
+    });
+    let seen = seen.0.lock().unwrap();
+    assert_eq!(
+        seen.get("walle_requests_total{route=echo,code=0}"),
+        Some(&vec![1.0]),
+        "{seen:?}"
+    );
+    assert!(
+        seen.get("walle_request_duration_seconds{route=echo}")
+            .is_none_or(Vec::is_empty),
+        "no clock is read for durations unless asked: {seen:?}"
     );
 }

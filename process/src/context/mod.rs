@@ -49,8 +49,8 @@ pub struct Context {
     /// whose metrics count the answer.
     route: Option<std::num::NonZeroU32>,
     /// When the request came in (by the process's clock), for its
-    /// duration.
-    started: std::time::Instant,
+    /// duration; read only when the process times requests.
+    started: Option<std::time::Instant>,
     _load: Option<LoadGuard>,
 }
 
@@ -60,7 +60,7 @@ impl Context {
             Cmd::Request => State::Open,
             _ => State::Done,
         };
-        let started = core.clock.now();
+        let started = core.options.request_durations.then(|| core.clock.now());
         Context {
             core,
             packet,
@@ -93,10 +93,8 @@ impl Context {
             Some(index) => {
                 let entry = &self.core.table.entries[index.get() as usize - 1];
                 let took = self
-                    .core
-                    .clock
-                    .now()
-                    .saturating_duration_since(self.started);
+                    .started
+                    .map(|at| self.core.clock.now().saturating_duration_since(at));
                 crate::metrics::RouteMetrics::answered(&entry.metrics, &entry.label, code, took);
             }
             None => crate::metrics::unrouted(code),
