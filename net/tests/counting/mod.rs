@@ -88,9 +88,14 @@ where
     router
         .route("echo", |_: &mut walle_process::Context, req: M| Ok(req))
         .unwrap();
+    // Requests are timed too (the costlier setting, as `walle serve` with
+    // metrics runs): timing must allocate nothing either.
+    let mut options = walle_net::ServerOptions::default();
+    options.conn.process.request_durations = true;
     let server = walle_net::Server::builder(router)
         .backend(backend.clone())
         .protocol(protocol.clone())
+        .options(options)
         .bind("127.0.0.1:0")
         .expect("bind");
     let mut stream = std::net::TcpStream::connect(server.local_addr()).unwrap();
