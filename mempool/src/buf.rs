@@ -181,7 +181,7 @@ impl Drop for PoolBuf {
 #[inline(never)]
 fn release_other(home: Home, buf: Vec<u8>) {
     match home {
-        Home::Heap | Home::Sized { .. } => drop(buf),
         Home::Custom(recycler) => recycler.recycle(buf),
+        _ => drop(buf), // the heap's (a pooled one never comes here)
     }
 }

@@ -15,7 +15,7 @@ use metrics::{
     Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
     SharedString, Unit,
 };
-use util::{Link, poll, walle};
+use util::{Link, bytes, echo_router, poll, ready, walle};
 use walle_codec::RawCodec;
 use walle_process::{CallOptions, Context, Error, ProcessOptions, Router, Status};
 
@@ -192,18 +192,11 @@ fn requests_calls_and_bytes_are_recorded_with_the_processes_clock() {
 fn requests_are_counted_but_not_timed_by_default() {
     let seen = Seen::default();
     metrics::with_local_recorder(&seen, || {
-        let mut router = Router::new(RawCodec);
-        router
-            .route("echo", |_: &mut Context, req: Bytes| Ok(req))
-            .unwrap();
-        let mut link = Link::new(walle(), router);
-        let mut call = Box::pin(
-            link.client
-                .call::<Bytes, Bytes>("echo", &Bytes::from_static(b"hi")),
-        );
+        let mut link = Link::new(walle(), echo_router());
+        let mut call = Box::pin(link.client.call::<Bytes, Bytes>("echo", &bytes("hi")));
         let _ = poll(&mut call);
         link.pump();
-        assert!(matches!(poll(&mut call), std::task::Poll::Ready(Ok(_))));
+        assert_eq!(ready(&mut call).expect("answered"), bytes("hi"));
     });
     let seen = seen.0.lock().unwrap();
     assert_eq!(
