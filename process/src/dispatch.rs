@@ -73,6 +73,15 @@ pub trait Dispatch: Send + Sync + 'static {
     fn check(&self) -> Result<(), Error> {
         Ok(())
     }
+
+    /// True when [`submit`](Dispatch::submit) does nothing but run each
+    /// job at once on the calling thread, as [`Inline`] does. A process
+    /// then runs its requests itself and never calls `submit`: no job is
+    /// made or moved, and the request skips a call through the trait
+    /// object. Read once, when the process is built. By default false.
+    fn runs_inline(&self) -> bool {
+        false
+    }
 }
 
 /// Runs each request on the thread that handed the process its frame (an
@@ -88,5 +97,9 @@ impl Dispatch for Inline {
     fn submit(&self, job: Job) -> Result<(), (Job, Error)> {
         job.run();
         Ok(())
+    }
+
+    fn runs_inline(&self) -> bool {
+        true
     }
 }

@@ -202,6 +202,41 @@ fn a_user_dispatcher_runs_jobs_and_tasks_where_it_chooses() {
     assert_eq!(link.server.stats().rejected, 0);
 }
 
+/// A dispatcher that says it runs jobs inline is taken at its word: the
+/// process runs requests on the calling thread and never calls `submit`
+/// (here it would queue them), while async work still goes to `spawn`.
+#[test]
+fn a_dispatcher_that_runs_inline_is_not_asked_to_submit() {
+    #[derive(Default)]
+    struct SaysInline(Later);
+    impl Dispatch for SaysInline {
+        fn submit(&self, job: Job) -> Result<(), (Job, Error)> {
+            self.0.submit(job)
+        }
+        fn spawn(&self, task: Task) -> Result<(), (Task, Error)> {
+            self.0.spawn(task)
+        }
+        fn runs_inline(&self) -> bool {
+            true
+        }
+    }
+    let says = Arc::new(SaysInline(Later {
+        room: 16,
+        ..Later::default()
+    }));
+    let Served { mut link, log, .. } = serve(Some(says.clone()), 3);
+    let mut echo = link.client.call::<Bytes, Bytes>("echo", &bytes("x"));
+    let mut async_echo = link.client.call::<Bytes, Bytes>("async", &bytes("y"));
+    link.pump();
+    assert_eq!(ready(&mut echo).unwrap(), bytes("x"));
+    assert_eq!(*log.lock().unwrap(), [thread_name()]);
+    assert!(says.0.keys.lock().unwrap().is_empty(), "submit was called");
+    assert!(poll(&mut async_echo).is_pending());
+    assert_eq!(says.0.poll_tasks(), 1);
+    link.pump();
+    assert_eq!(ready(&mut async_echo).unwrap(), bytes("y"));
+}
+
 /// Work a handler spawns goes to the same executor.
 #[test]
 fn context_spawn_goes_through_the_dispatcher() {

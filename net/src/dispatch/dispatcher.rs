@@ -163,6 +163,10 @@ impl Dispatch for Dispatcher {
     fn check(&self) -> Result<(), Error> {
         self.check_runtime()
     }
+
+    fn runs_inline(&self) -> bool {
+        self.strategy == Strategy::Inline
+    }
 }
 
 impl fmt::Debug for Dispatcher {

@@ -84,6 +84,9 @@ pub(crate) struct Common {
     pub(crate) table: Arc<Table>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) dispatcher: Arc<dyn Dispatch>,
+    /// The dispatcher only runs jobs at once on the caller's thread
+    /// ([`Dispatch::runs_inline`]): requests run here, without a job.
+    pub(crate) inline: bool,
     /// The load bound, if any: without one nothing is counted.
     pub(crate) load: Option<Arc<LoadLimit>>,
     pub(crate) hook: Option<Arc<dyn DispatchHook>>,
@@ -267,7 +270,14 @@ impl Core {
 
     /// Hands a request to the dispatcher; a refused one is answered with
     /// the refusal.
-    fn submit(&self, ctx: Context) {
+    fn submit(&self, mut ctx: Context) {
+        if self.inline {
+            // What an inline dispatcher's `submit` does, without the job
+            // or the second reference to the process that running one
+            // takes (the context holds one already; this is the same).
+            self.run(&mut ctx);
+            return;
+        }
         if let Err((job, error)) = self.dispatcher.submit(Job::new(ctx)) {
             self.count_rejected();
             job.into_context().fail(&(Box::new(error) as HandlerError));

@@ -150,12 +150,14 @@ impl<C> ProcessBuilder<C> {
     /// assert_eq!((first.session().id(), second.session().id()), (1, 2));
     /// ```
     pub fn template(self) -> ProcessTemplate<C> {
+        let dispatcher = self.dispatcher.unwrap_or_else(inline_dispatcher);
         let common = Common {
             protocol: self.protocol,
             pool: self.pool.unwrap_or_else(default_pool),
             table: self.routes.table,
             clock: self.clock.unwrap_or_else(system_clock),
-            dispatcher: self.dispatcher.unwrap_or_else(inline_dispatcher),
+            inline: dispatcher.runs_inline(),
+            dispatcher,
             load: self.load,
             hook: self.hook,
             options: self.options,
