@@ -500,3 +500,40 @@ fn a_short_call_timeout_after_a_long_one_fires_by_its_own() {
         drop(long);
     }
 }
+
+/// Calls made one after another, each once the one before has timed out,
+/// all time out: a connection is woken only for a deadline earlier than
+/// the earliest it was told of, and that must be forgotten once its timer
+/// fires, or a call made after it (later deadline, idle connection) would
+/// never be timed. The server accepts and never answers.
+#[test]
+fn calls_made_after_a_timeout_are_timed_too() {
+    use walle_process::CallOptions;
+    for backend in [Backend::evloop(), Backend::tcp()] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let held = std::thread::spawn(move || listener.accept().map(|(s, _)| s));
+        let client = Client::builder(addr, Router::new(RawCodec))
+            .backend(backend.clone())
+            .build()
+            .unwrap();
+        let _server_side = held.join().unwrap().unwrap();
+        let process = client.process().expect("connected");
+        let payload = Bytes::from_static(b"?");
+        let name = backend.name();
+        for (i, millis) in [100, 200, 300].into_iter().enumerate() {
+            let options = CallOptions {
+                timeout: Some(Duration::from_millis(millis)),
+                ..CallOptions::default()
+            };
+            let call = process.call_with::<Bytes, Bytes>("x", &payload, options);
+            let ended = runtime().block_on(async { tokio::time::timeout(BOUND, call).await });
+            match ended {
+                Ok(Err(Error::Timeout)) => {}
+                Ok(other) => panic!("{name}: call {i} ended with {other:?}"),
+                Err(_) => panic!("{name}: call {i} did not time out within {BOUND:?}"),
+            }
+        }
+        assert_eq!(process.stats().pending_calls, 0, "{name}");
+    }
+}

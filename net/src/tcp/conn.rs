@@ -28,8 +28,15 @@ pub(crate) struct Conn<L> {
     pub(super) room: Condvar,
     /// Wakes the writer: frames queued, a sender waiting, or closing.
     pub(super) ready: Notify,
-    /// Wakes the reader: closing, or a call deadline set.
+    /// Wakes the reader: closing, or a call deadline set earlier than
+    /// the ones it was told of.
     wake: Notify,
+    /// The earliest call deadline the reader was woken for since its
+    /// timer last fired, in nanoseconds since `epoch` (`u64::MAX`: none):
+    /// a call due later needs no wake-up, since the reader looks at every
+    /// call deadline again when that timer fires.
+    hinted: AtomicU64,
+    epoch: Instant,
     pub(super) closed: AtomicBool,
     /// Why it is closing, when this side started it (kept first).
     why: OnceLock<CloseReason>,
@@ -89,8 +96,22 @@ impl<L: Link> Transport for ConnTransport<L> {
         })
     }
 
-    fn timer_hint(&self, _deadline: Instant) {
-        self.0.wake.notify_one();
+    fn timer_hint(&self, deadline: Instant) {
+        let conn = &self.0;
+        let since = deadline.saturating_duration_since(conn.epoch);
+        let nanos = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX - 1);
+        let mut current = conn.hinted.load(Ordering::Acquire);
+        while nanos < current {
+            match conn.hinted.compare_exchange_weak(
+                current,
+                nanos,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return conn.wake.notify_one(),
+                Err(now) => current = now,
+            }
+        }
     }
 
     fn mode(&self) -> FrameMode {
@@ -117,6 +138,8 @@ pub(crate) fn start<L: Link>(
         room: Condvar::new(),
         ready: Notify::new(),
         wake: Notify::new(),
+        hinted: AtomicU64::new(u64::MAX),
+        epoch: Instant::now(),
         closed: AtomicBool::new(false),
         why: OnceLock::new(),
         opts,
@@ -218,7 +241,12 @@ async fn read_loop<L: Link>(conn: &Conn<L>, handler: &dyn Handler) -> CloseReaso
                     return why;
                 }
             }
-            () = &mut sleep, if armed.is_some() => armed = None,
+            () = &mut sleep, if armed.is_some() => {
+                armed = None;
+                // A call started from now on wakes this task again; the
+                // next turn reads every deadline afresh, after this store.
+                conn.hinted.store(u64::MAX, Ordering::Release);
+            }
             () = &mut wake => wake.set(conn.wake.notified()),
         }
         // The clock is read only when a deadline exists, and once.

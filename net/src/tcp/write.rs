@@ -219,7 +219,15 @@ pub(super) async fn write_loop<L: Link>(conn: &Conn<L>) -> io::Result<()> {
                 () = conn.ready.notified() => {}
             },
             (None, _) if closing => return Ok(()),
-            (None, _) => conn.ready.notified().await,
+            (None, _) => {
+                conn.ready.notified().await;
+                // Woken by a sender: tokio runs a task woken from another
+                // task next, before the rest of the run queue. Yielding
+                // once lets the tasks already queued (callers woken by one
+                // read of their answers) queue their frames too, so that a
+                // burst of sends is one write, not one write per frame.
+                tokio::task::yield_now().await;
+            }
         }
     }
 }
