@@ -72,6 +72,11 @@ pub(crate) struct LoopShared {
     id: usize,
     waker: mio::Waker,
     inbox: Mutex<Vec<Cmd>>,
+    /// Set by the reactor before a poll that may block, cleared when it
+    /// returns: only then does a command need the waker (a write to an
+    /// eventfd). A reactor that polls without blocking (busy polling, or
+    /// with work left) drains the inbox every turn anyway.
+    asleep: AtomicBool,
     /// Connections on this reactor, counted by their drivers (listeners
     /// and other sources are not), for least-connections balancing.
     conns: AtomicUsize,
@@ -97,12 +102,41 @@ impl LoopHandle {
             .unwrap_or_else(|e| e.into_inner())
             .push(cmd);
         if CURRENT.with(Cell::get) != self.0.id {
-            let _ = self.0.waker.wake();
+            // Pairs with the fence in `LoopShared::going_to_sleep`: either
+            // the reactor sees this command before it sleeps, or this sees
+            // it asleep (or about to be) and wakes it.
+            std::sync::atomic::fence(Ordering::SeqCst);
+            if self.0.asleep.swap(false, Ordering::AcqRel) {
+                let _ = self.0.waker.wake();
+            }
         }
     }
 
     pub(crate) fn conns(&self) -> usize {
         self.0.conns.load(Ordering::Relaxed)
+    }
+}
+
+impl LoopShared {
+    /// Before a poll that may block: marks the reactor asleep, then tells
+    /// whether it must not sleep after all (commands came in meanwhile).
+    fn going_to_sleep(&self) -> bool {
+        self.asleep.store(true, Ordering::Release);
+        std::sync::atomic::fence(Ordering::SeqCst);
+        let waiting = !self
+            .inbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty();
+        if waiting {
+            self.asleep.store(false, Ordering::Release);
+        }
+        waiting
+    }
+
+    /// After the poll: awake, commands need no waker.
+    fn woke(&self) {
+        self.asleep.store(false, Ordering::Release);
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -81,6 +81,7 @@ impl Reactor {
             id: NEXT_LOOP.fetch_add(1, Ordering::Relaxed),
             waker,
             inbox: Mutex::new(Vec::with_capacity(256)),
+            asleep: AtomicBool::new(false),
             conns: AtomicUsize::new(0),
             held: AtomicUsize::new(0),
             spare_bytes: AtomicUsize::new(0),
@@ -129,7 +130,14 @@ impl Reactor {
             } else {
                 None
             };
-            if let Err(e) = self.parts.poll.poll(&mut events, timeout) {
+            let timeout = match timeout {
+                Some(Duration::ZERO) => timeout,
+                _ if self.parts.handle.0.going_to_sleep() => Some(Duration::ZERO),
+                _ => timeout,
+            };
+            let polled = self.parts.poll.poll(&mut events, timeout);
+            self.parts.handle.0.woke();
+            if let Err(e) = polled {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
