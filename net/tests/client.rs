@@ -465,6 +465,28 @@ fn evloop_clients_spread_over_the_loops_they_ask_for() {
     }
 }
 
+/// A client of `backend` connected to a peer that accepts and never
+/// answers: the client, its process, and the peer's end of the socket
+/// (dropping it closes the connection).
+fn connected_to_a_mute_peer(
+    backend: &Backend,
+) -> (
+    Client<RawCodec>,
+    walle_process::Process<RawCodec>,
+    std::net::TcpStream,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let held = std::thread::spawn(move || listener.accept().map(|(s, _)| s));
+    let client = Client::builder(addr, Router::new(RawCodec))
+        .backend(backend.clone())
+        .build()
+        .unwrap();
+    let server_side = held.join().unwrap().unwrap();
+    let process = client.process().expect("connected");
+    (client, process, server_side)
+}
+
 /// A call with a short timeout, made while a call with a long one is
 /// pending, ends with `Timeout` by its own deadline: the connection's
 /// timer moves earlier for it. The server accepts and never answers; the
@@ -473,15 +495,7 @@ fn evloop_clients_spread_over_the_loops_they_ask_for() {
 fn a_short_call_timeout_after_a_long_one_fires_by_its_own() {
     use walle_process::CallOptions;
     for backend in [Backend::evloop(), Backend::tcp()] {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let held = std::thread::spawn(move || listener.accept().map(|(s, _)| s));
-        let client = Client::builder(addr, Router::new(RawCodec))
-            .backend(backend.clone())
-            .build()
-            .unwrap();
-        let _server_side = held.join().unwrap().unwrap();
-        let process = client.process().expect("connected");
+        let (_client, process, _server_side) = connected_to_a_mute_peer(&backend);
         let with = |timeout| CallOptions {
             timeout: Some(timeout),
             ..CallOptions::default()
@@ -510,15 +524,7 @@ fn a_short_call_timeout_after_a_long_one_fires_by_its_own() {
 fn calls_made_after_a_timeout_are_timed_too() {
     use walle_process::CallOptions;
     for backend in [Backend::evloop(), Backend::tcp()] {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let held = std::thread::spawn(move || listener.accept().map(|(s, _)| s));
-        let client = Client::builder(addr, Router::new(RawCodec))
-            .backend(backend.clone())
-            .build()
-            .unwrap();
-        let _server_side = held.join().unwrap().unwrap();
-        let process = client.process().expect("connected");
+        let (_client, process, _server_side) = connected_to_a_mute_peer(&backend);
         let payload = Bytes::from_static(b"?");
         let name = backend.name();
         for (i, millis) in [100, 200, 300].into_iter().enumerate() {
