@@ -2,6 +2,7 @@
 //! bookkeeping both backends share.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -67,6 +68,24 @@ impl<C: Clone + Send + Sync + 'static> Handler for Process<C> {
     fn framing(&self) -> walle_packet::Framing {
         *self.protocol().framing()
     }
+}
+
+/// Lowers the earliest call deadline kept in `slot`, as nanoseconds since
+/// `epoch` (`u64::MAX`: none), to `deadline`; true when it did, and the
+/// connection's timer must then be told. A connection's io side keeps
+/// the mark so that a call due after one it knows of wakes nothing; it
+/// resets the mark to `u64::MAX` when that timer fires.
+pub(crate) fn lower_deadline(slot: &AtomicU64, epoch: Instant, deadline: Instant) -> bool {
+    let since = deadline.saturating_duration_since(epoch);
+    let nanos = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX - 1);
+    let mut current = slot.load(Ordering::Acquire);
+    while nanos < current {
+        match slot.compare_exchange_weak(current, nanos, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return true,
+            Err(now) => current = now,
+        }
+    }
+    false
 }
 
 /// Cuts the complete frames out of a connection's read buffer and hands

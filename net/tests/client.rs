@@ -473,7 +473,7 @@ fn connected_to_a_mute_peer(
 ) -> (
     Client<RawCodec>,
     walle_process::Process<RawCodec>,
-    std::net::TcpStream,
+    TcpStream,
 ) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();

@@ -130,13 +130,18 @@ impl Reactor {
             } else {
                 None
             };
-            let timeout = match timeout {
-                Some(Duration::ZERO) => timeout,
-                _ if self.parts.handle.0.going_to_sleep() => Some(Duration::ZERO),
-                _ => timeout,
+            // A poll that may block is announced first (commands from
+            // other threads then wake it), unless commands came meanwhile.
+            let blocks = timeout != Some(Duration::ZERO) && !self.parts.handle.0.going_to_sleep();
+            let timeout = if blocks {
+                timeout
+            } else {
+                Some(Duration::ZERO)
             };
             let polled = self.parts.poll.poll(&mut events, timeout);
-            self.parts.handle.0.woke();
+            if blocks {
+                self.parts.handle.0.woke();
+            }
             if let Err(e) = polled {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;

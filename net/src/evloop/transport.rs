@@ -10,6 +10,7 @@ use walle_packet::{FrameMode, PacketError};
 use walle_process::{Error, Transport};
 
 use super::{Cmd, Key, LoopHandle, Op};
+use crate::conn::lower_deadline;
 use crate::outbound::Outbound;
 
 /// State of one connection shared with the threads that send on it.
@@ -82,17 +83,8 @@ impl ConnShared {
     /// Asks the reactor for a call timer at `deadline`, unless an earlier
     /// one is asked for already.
     pub(super) fn arm(&self, deadline: Instant) {
-        let since = deadline.saturating_duration_since(self.reactor.0.epoch);
-        let nanos = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX - 1);
-        let mut current = self.armed.load(Ordering::Acquire);
-        while nanos < current {
-            match self
-                .armed
-                .compare_exchange(current, nanos, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return self.send(Op::Arm),
-                Err(now) => current = now,
-            }
+        if lower_deadline(&self.armed, self.reactor.0.epoch, deadline) {
+            self.send(Op::Arm);
         }
     }
 

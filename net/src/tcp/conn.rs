@@ -16,7 +16,7 @@ use walle_process::{CloseReason, Error, Transport};
 use super::Registry;
 use super::link::Link;
 use super::write::{Queue, write_loop};
-use crate::conn::{Attach, Handler, end};
+use crate::conn::{Attach, Handler, end, lower_deadline};
 use crate::options::{ConnOptions, later};
 
 /// A connection shared by its transport, its tasks and the server.
@@ -97,20 +97,8 @@ impl<L: Link> Transport for ConnTransport<L> {
     }
 
     fn timer_hint(&self, deadline: Instant) {
-        let conn = &self.0;
-        let since = deadline.saturating_duration_since(conn.epoch);
-        let nanos = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX - 1);
-        let mut current = conn.hinted.load(Ordering::Acquire);
-        while nanos < current {
-            match conn.hinted.compare_exchange_weak(
-                current,
-                nanos,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return conn.wake.notify_one(),
-                Err(now) => current = now,
-            }
+        if lower_deadline(&self.0.hinted, self.0.epoch, deadline) {
+            self.0.wake.notify_one();
         }
     }
 
