@@ -155,3 +155,47 @@ fn one_source_owns_timers_and_commands_of_many_sessions() {
     assert_eq!(next(), Seen::Stopping);
     assert_eq!(next(), Seen::Closed("stopped"));
 }
+
+/// Commands from other threads reach a reactor that has nothing else to
+/// wake it (no source, no timer: it sleeps until told), however they fall
+/// against its going to sleep: sent at once, while it busy-polls, just as
+/// it stops polling, or while it sleeps. A command left unseen would
+/// leave its sender waiting for good.
+#[test]
+fn commands_from_other_threads_always_wake_an_idle_reactor() {
+    for busy_poll in [Duration::ZERO, Duration::from_micros(20)] {
+        let loops = Loops::start(
+            1,
+            &EvloopOptions::default().busy_poll(busy_poll),
+            "walle-evloop-test",
+        )
+        .expect("a loop");
+        let handle = &loops.handles()[0];
+        std::thread::scope(|s| {
+            for sender in 0..3u64 {
+                s.spawn(move || {
+                    let (done, ran) = mpsc::sync_channel(1);
+                    for i in 0..4000u64 {
+                        let done = done.clone();
+                        handle.send(Cmd::Add(Box::new(move |_cx: &mut Ctx<'_>| {
+                            let _ = done.send(());
+                            None
+                        })));
+                        ran.recv_timeout(PATIENCE).unwrap_or_else(|_| {
+                            panic!("sender {sender}: command {i} never ran ({busy_poll:?})")
+                        });
+                        // Waits from none to past the busy poll, so sends
+                        // land before, during and after the reactor's
+                        // decision to sleep.
+                        let wait = Duration::from_micros((i * 7 + sender * 13) % 60);
+                        let until = Instant::now() + wait;
+                        while Instant::now() < until {
+                            std::hint::spin_loop();
+                        }
+                    }
+                });
+            }
+        });
+        loops.stop(Instant::now());
+    }
+}
