@@ -74,7 +74,10 @@ fn alloc_free(c: &mut Criterion) {
     group.finish();
 }
 
-/// Nanoseconds per alloc+free of `op` over `iters` calls.
+/// Nanoseconds per alloc+free of `op` over `iters` calls. Not inlined, so
+/// that each allocator's loop is compiled on its own, as criterion's are,
+/// rather than sharing registers with the rest of `interleaved`.
+#[inline(never)]
 fn time_per_op(iters: u64, mut op: impl FnMut()) -> f64 {
     let start = Instant::now();
     for _ in 0..iters {

@@ -238,7 +238,7 @@ impl Default for SizedPool {
 }
 
 impl Pool for SizedPool {
-    #[inline]
+    #[inline(always)]
     fn alloc(&self, capacity: usize) -> PoolBuf {
         let shared = &self.shared;
         let Some(class) = shared.class_of(capacity) else {
