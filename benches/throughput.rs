@@ -12,8 +12,11 @@
 //! itself: tokio-util's codec (`baseline`), and a raw mio echo by hand,
 //! one loop per core (`mio`, the raw limit the event loop is held to).
 //! Two more entries drive an `evloop` server with the framework's own
-//! client instead (`client` on the evloop backend, `client-tcp` on the
-//! tokio one), to set against the raw load client on the same server.
+//! evloop client instead, to set against the raw load client on the same
+//! server: `client` runs on the bench's runtime (`caller_runtime`, its
+//! connections then driven by that runtime, as a tcp client's are), and
+//! `client-loops` has its connections on the shared client reactors, the
+//! calls still on the bench's runtime.
 #![allow(clippy::print_stdout)] // a bench report
 #![allow(missing_docs)]
 
@@ -47,7 +50,7 @@ const ENTRIES: [(&str, &str); 8] = [
     ("ws", "ws"),
     ("kcp", "kcp"),
     ("client", "evloop"),
-    ("client-tcp", "evloop"),
+    ("client-loops", "evloop"),
 ];
 /// Pairs `(entry, against)` whose median per-round ratio is reported
 /// besides the ratio to the baseline: the backends beside tcp, the event
@@ -59,7 +62,7 @@ const PAIRS: [(&str, &str); 5] = [
     ("kcp", "tcp"),
     ("evloop", "mio"),
     ("client", "evloop"),
-    ("client-tcp", "evloop"),
+    ("client-loops", "evloop"),
 ];
 
 /// The load client a server takes.
@@ -80,16 +83,10 @@ impl Driver {
         use walle::net::Backend;
         match kind {
             "kcp" => Driver::Kcp(KcpLoad::connect(addr, conns, depth, size)),
-            "client" => Driver::Client(ClientLoad::connect(
+            "client" | "client-loops" => Driver::Client(ClientLoad::connect(
                 addr,
                 Backend::evloop(),
-                conns,
-                depth,
-                size,
-            )),
-            "client-tcp" => Driver::Client(ClientLoad::connect(
-                addr,
-                Backend::tcp(),
+                kind == "client",
                 conns,
                 depth,
                 size,

@@ -1,12 +1,12 @@
 //! The framework's own client as a load client: one `Client` per
 //! connection, `depth` tasks calling `echo` on each, on a one-worker tokio
-//! runtime that the clients also run on (`caller_runtime`), as the
-//! `loadgen` example does. Against the same server
+//! runtime that the clients also run on when `caller_runtime` says (as the
+//! `loadgen` example does); otherwise their io runs on the backend's own. Against the same server
 //! kind as the raw load client, its throughput is the figure a user's own
 //! code gets.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use walle::net::{Backend, Client, ClientOptions};
@@ -23,6 +23,7 @@ impl ClientLoad {
     pub(crate) fn connect(
         addr: std::net::SocketAddr,
         backend: Backend,
+        caller_runtime: bool,
         conns: usize,
         depth: usize,
         size: usize,
@@ -37,7 +38,7 @@ impl ClientLoad {
             for _ in 0..conns {
                 let client = Client::builder(addr, Router::new(RawCodec))
                     .backend(backend.clone())
-                    .options(ClientOptions::default().caller_runtime(true))
+                    .options(ClientOptions::default().caller_runtime(caller_runtime))
                     .connect()
                     .await
                     .expect("a client");
@@ -80,10 +81,17 @@ impl ClientLoad {
             .sum()
     }
 
-    /// Runs for `window`; returns the answers that arrived in it.
+    /// Runs for `window`; returns the answers that arrived in it. A timer
+    /// ends the window, as the raw load client reads the clock once per
+    /// turn of its loop, not once per call.
     pub(crate) fn run_for(&mut self, window: Duration) -> u64 {
-        let deadline = Instant::now() + window;
-        self.drive(move || Instant::now() < deadline)
+        let open = Arc::new(AtomicBool::new(true));
+        let timer = open.clone();
+        self.runtime.spawn(async move {
+            tokio::time::sleep(window).await;
+            timer.store(false, Ordering::Relaxed);
+        });
+        self.drive(move || open.load(Ordering::Relaxed))
     }
 
     /// Runs until `n` answers have arrived; returns the time taken.

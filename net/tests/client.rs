@@ -362,14 +362,15 @@ fn an_eager_clients_first_call_waits_for_its_first_dial() {
     }
 }
 
-/// With `caller_runtime`, a tcp or ws client built inside a multi-thread
-/// runtime runs its connection there: a pushed message's handler (inline,
-/// on the connection's reader) runs on that runtime's worker. Without the
-/// option, or inside a current-thread runtime, it runs on the shared
-/// client runtime's.
+/// With `caller_runtime`, a client built inside a multi-thread runtime
+/// runs its connection there, whatever its backend (an evloop client's
+/// then too): a pushed message's handler (inline, on the connection's
+/// reader) runs on that runtime's worker. Without the option, or inside a
+/// current-thread runtime, it runs on the shared client runtime's (tcp,
+/// ws) or a client reactor (evloop).
 #[test]
 fn caller_runtime_runs_the_connection_on_the_callers_threads() {
-    for backend in [Backend::tcp(), Backend::ws()] {
+    for backend in [Backend::tcp(), Backend::ws(), Backend::evloop()] {
         let server = walle_net::Server::builder(echo_router())
             .backend(backend.clone())
             .bind("127.0.0.1:0")

@@ -86,22 +86,43 @@ fn tls_server(pki: &Pki, kind: &str) -> (Server<RawCodec>, Reasons) {
 }
 
 fn tls_client(backend: Backend, server: &Server<RawCodec>) -> Client<RawCodec> {
+    tls_client_with(backend, server, ClientOptions::default())
+}
+
+fn tls_client_with(
+    backend: Backend,
+    server: &Server<RawCodec>,
+    options: ClientOptions,
+) -> Client<RawCodec> {
     Client::builder(server.local_addr(), Router::new(RawCodec))
         .backend(backend)
-        .options(ClientOptions::default())
+        .options(options)
         .build()
         .expect("client")
 }
 
+/// Each backend's client, and an evloop client on its caller's runtime
+/// (whose connections that runtime drives, with the tcp backend's TLS).
 #[test]
 fn the_frameworks_clients_are_answered_over_tls() {
     let pki = Pki::new();
-    let rt = runtime();
+    let current = runtime();
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let clients = [("evloop", false), ("tcp", false), ("evloop", true)];
     for server_kind in KINDS {
         let (server, reasons) = tls_server(&pki, server_kind);
-        for client_kind in KINDS {
-            let pair = format!("{client_kind} -> {server_kind}");
-            let client = tls_client(pki.client_backend(client_kind), &server);
+        for (client_kind, on_caller) in clients {
+            let pair = format!("{client_kind} (caller_runtime {on_caller}) -> {server_kind}");
+            let rt = if on_caller { &multi } else { &current };
+            let client = {
+                let _inside = rt.enter();
+                let options = ClientOptions::default().caller_runtime(on_caller);
+                tls_client_with(pki.client_backend(client_kind), &server, options)
+            };
             // The first call, larger than what rustls holds before the
             // handshake ends (64 KiB), goes out while the handshake runs.
             for payload in [Bytes::from(vec![7u8; 300_000]), Bytes::from_static(b"hi")] {

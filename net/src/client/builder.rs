@@ -44,13 +44,18 @@ pub struct ClientOptions {
     /// `SessionClosed` while not connected.
     #[serde(with = "millis")]
     pub wait_connected: Duration,
-    /// Run the client's dials, and on the tokio-driven backends (tcp, ws)
-    /// its connections' tasks, on the multi-thread tokio runtime the client
-    /// is built in (`build` called inside it, or `connect`): calls and
-    /// their io then share that runtime's threads, with no hand-over from
-    /// one runtime to another for each request and answer. Off (the
+    /// Run the client's dials and its connections' io on the multi-thread
+    /// tokio runtime the client is built in (`build` called inside it, or
+    /// `connect`): calls and their io then share that runtime's threads,
+    /// with no hand-over from one thread to another for each request and
+    /// answer. On the event loop backend the connections are then driven
+    /// by that runtime (as the tcp backend's are, with the same TLS
+    /// settings) instead of by the shared client reactors: with the calls
+    /// on the runtime's threads, that is the faster of the two (the
+    /// throughput bench's `client` and `client-loops` entries). Off (the
     /// default), built outside a runtime, or inside a current-thread one:
-    /// on walle's shared client runtime (two threads).
+    /// dials on walle's shared client runtime (two threads), and io on the
+    /// backend's own (the event loop's client reactors, or that runtime).
     ///
     /// The runtime must have io and timers enabled, and must outlive the
     /// client: its tasks are the client's, and once that runtime has shut
@@ -195,7 +200,13 @@ impl<C: Clone + Send + Sync + 'static> ClientBuilder<C> {
         let backend = self
             .backend
             .with_max_frame(self.protocol.framing().max_frame);
-        let dialer = dial::dialer_for(&backend, &endpoint)?;
+        // A current-thread runtime's one thread may block on the very
+        // client whose tasks it would have to run.
+        let caller = tokio::runtime::Handle::try_current().ok().filter(|caller| {
+            self.options.caller_runtime
+                && caller.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+        });
+        let dialer = dial::dialer_for(&backend, &endpoint, caller.is_some())?;
         let parts = ProcessParts {
             protocol: self.protocol,
             routes: self.routes,
@@ -213,17 +224,7 @@ impl<C: Clone + Send + Sync + 'static> ClientBuilder<C> {
             cap: options.reconnect_max_wait,
         };
         let eager = !options.lazy;
-        let runtime = match tokio::runtime::Handle::try_current() {
-            // A current-thread runtime's one thread may block on the very
-            // client whose tasks it would have to run.
-            Ok(caller)
-                if options.caller_runtime
-                    && caller.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread =>
-            {
-                caller
-            }
-            _ => tcp::client_runtime().handle().clone(),
-        };
+        let runtime = caller.unwrap_or_else(|| tcp::client_runtime().handle().clone());
         let inner = Arc::new(Inner {
             runtime,
             endpoint,

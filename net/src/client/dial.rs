@@ -43,9 +43,14 @@ pub(super) trait Dialled: Send {
 /// The dialer of `backend` for `endpoint`, or why it has none: the
 /// backend names its transport, and an endpoint of another cannot be
 /// dialled by it.
+///
+/// `on_caller`: the client runs on its caller's runtime
+/// ([`caller_runtime`](super::ClientOptions::caller_runtime)), where the
+/// event loop's connections are driven by tokio too.
 pub(super) fn dialer_for(
     backend: &Backend,
     endpoint: &Endpoint,
+    on_caller: bool,
 ) -> Result<Box<dyn Dialer>, NetError> {
     let unsupported = || NetError::UnsupportedScheme {
         scheme: endpoint.scheme(),
@@ -64,6 +69,23 @@ pub(super) fn dialer_for(
         return Err(unsupported());
     }
     match (backend.driver(), endpoint.transport()) {
+        (Driver::Mio, TransportKind::Tcp) if on_caller => {
+            let tls = match backend {
+                Backend::Evloop(ev) => ev.tls.as_ref(),
+                _ => None,
+            };
+            match tls {
+                Some(tls) => {
+                    let (config, name) = crate::tls::client(tls, endpoint.host())?;
+                    Ok(Box::new(TlsDialer { config, name }))
+                }
+                None => Ok(Box::new(TcpDialer::<Tokio>(
+                    1,
+                    PhantomData,
+                    evloop::Tls::Plain,
+                ))),
+            }
+        }
         (Driver::Mio, TransportKind::Tcp) => {
             let (spread, tls) = match backend {
                 Backend::Evloop(ev) => (ev.loop_count(), ev.tls.as_ref()),
@@ -254,7 +276,7 @@ mod tests {
 
     fn error(backend: &Backend, endpoint: &str) -> String {
         let endpoint: Endpoint = endpoint.parse().expect("an endpoint");
-        match dialer_for(backend, &endpoint) {
+        match dialer_for(backend, &endpoint, false) {
             Ok(_) => panic!("{} dials {endpoint}", backend.name()),
             Err(e) => e.to_string(),
         }
@@ -264,7 +286,7 @@ mod tests {
     fn kcp_dials_kcp_only() {
         let kcp = Backend::kcp(crate::KcpOptions::default());
         let endpoint: Endpoint = "kcp://127.0.0.1:1".parse().expect("an endpoint");
-        assert!(dialer_for(&kcp, &endpoint).is_ok());
+        assert!(dialer_for(&kcp, &endpoint, false).is_ok());
         for scheme in ["tcp", "ws"] {
             assert_eq!(
                 error(&kcp, &format!("{scheme}://h:1")),
@@ -285,7 +307,7 @@ mod tests {
         ];
         for endpoint in dialled {
             let endpoint: Endpoint = endpoint.parse().expect("an endpoint");
-            assert!(dialer_for(&ws, &endpoint).is_ok(), "{endpoint}");
+            assert!(dialer_for(&ws, &endpoint, false).is_ok(), "{endpoint}");
         }
         for (endpoint, scheme) in [("wss://h/", "wss"), ("kcp://h:1", "kcp")] {
             assert_eq!(
@@ -300,7 +322,7 @@ mod tests {
         for backend in [Backend::evloop(), Backend::tcp()] {
             for endpoint in ["tcp://127.0.0.1:1", "localhost:1", "[::1]:1"] {
                 let endpoint: Endpoint = endpoint.parse().expect("an endpoint");
-                assert!(dialer_for(&backend, &endpoint).is_ok(), "{endpoint}");
+                assert!(dialer_for(&backend, &endpoint, false).is_ok(), "{endpoint}");
             }
             let name = backend.name();
             for scheme in ["ws", "wss", "kcp"] {

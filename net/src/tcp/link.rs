@@ -12,6 +12,7 @@ use std::future::Future;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 
 use bytes::BytesMut;
 use tokio::io::Interest;
@@ -161,7 +162,8 @@ impl<S: ByteStream> Link for S {
     }
 }
 
-/// Starts a TCP connection's tasks on the current runtime.
+/// Starts a TCP connection's tasks on the current runtime; a client's
+/// reads as [`ClientStream`] says.
 pub(super) fn start_tcp(
     stream: TcpStream,
     peer: SocketAddr,
@@ -172,7 +174,51 @@ pub(super) fn start_tcp(
     if opts.nodelay {
         let _ = stream.set_nodelay(true);
     }
-    conn::start(stream, peer, attach, opts, registry);
+    match opts.client {
+        false => conn::start(stream, peer, attach, opts, registry),
+        true => conn::start(ClientStream(stream), peer, attach, opts, registry),
+    }
+}
+
+/// A client's TCP stream: it reads as a server's does, but input that
+/// finds it waiting is read one runtime turn later.
+///
+/// A client's callers send a burst of calls on a connection when one read
+/// of their answers wakes them, and the server answers each read of its
+/// own with one write. Should the answers to one burst come in two
+/// segments, reading the first at once would wake only its callers, whose
+/// calls would go out (and come back) as a segment of their own: the
+/// split, once made, would stay for good, and cost both sides a read and
+/// a write per part. A turn's wait lets the rest of the burst's answers
+/// arrive (a read then takes them all), so bursts join up again.
+/// Input that is already there when the read loop asks is read at once.
+pub(super) struct ClientStream(TcpStream);
+
+impl ByteStream for ClientStream {
+    async fn read_some(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        let ready = std::future::poll_fn(|cx| Poll::Ready(self.0.poll_read_ready(cx).is_ready()));
+        if !ready.await {
+            self.0.readable().await?;
+            tokio::task::yield_now().await;
+        }
+        ByteStream::read_some(&self.0, buf).await
+    }
+
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.0.try_write_vectored(bufs)
+    }
+
+    async fn writable(&self) -> io::Result<()> {
+        self.0.writable().await
+    }
+
+    fn shutdown(&self) {
+        ByteStream::shutdown(&self.0)
+    }
+
+    fn shutdown_write(&self) {
+        ByteStream::shutdown_write(&self.0)
+    }
 }
 
 /// Bytes asked for per read; a read that returns fewer drained the socket.
