@@ -86,7 +86,7 @@ fn main() {
                 true => tls_client.clone(),
                 false => Backend::tcp(),
             };
-            ClientLoad::connect(server.local_addr(), client, conns, depth, size)
+            ClientLoad::connect(server.local_addr(), client, true, conns, depth, size)
         })
         .collect();
     // Warm up every load (handshakes done, buffers grown).
