@@ -41,6 +41,11 @@ pub(crate) trait Handler: Send + Sync {
     fn id(&self) -> u64;
     /// How frames are cut from the stream.
     fn framing(&self) -> walle_packet::Framing;
+    /// Outcomes of this side's calls that their callers have yet to take
+    /// ([`Process::unclaimed_answers`]).
+    fn unclaimed_answers(&self) -> usize {
+        0
+    }
 }
 
 impl<C: Clone + Send + Sync + 'static> Handler for Process<C> {
@@ -67,6 +72,9 @@ impl<C: Clone + Send + Sync + 'static> Handler for Process<C> {
     }
     fn framing(&self) -> walle_packet::Framing {
         *self.protocol().framing()
+    }
+    fn unclaimed_answers(&self) -> usize {
+        Process::unclaimed_answers(self)
     }
 }
 

@@ -75,6 +75,8 @@ pub(crate) struct Pending {
     start: Instant,
     tick: Duration,
     closed: bool,
+    /// Calls settled whose future has not taken the outcome yet.
+    unclaimed: usize,
 }
 
 /// Hashes a sequence id with one multiplication (Fibonacci hashing):
@@ -116,6 +118,7 @@ impl Pending {
             start,
             tick,
             closed: false,
+            unclaimed: 0,
         }
     }
 
@@ -196,6 +199,7 @@ impl Pending {
                 let (waker, timer) = (waker.take(), *timer);
                 timer.map(|timer| t.timers.cancel(timer));
                 *call = Call::Done(result);
+                self.unclaimed += 1;
                 Some(waker.map(Wakeup::Wake))
             }
             Call::Callback { timer, .. } => {
@@ -236,6 +240,7 @@ impl Pending {
         match call {
             Call::Waiting { waker, .. } => {
                 t.calls.insert(seq, Call::Done(Err(Error::Timeout)));
+                self.unclaimed += 1;
                 Some(waker.map(Wakeup::Wake))
             }
             Call::Callback { callback, .. } => {
@@ -276,7 +281,10 @@ impl Pending {
                 Poll::Pending
             }
             Some(Call::Done(_)) => match t.calls.remove(&seq) {
-                Some(Call::Done(result)) => Poll::Ready(result),
+                Some(Call::Done(result)) => {
+                    self.unclaimed = self.unclaimed.saturating_sub(1);
+                    Poll::Ready(result)
+                }
                 _ => Poll::Ready(Err(Error::SessionClosed)),
             },
             Some(Call::Callback { .. }) | None => Poll::Ready(Err(Error::SessionClosed)),
@@ -296,8 +304,17 @@ impl Pending {
                 timer.map(|timer| t.timers.cancel(timer));
                 Some(callback)
             }
-            Call::Done(_) => None,
+            Call::Done(_) => {
+                self.unclaimed = self.unclaimed.saturating_sub(1);
+                None
+            }
         }
+    }
+
+    /// Calls settled (answered, timed out, closed) whose future has not
+    /// taken the outcome yet: their callers are about to run.
+    pub(crate) fn unclaimed(&self) -> usize {
+        self.unclaimed
     }
 
     pub(crate) fn next_deadline(&self) -> Option<Instant> {

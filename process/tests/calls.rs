@@ -155,3 +155,47 @@ fn seq_ranges_wrap_within_themselves_and_refuse_when_empty() {
     let range = SeqRange::Lower.bounds(1);
     assert!(range.0 > range.1, "{range:?}");
 }
+
+/// `unclaimed_answers` counts the outcomes that have arrived and that
+/// their futures have not taken yet, whatever the outcome: an answer, a
+/// timeout, the close; taking one, or dropping its future, uncounts it.
+#[test]
+fn unclaimed_answers_count_outcomes_their_futures_have_not_taken() {
+    let mut router = Router::new(RawCodec);
+    router
+        .route("echo", |_: &mut Context, req: Bytes| Ok(req))
+        .unwrap();
+    let mut link = Link::with(walle(), Router::new(RawCodec), router, |b| b, |b| b);
+    let client = link.client.clone();
+    let mut first = client.call::<Bytes, Bytes>("echo", &bytes("a"));
+    let mut second = client.call::<Bytes, Bytes>("echo", &bytes("b"));
+    let dropped = client.call::<Bytes, Bytes>("echo", &bytes("c"));
+    assert!(poll(&mut first).is_pending());
+    assert_eq!(client.unclaimed_answers(), 0, "nothing answered yet");
+    link.pump();
+    assert_eq!(client.unclaimed_answers(), 3, "three answers arrived");
+    assert_eq!(ready(&mut first).unwrap(), bytes("a"));
+    assert_eq!(client.unclaimed_answers(), 2);
+    drop(dropped);
+    assert_eq!(client.unclaimed_answers(), 1, "a dropped future's answer");
+    assert_eq!(ready(&mut second).unwrap(), bytes("b"));
+    assert_eq!(client.unclaimed_answers(), 0);
+
+    let options = CallOptions {
+        timeout: Some(Duration::from_secs(1)),
+        ..CallOptions::default()
+    };
+    let mut timed = client.call_with::<Bytes, Bytes>("silent", &Bytes::new(), options);
+    let mut also_timed = client.call_with::<Bytes, Bytes>("silent", &Bytes::new(), options);
+    link.advance(Duration::from_millis(500));
+    let mut later = client.call_with::<Bytes, Bytes>("silent", &Bytes::new(), options);
+    link.advance(Duration::from_millis(600));
+    assert_eq!(client.unclaimed_answers(), 2, "two calls timed out");
+    assert!(matches!(ready(&mut timed), Err(Error::Timeout)));
+    assert_eq!(client.unclaimed_answers(), 1);
+    client.close();
+    assert_eq!(client.unclaimed_answers(), 2, "the close settled the third");
+    assert!(matches!(ready(&mut also_timed), Err(Error::Timeout)));
+    assert!(matches!(ready(&mut later), Err(Error::SessionClosed)));
+    assert_eq!(client.unclaimed_answers(), 0);
+}

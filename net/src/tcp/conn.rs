@@ -148,10 +148,10 @@ pub(crate) fn start<L: Link>(
     let id = registry
         .as_ref()
         .map(|r| r.add(conn.clone(), handler.clone()));
-    let writer = conn.clone();
+    let (writer, callers) = (conn.clone(), handler.clone());
     let writer = tokio::spawn(async move {
         // The reader stops too, and closes the session with the reason.
-        match write_loop(&writer).await {
+        match write_loop(&writer, &*callers).await {
             Ok(()) => writer.shutdown(CloseReason::Local),
             Err(e) => writer.shutdown(CloseReason::io(e)),
         }

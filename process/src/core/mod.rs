@@ -28,7 +28,7 @@
 mod calls;
 mod inbound;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -118,8 +118,38 @@ pub(crate) struct Core {
     /// are many.
     span: Option<Box<tracing::Span>>,
     pending: Mutex<Pending>,
+    /// [`Pending::unclaimed`], as of the table's last unlock: read without
+    /// its lock (by the io layer's writer, [`Core::unclaimed`]).
+    unclaimed: AtomicU32,
     closed: AtomicBool,
     counters: Counters,
+}
+
+/// The pending-call table, locked; on unlock it leaves its count of
+/// unclaimed outcomes where [`Core::unclaimed`] reads it.
+pub(crate) struct PendingGuard<'a> {
+    table: MutexGuard<'a, Pending>,
+    unclaimed: &'a AtomicU32,
+}
+
+impl std::ops::Deref for PendingGuard<'_> {
+    type Target = Pending;
+    fn deref(&self) -> &Pending {
+        &self.table
+    }
+}
+
+impl std::ops::DerefMut for PendingGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Pending {
+        &mut self.table
+    }
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        let count = u32::try_from(self.table.unclaimed()).unwrap_or(u32::MAX);
+        self.unclaimed.store(count, Relaxed);
+    }
 }
 
 impl std::ops::Deref for Core {
@@ -149,13 +179,23 @@ impl Core {
             span: (!parts.span.is_none()).then(|| Box::new(parts.span)),
             common,
             pending: Mutex::new(pending),
+            unclaimed: AtomicU32::new(0),
             closed: AtomicBool::new(false),
             counters: Counters::default(),
         }
     }
 
-    fn pending(&self) -> MutexGuard<'_, Pending> {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    fn pending(&self) -> PendingGuard<'_> {
+        PendingGuard {
+            table: self.pending.lock().unwrap_or_else(|e| e.into_inner()),
+            unclaimed: &self.unclaimed,
+        }
+    }
+
+    /// Calls settled whose future has not yet taken the outcome: callers
+    /// woken, about to run (and, most of them, to send again).
+    pub(crate) fn unclaimed(&self) -> usize {
+        self.unclaimed.load(Relaxed) as usize
     }
 
     /// The connection's span.

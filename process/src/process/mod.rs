@@ -169,6 +169,15 @@ impl<C: Clone + Send + Sync + 'static> Process<C> {
         Arc::ptr_eq(&self.core, &other.core)
     }
 
+    /// Calls whose outcome (a response, a timeout, the close) has arrived
+    /// but whose future has not taken it yet: callers woken and about to
+    /// run. An io layer may hold a write back while this is above zero
+    /// (for a runtime turn or a few), since those callers' next requests
+    /// would then join it. Read without a lock.
+    pub fn unclaimed_answers(&self) -> usize {
+        self.core.unclaimed()
+    }
+
     /// Counters.
     pub fn stats(&self) -> ProcessStats {
         self.core.stats()
