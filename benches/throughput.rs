@@ -17,6 +17,11 @@
 //! connections then driven by that runtime, as a tcp client's are), and
 //! `client-loops` has its connections on the shared client reactors, the
 //! calls still on the bench's runtime.
+//!
+//! `WALLE_BENCH_ENTRIES` and `WALLE_BENCH_CONFIGS` (comma-separated) run
+//! only the entries and shapes named; `WALLE_BENCH_LOOPS` and
+//! `WALLE_BENCH_BUSY_US` set the evloop servers' loops and busy poll (by
+//! default one loop per core and 50 µs).
 #![allow(clippy::print_stdout)] // a bench report
 #![allow(missing_docs)]
 

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 pub(crate) fn serve(kind: &str) -> io::Result<()> {
-    use walle::net::{Backend, Server};
+    use walle::net::Server;
     use walle::prelude::*;
     let addr = match kind {
         "baseline" => baseline()?,
@@ -19,7 +19,7 @@ pub(crate) fn serve(kind: &str) -> io::Result<()> {
                 .route("echo", |_: &mut Context, req: Bytes| Ok(req))
                 .map_err(io::Error::other)?;
             let server = Server::builder(router)
-                .backend(Backend::parse(backend).ok_or_else(|| io::Error::other("backend"))?)
+                .backend(bench_backend(backend)?)
                 .bind("127.0.0.1:0")
                 .map_err(io::Error::other)?;
             let addr = server.local_addr();
@@ -36,6 +36,26 @@ pub(crate) fn serve(kind: &str) -> io::Result<()> {
         }
     }
     std::process::exit(0);
+}
+
+/// The backend named, with `WALLE_BENCH_LOOPS` and `WALLE_BENCH_BUSY_US`
+/// (the evloop server's loops and busy poll) where set.
+fn bench_backend(name: &str) -> io::Result<walle::net::Backend> {
+    use walle::net::Backend;
+    let backend = Backend::parse(name).ok_or_else(|| io::Error::other("backend"))?;
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
+    Ok(match backend {
+        Backend::Evloop(mut opts) => {
+            if let Some(loops) = env("WALLE_BENCH_LOOPS") {
+                opts = opts.loops(loops as usize);
+            }
+            if let Some(us) = env("WALLE_BENCH_BUSY_US") {
+                opts = opts.busy_poll(Duration::from_micros(us));
+            }
+            Backend::Evloop(opts)
+        }
+        other => other,
+    })
 }
 
 /// What a server child does with a line its parent sends
