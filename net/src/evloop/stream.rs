@@ -217,12 +217,29 @@ impl<S: Stream> StreamConn<S> {
 
 impl<S: Stream> Driver for StreamConn<S> {
     fn ready(&mut self, cx: &mut Ctx<'_>, ready: Ready) -> Turn {
+        let mut answered = false;
         if ready.readable || ready.drain {
-            self.read(cx, ready.drain)?;
+            // The handler's answers to what this turn reads are written
+            // once it is read, below: its sends need not queue a flush
+            // command on the reactor's inbox (a lock, and a command turn).
+            // A flush command already queued stays queued, and clears the
+            // flag when it runs.
+            let queued = self.shared.flush_queued.load(Ordering::Acquire);
+            if !queued {
+                self.shared.flush_queued.store(true, Ordering::Release);
+            }
+            let read = self.read(cx, ready.drain);
+            if !queued {
+                // Before the flush: a send that comes after it queues a
+                // flush of its own.
+                self.shared.flush_queued.store(false, Ordering::SeqCst);
+            }
+            read?;
+            answered = true;
         }
         // What reading asked the stream to answer (a TLS handshake
         // message) and the socket did not take yet.
-        if ready.writable || self.stream.wants_write() {
+        if answered || ready.writable || self.stream.wants_write() {
             self.flush(cx)?;
         }
         Ok(())
