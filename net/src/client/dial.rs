@@ -69,23 +69,10 @@ pub(super) fn dialer_for(
         return Err(unsupported());
     }
     match (backend.driver(), endpoint.transport()) {
-        (Driver::Mio, TransportKind::Tcp) if on_caller => {
-            let tls = match backend {
-                Backend::Evloop(ev) => ev.tls.as_ref(),
-                _ => None,
-            };
-            match tls {
-                Some(tls) => {
-                    let (config, name) = crate::tls::client(tls, endpoint.host())?;
-                    Ok(Box::new(TlsDialer { config, name }))
-                }
-                None => Ok(Box::new(TcpDialer::<Tokio>(
-                    1,
-                    PhantomData,
-                    evloop::Tls::Plain,
-                ))),
-            }
-        }
+        (Driver::Mio, TransportKind::Tcp) if on_caller => match backend {
+            Backend::Evloop(ev) => tokio_tcp(ev.tls.as_ref(), endpoint),
+            _ => tokio_tcp(None, endpoint),
+        },
         (Driver::Mio, TransportKind::Tcp) => {
             let (spread, tls) = match backend {
                 Backend::Evloop(ev) => (ev.loop_count(), ev.tls.as_ref()),
@@ -101,21 +88,32 @@ pub(super) fn dialer_for(
             Ok(Box::new(TcpDialer::<Mio>(spread, PhantomData, tls)))
         }
         (Driver::Tokio, TransportKind::Tcp) => match backend {
-            Backend::Tcp(crate::TcpOptions { tls: Some(tls), .. }) => {
-                let (config, name) = crate::tls::client(tls, endpoint.host())?;
-                Ok(Box::new(TlsDialer { config, name }))
-            }
-            _ => Ok(Box::new(TcpDialer::<Tokio>(
-                1,
-                PhantomData,
-                evloop::Tls::Plain,
-            ))),
+            Backend::Tcp(opts) => tokio_tcp(opts.tls.as_ref(), endpoint),
+            _ => tokio_tcp(None, endpoint),
         },
         (Driver::Mio, TransportKind::Kcp) => match backend {
             Backend::Kcp(opts) => Ok(Box::new(super::kcp_dial::KcpDialer(opts.clone()))),
             _ => Err(unsupported()),
         },
         (_, TransportKind::Ws | TransportKind::Kcp) => Err(unsupported()),
+    }
+}
+
+/// The tokio driver's TCP dialer, with TLS when `tls` is set.
+fn tokio_tcp(
+    tls: Option<&crate::TlsOptions>,
+    endpoint: &Endpoint,
+) -> Result<Box<dyn Dialer>, NetError> {
+    match tls {
+        Some(tls) => {
+            let (config, name) = crate::tls::client(tls, endpoint.host())?;
+            Ok(Box::new(TlsDialer { config, name }))
+        }
+        None => Ok(Box::new(TcpDialer::<Tokio>(
+            1,
+            PhantomData,
+            evloop::Tls::Plain,
+        ))),
     }
 }
 
