@@ -237,8 +237,16 @@ fn plain_text_and_untrusting_clients_are_closed_alone() {
             &format!("{kind}: the untrusting client's session closed (its call: {refused:?})"),
             || reasons.lock().unwrap().len() >= 2,
         );
+        // The untrusting client may dial again before its failure is
+        // seen here (its reconnects): each of its sessions closes on the
+        // TLS alert, and no other session closes.
         let closed = reasons.lock().unwrap().clone();
-        assert_eq!(closed.len(), 2, "{kind}: sessions closed: {closed:?}");
+        for (addr, reason) in closed.iter().filter(|(addr, _)| **addr != peer) {
+            match reason {
+                CloseReason::Io(e) if e.to_string().contains("tls") => {}
+                other => panic!("{kind}: session {addr} closed as {other:?}: {closed:?}"),
+            }
+        }
 
         let got: Bytes = rt
             .block_on(good.call("echo", &Bytes::from_static(b"still served")))
